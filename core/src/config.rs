@@ -1,0 +1,722 @@
+//! The city configuration: one TOML file.
+//!
+//! ```toml
+//! name = "demo-city"
+//!
+//! [runtime]
+//! analytics_fps = 5.0          # frames analysed per second per camera (default 5)
+//! queue_depth = 4              # frames buffered per camera between ingest and analysis
+//! start_time = "2026-11-23T08:00:00Z"   # capture time of a recorded file's first frame
+//!
+//! [runtime.live]
+//! watchdog_s = 10              # a live camera silent this long is torn down and reconnected
+//! backoff_initial_s = 0.5      # first reconnect delay; doubles per attempt ...
+//! backoff_max_s = 30           # ... up to this
+//! backoff_jitter = 0.2         # +-20 % random spread so cameras do not reconnect in lock-step
+//!
+//! [paths]                      # optional; default to the repository's .deps/
+//! onnxruntime = "/opt/onnxruntime/libonnxruntime.so.1.31.1"
+//! models_dir = "/opt/roadsight/models"
+//!
+//! [[cameras]]
+//! id = "north-gate"
+//! uri = "rtsp://10.0.0.5/stream1"   # or file:///..., http(s)://..., or a path
+//! analytics_fps = 10
+//! intersection = "le-loi-x-nguyen-hue"
+//! approach = "north"
+//! ```
+//!
+//! Parsing denies unknown fields and collects every problem before returning, each with its path
+//! (`cameras[2].analytics_fps: ...`). Relative paths resolve against the config file's folder.
+
+use crate::time::Timestamp;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// One problem in a config file, with the path of the offending value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// Why a config could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {file}: {source}")]
+    Read {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}: {count} problem(s):\n{list}", count = problems.len(), list = render_problems(problems))]
+    Invalid {
+        file: PathBuf,
+        problems: Vec<ConfigProblem>,
+    },
+}
+
+impl ConfigError {
+    /// Every problem found (empty for read errors).
+    pub fn problems(&self) -> &[ConfigProblem] {
+        match self {
+            ConfigError::Read { .. } => &[],
+            ConfigError::Invalid { problems, .. } => problems,
+        }
+    }
+}
+
+fn render_problems(problems: &[ConfigProblem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  - {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The whole city.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CityConfig {
+    pub name: String,
+    pub runtime: RuntimeConfig,
+    pub paths: PathsConfig,
+    pub cameras: Vec<CameraConfig>,
+    /// The folder of the config file; relative paths in it resolve here.
+    pub base_dir: PathBuf,
+}
+
+/// How the pipeline runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeConfig {
+    /// Frames analysed per second per camera, unless a camera sets its own.
+    pub analytics_fps: f64,
+    /// Frames buffered per camera between ingest and analysis.
+    pub queue_depth: usize,
+    /// Decoder threads per stream (1 uses the cores best with many streams; 0 = automatic).
+    pub decoder_threads: u32,
+    /// Capture time of the first frame of recorded files; the run's start time when absent.
+    pub start_time: Option<String>,
+    pub live: LiveConfig,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            analytics_fps: 5.0,
+            queue_depth: 4,
+            decoder_threads: 1,
+            start_time: None,
+            live: LiveConfig::default(),
+        }
+    }
+}
+
+/// Reconnection and watchdog settings for live sources.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LiveConfig {
+    pub watchdog_s: f64,
+    pub backoff_initial_s: f64,
+    pub backoff_max_s: f64,
+    pub backoff_jitter: f64,
+    /// Give up (health `failed`) after this many failed attempts in a row; never when absent.
+    pub max_attempts: Option<u32>,
+    pub rtsp_latency_ms: u32,
+    pub rtsp_transport: RtspTransport,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        Self {
+            watchdog_s: 10.0,
+            backoff_initial_s: 0.5,
+            backoff_max_s: 30.0,
+            backoff_jitter: 0.2,
+            max_attempts: None,
+            rtsp_latency_ms: 200,
+            rtsp_transport: RtspTransport::Tcp,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RtspTransport {
+    Tcp,
+    Udp,
+    /// UDP first, then TCP (rtspsrc's own default).
+    Auto,
+}
+
+/// Where the runtime libraries and models live, when not in the repository's `.deps/`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PathsConfig {
+    pub onnxruntime: Option<PathBuf>,
+    pub models_dir: Option<PathBuf>,
+}
+
+/// Whether a source is consumed live (keep up, drop stale frames) or recorded (every frame).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceMode {
+    Live,
+    Recorded,
+}
+
+/// One camera as written in the file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraConfig {
+    pub id: String,
+    /// `file://`, `rtsp://`, `rtsps://`, `http://`, `https://`, or a file path.
+    pub uri: String,
+    pub analytics_fps: Option<f64>,
+    /// Defaults to `recorded` for files and `live` for network sources.
+    pub mode: Option<SourceMode>,
+    /// Capture time of this file's first frame (overrides `runtime.start_time`).
+    pub start_time: Option<String>,
+    pub intersection: Option<String>,
+    pub approach: Option<String>,
+    pub description: Option<String>,
+}
+
+/// A camera's source, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceLocation {
+    /// A local file (absolute path).
+    File(PathBuf),
+    /// A network URI (`rtsp`, `rtsps`, `http`, `https`).
+    Network { scheme: String, uri: String },
+}
+
+impl SourceLocation {
+    /// Resolves `uri` as written in the config against `base_dir`.
+    pub fn parse(uri: &str, base_dir: &Path) -> Result<Self, String> {
+        let uri = uri.trim();
+        if uri.is_empty() {
+            return Err("is empty".into());
+        }
+        match uri.split_once("://") {
+            Some((scheme, rest)) => {
+                let scheme = scheme.to_ascii_lowercase();
+                match scheme.as_str() {
+                    "file" => {
+                        if !rest.starts_with('/') {
+                            return Err(format!(
+                                "`{uri}`: a file:// URI needs an absolute path; write a plain path for one relative to the config"
+                            ));
+                        }
+                        Ok(SourceLocation::File(PathBuf::from(percent_decode(rest))))
+                    }
+                    "rtsp" | "rtsps" | "http" | "https" => {
+                        if rest.is_empty() || rest.starts_with('/') {
+                            return Err(format!("`{uri}` has no host"));
+                        }
+                        Ok(SourceLocation::Network {
+                            scheme,
+                            uri: uri.to_string(),
+                        })
+                    }
+                    other => Err(format!(
+                        "unsupported scheme `{other}` (expected file, rtsp, rtsps, http, https, or a file path)"
+                    )),
+                }
+            }
+            None => {
+                let path = Path::new(uri);
+                Ok(SourceLocation::File(if path.is_absolute() {
+                    path.to_path_buf()
+                } else {
+                    base_dir.join(path)
+                }))
+            }
+        }
+    }
+
+    pub fn default_mode(&self) -> SourceMode {
+        match self {
+            SourceLocation::File(_) => SourceMode::Recorded,
+            SourceLocation::Network { .. } => SourceMode::Live,
+        }
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Some(value) = text
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(value);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A camera after validation: everything the pipeline needs, with defaults applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedCamera {
+    pub id: crate::ids::CameraId,
+    pub source: SourceLocation,
+    pub mode: SourceMode,
+    pub analytics_fps: f64,
+    /// Capture time of the first frame for recorded sources, when configured.
+    pub start_time: Option<Timestamp>,
+    pub intersection: Option<String>,
+    pub approach: Option<String>,
+}
+
+impl CityConfig {
+    /// Reads and validates a config file.
+    pub fn load(file: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+            file: file.to_path_buf(),
+            source,
+        })?;
+        let base_dir = file
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let base_dir = if base_dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            base_dir
+        };
+        Self::parse(&text, &base_dir).map_err(|problems| ConfigError::Invalid {
+            file: file.to_path_buf(),
+            problems,
+        })
+    }
+
+    /// Parses and validates config text; returns every problem found.
+    pub fn parse(text: &str, base_dir: &Path) -> Result<Self, Vec<ConfigProblem>> {
+        let table: toml::Table = toml::from_str(text).map_err(|e| {
+            vec![ConfigProblem {
+                path: String::new(),
+                message: format!("TOML syntax: {}", e.to_string().trim()),
+            }]
+        })?;
+        let mut problems = Vec::new();
+        let mut name = "city".to_string();
+        let mut runtime = RuntimeConfig::default();
+        let mut paths = PathsConfig::default();
+        let mut cameras = Vec::new();
+
+        for (key, value) in table {
+            match key.as_str() {
+                "name" => match value {
+                    toml::Value::String(text) => name = text,
+                    other => problems.push(problem(
+                        "name",
+                        format!("expected a string, found {}", other.type_str()),
+                    )),
+                },
+                "runtime" => {
+                    if let Some(parsed) = section::<RuntimeConfig>("runtime", value, &mut problems)
+                    {
+                        runtime = parsed;
+                    }
+                }
+                "paths" => {
+                    if let Some(parsed) = section::<PathsConfig>("paths", value, &mut problems) {
+                        paths = parsed;
+                    }
+                }
+                "cameras" => match value {
+                    toml::Value::Array(items) => {
+                        for (index, item) in items.into_iter().enumerate() {
+                            let path = format!("cameras[{index}]");
+                            if let Some(camera) =
+                                section::<CameraConfig>(&path, item, &mut problems)
+                            {
+                                cameras.push((index, camera));
+                            }
+                        }
+                    }
+                    other => problems.push(problem(
+                        "cameras",
+                        format!(
+                            "expected an array of tables ([[cameras]]), found {}",
+                            other.type_str()
+                        ),
+                    )),
+                },
+                other => problems.push(problem(
+                    other,
+                    "unknown section (expected name, runtime, paths, cameras)",
+                )),
+            }
+        }
+
+        validate_runtime(&runtime, &mut problems);
+        if cameras.is_empty() && !problems.iter().any(|p| p.path.starts_with("cameras")) {
+            problems.push(problem("cameras", "at least one camera is required"));
+        }
+        let mut seen_ids = HashSet::new();
+        for (index, camera) in &cameras {
+            validate_camera(*index, camera, base_dir, &mut seen_ids, &mut problems);
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(CityConfig {
+            name,
+            runtime,
+            paths: PathsConfig {
+                onnxruntime: paths.onnxruntime.map(|p| base_dir.join(p)),
+                models_dir: paths.models_dir.map(|p| base_dir.join(p)),
+            },
+            cameras: cameras.into_iter().map(|(_, camera)| camera).collect(),
+            base_dir: base_dir.to_path_buf(),
+        })
+    }
+
+    /// The cameras with defaults applied. Valid by construction after [`CityConfig::parse`].
+    pub fn resolved_cameras(&self) -> Vec<ResolvedCamera> {
+        let default_start = self
+            .runtime
+            .start_time
+            .as_deref()
+            .and_then(|t| Timestamp::parse_rfc3339(t).ok());
+        self.cameras
+            .iter()
+            .filter_map(|camera| {
+                let source = SourceLocation::parse(&camera.uri, &self.base_dir).ok()?;
+                Some(ResolvedCamera {
+                    id: crate::ids::CameraId::new(&camera.id),
+                    mode: camera.mode.unwrap_or_else(|| source.default_mode()),
+                    source,
+                    analytics_fps: camera.analytics_fps.unwrap_or(self.runtime.analytics_fps),
+                    start_time: camera
+                        .start_time
+                        .as_deref()
+                        .and_then(|t| Timestamp::parse_rfc3339(t).ok())
+                        .or(default_start),
+                    intersection: camera.intersection.clone(),
+                    approach: camera.approach.clone(),
+                })
+            })
+            .collect()
+    }
+}
+
+fn problem(path: &str, message: impl Into<String>) -> ConfigProblem {
+    ConfigProblem {
+        path: path.to_string(),
+        message: message.into(),
+    }
+}
+
+/// Deserializes one section, recording its error (with the path inside it) on failure.
+fn section<T: DeserializeOwned>(
+    path: &str,
+    value: toml::Value,
+    problems: &mut Vec<ConfigProblem>,
+) -> Option<T> {
+    match serde_path_to_error::deserialize::<_, T>(value) {
+        Ok(parsed) => Some(parsed),
+        Err(error) => {
+            let inner = error.path().to_string();
+            let full = if inner == "." || inner.is_empty() {
+                path.to_string()
+            } else {
+                format!("{path}.{inner}")
+            };
+            let message = error.into_inner().to_string();
+            let first_line = message.lines().next().unwrap_or("invalid value").trim();
+            problems.push(problem(&full, first_line));
+            None
+        }
+    }
+}
+
+fn check_positive(path: &str, value: f64, max: f64, problems: &mut Vec<ConfigProblem>) {
+    if !value.is_finite() || value <= 0.0 || value > max {
+        problems.push(problem(
+            path,
+            format!("must be a number above 0 and at most {max}, found {value}"),
+        ));
+    }
+}
+
+fn validate_runtime(runtime: &RuntimeConfig, problems: &mut Vec<ConfigProblem>) {
+    check_positive(
+        "runtime.analytics_fps",
+        runtime.analytics_fps,
+        240.0,
+        problems,
+    );
+    if runtime.queue_depth == 0 || runtime.queue_depth > 1024 {
+        problems.push(problem(
+            "runtime.queue_depth",
+            format!("must be 1..=1024, found {}", runtime.queue_depth),
+        ));
+    }
+    if runtime.decoder_threads > 64 {
+        problems.push(problem(
+            "runtime.decoder_threads",
+            format!("must be 0..=64, found {}", runtime.decoder_threads),
+        ));
+    }
+    if let Some(start) = &runtime.start_time {
+        if let Err(e) = Timestamp::parse_rfc3339(start) {
+            problems.push(problem(
+                "runtime.start_time",
+                format!("`{start}` is not an RFC 3339 time: {e}"),
+            ));
+        }
+    }
+    let live = &runtime.live;
+    check_positive("runtime.live.watchdog_s", live.watchdog_s, 3600.0, problems);
+    check_positive(
+        "runtime.live.backoff_initial_s",
+        live.backoff_initial_s,
+        3600.0,
+        problems,
+    );
+    check_positive(
+        "runtime.live.backoff_max_s",
+        live.backoff_max_s,
+        3600.0,
+        problems,
+    );
+    if live.backoff_max_s < live.backoff_initial_s {
+        problems.push(problem(
+            "runtime.live.backoff_max_s",
+            format!(
+                "must be at least backoff_initial_s ({}), found {}",
+                live.backoff_initial_s, live.backoff_max_s
+            ),
+        ));
+    }
+    if !(0.0..=1.0).contains(&live.backoff_jitter) {
+        problems.push(problem(
+            "runtime.live.backoff_jitter",
+            format!("must be 0..=1, found {}", live.backoff_jitter),
+        ));
+    }
+    if live.max_attempts == Some(0) {
+        problems.push(problem(
+            "runtime.live.max_attempts",
+            "must be at least 1 (leave it out to retry forever)",
+        ));
+    }
+}
+
+fn is_valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+fn validate_camera(
+    index: usize,
+    camera: &CameraConfig,
+    base_dir: &Path,
+    seen_ids: &mut HashSet<String>,
+    problems: &mut Vec<ConfigProblem>,
+) {
+    let at = |field: &str| format!("cameras[{index}].{field}");
+    if !is_valid_id(&camera.id) {
+        problems.push(problem(
+            &at("id"),
+            format!(
+                "`{}` must be 1-64 characters of letters, digits, `-`, `_` or `.`",
+                camera.id
+            ),
+        ));
+    } else if !seen_ids.insert(camera.id.clone()) {
+        problems.push(problem(
+            &at("id"),
+            format!("`{}` is used by an earlier camera", camera.id),
+        ));
+    }
+    if let Err(e) = SourceLocation::parse(&camera.uri, base_dir) {
+        problems.push(problem(&at("uri"), e));
+    }
+    if let Some(fps) = camera.analytics_fps {
+        check_positive(&at("analytics_fps"), fps, 240.0, problems);
+    }
+    if let Some(start) = &camera.start_time {
+        if let Err(e) = Timestamp::parse_rfc3339(start) {
+            problems.push(problem(
+                &at("start_time"),
+                format!("`{start}` is not an RFC 3339 time: {e}"),
+            ));
+        }
+    }
+    if camera.approach.is_some() && camera.intersection.is_none() {
+        problems.push(problem(
+            &at("approach"),
+            "an approach needs its intersection (set cameras[].intersection)",
+        ));
+    }
+    for (field, value) in [
+        ("intersection", &camera.intersection),
+        ("approach", &camera.approach),
+    ] {
+        if let Some(value) = value {
+            if !is_valid_id(value) {
+                problems.push(problem(
+                    &at(field),
+                    format!(
+                        "`{value}` must be 1-64 characters of letters, digits, `-`, `_` or `.`"
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name = "test-city"
+[runtime]
+analytics_fps = 5
+start_time = "2026-11-23T08:00:00Z"
+[runtime.live]
+watchdog_s = 3
+[[cameras]]
+id = "north"
+uri = "clips/north.mp4"
+intersection = "x1"
+approach = "n"
+[[cameras]]
+id = "east"
+uri = "rtsp://127.0.0.1:8554/east"
+analytics_fps = 12.5
+"#;
+
+    #[test]
+    fn good_config_resolves_defaults_and_paths() {
+        let config = CityConfig::parse(GOOD, Path::new("/etc/city")).unwrap();
+        assert_eq!(config.name, "test-city");
+        let cameras = config.resolved_cameras();
+        assert_eq!(cameras.len(), 2);
+        assert_eq!(
+            cameras[0].source,
+            SourceLocation::File(PathBuf::from("/etc/city/clips/north.mp4"))
+        );
+        assert_eq!(cameras[0].mode, SourceMode::Recorded);
+        assert_eq!(cameras[0].analytics_fps, 5.0);
+        assert_eq!(
+            cameras[0].start_time,
+            Some(Timestamp::parse_rfc3339("2026-11-23T08:00:00Z").unwrap())
+        );
+        assert_eq!(cameras[1].mode, SourceMode::Live);
+        assert_eq!(cameras[1].analytics_fps, 12.5);
+        assert_eq!(config.runtime.live.watchdog_s, 3.0);
+        assert_eq!(config.runtime.live.backoff_max_s, 30.0);
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_path() {
+        let text = r#"
+colour = "blue"
+[runtime]
+analytics_fps = -1
+[runtime.live]
+backoff_jitter = 3
+[[cameras]]
+id = "a"
+uri = "ftp://host/x"
+[[cameras]]
+id = "a"
+uri = "rtsp://cam/1"
+analytics_fps = 0
+[[cameras]]
+id = "b"
+url = "rtsp://cam/2"
+[[cameras]]
+id = "c"
+uri = "rtsp://cam/3"
+analytics_fps = "fast"
+[[cameras]]
+id = "d e"
+uri = ""
+approach = "north"
+start_time = "yesterday"
+"#;
+        let problems = CityConfig::parse(text, Path::new(".")).unwrap_err();
+        let rendered: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        let has = |prefix: &str| rendered.iter().any(|p| p.starts_with(prefix));
+        for expected in [
+            "colour: unknown section",
+            "runtime.analytics_fps: must be",
+            "runtime.live.backoff_jitter: must be 0..=1",
+            "cameras[0].uri: unsupported scheme `ftp`",
+            "cameras[1].id: `a` is used by an earlier camera",
+            "cameras[1].analytics_fps: must be",
+            "cameras[2].url: unknown field `url`",
+            "cameras[3].analytics_fps: invalid type",
+            "cameras[4].id: `d e` must be",
+            "cameras[4].uri: is empty",
+            "cameras[4].approach: an approach needs its intersection",
+            "cameras[4].start_time: `yesterday` is not an RFC 3339 time",
+        ] {
+            assert!(has(expected), "missing `{expected}` in {rendered:#?}");
+        }
+        assert_eq!(problems.len(), 12, "{rendered:#?}");
+    }
+
+    #[test]
+    fn syntax_error_names_the_line() {
+        let problems = CityConfig::parse("[[cameras]\nid=", Path::new(".")).unwrap_err();
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].message.contains("line 1"), "{}", problems[0]);
+    }
+
+    #[test]
+    fn no_cameras_is_an_error() {
+        let problems = CityConfig::parse("name = \"empty\"", Path::new(".")).unwrap_err();
+        assert_eq!(
+            problems[0].to_string(),
+            "cameras: at least one camera is required"
+        );
+    }
+
+    #[test]
+    fn file_uri_is_percent_decoded_and_must_be_absolute() {
+        assert_eq!(
+            SourceLocation::parse("file:///tmp/my%20clip.mp4", Path::new(".")).unwrap(),
+            SourceLocation::File(PathBuf::from("/tmp/my clip.mp4"))
+        );
+        assert!(SourceLocation::parse("file://relative.mp4", Path::new(".")).is_err());
+        assert!(SourceLocation::parse("rtsp:///nohost", Path::new(".")).is_err());
+    }
+
+    #[test]
+    fn load_reports_missing_file_by_name() {
+        let err = CityConfig::load(Path::new("/nonexistent/city.toml")).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/city.toml"), "{err}");
+    }
+}
