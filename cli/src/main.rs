@@ -1,0 +1,178 @@
+//! `roadsight`: the command line. It wires the library crates together from one config file;
+//! the algorithms live in the crates.
+
+/// `println!` that ends the process quietly when stdout's reader has gone (`| head`).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        if writeln!(stdout, $($arg)*).and_then(|()| stdout.flush()).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
+mod bench;
+mod paths;
+mod run;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use roadsight_core::config::ConfigError;
+use roadsight_core::CityConfig;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// The performance core of a city traffic control centre.
+#[derive(Debug, Parser)]
+#[command(name = "roadsight", version, about, propagate_version = true)]
+struct Cli {
+    /// Print error details and causes.
+    #[arg(short, long, global = true)]
+    verbose: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the main job on a city: ingest every camera and report per camera.
+    #[command(
+        after_help = "Example:\n  roadsight run --config fixtures/demo/city.toml\n  roadsight run --config city.toml --duration 60 --json"
+    )]
+    Run(run::RunArgs),
+    /// Check a city config and list every problem with its path.
+    #[command(after_help = "Example:\n  roadsight check-config fixtures/demo/city.toml")]
+    CheckConfig {
+        /// The city config (TOML).
+        file: PathBuf,
+    },
+    /// Measure roadsight against a limit or a peer in the same run.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+    /// Generate footage for tests, benchmarks and the demo city.
+    #[command(subcommand)]
+    Fixtures(FixturesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum FixturesCommand {
+    /// Generate the demo city's clips (kept if already there).
+    #[command(after_help = "Example:\n  roadsight fixtures demo --out .deps/demo")]
+    Demo {
+        /// Where to write the clips.
+        #[arg(long, default_value = ".deps/demo")]
+        out: PathBuf,
+        /// The shared evaluation data (footage/car-detection.mp4).
+        #[arg(long, default_value = "../shared/data")]
+        shared_data: PathBuf,
+    },
+}
+
+/// A failure that is the user's to fix (bad usage, bad config): exit code 2.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Loads a config, turning its problems into a usage error.
+pub fn load_config(file: &std::path::Path) -> anyhow::Result<CityConfig> {
+    CityConfig::load(file).map_err(|e| match e {
+        ConfigError::Invalid { .. } => anyhow::Error::new(UsageError(e.to_string())),
+        ConfigError::Read { .. } => anyhow::Error::new(UsageError(e.to_string())),
+    })
+}
+
+fn check_config(file: &std::path::Path) -> anyhow::Result<()> {
+    let config = load_config(file)?;
+    let cameras = config.resolved_cameras();
+    outln!(
+        "{}: ok, city `{}` with {} camera(s)",
+        file.display(),
+        config.name,
+        cameras.len()
+    );
+    let locations = paths::Locations::resolve(
+        config.paths.models_dir.as_deref(),
+        config.paths.onnxruntime.as_deref(),
+    )?;
+    let found = |p: &std::path::Path| {
+        if p.exists() {
+            "found"
+        } else {
+            "missing: run scripts/setup.sh"
+        }
+    };
+    outln!("  repository  {}", locations.repo.display());
+    outln!(
+        "  models      {} ({})",
+        locations.models_dir.display(),
+        found(&locations.models_dir)
+    );
+    outln!(
+        "  onnxruntime {} ({})",
+        locations.onnxruntime.display(),
+        found(&locations.onnxruntime)
+    );
+    for camera in cameras {
+        outln!(
+            "  {:<20} {:<9} {:>5.1} fps  {:?}",
+            camera.id.as_str(),
+            format!("{:?}", camera.mode).to_lowercase(),
+            camera.analytics_fps,
+            camera.source
+        );
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let verbose = cli.verbose;
+    let result = match cli.command {
+        Command::Run(args) => run::run(&args),
+        Command::CheckConfig { file } => check_config(&file).map(|()| ExitCode::SUCCESS),
+        Command::Bench(command) => bench::bench(&command).map(|()| ExitCode::SUCCESS),
+        Command::Fixtures(FixturesCommand::Demo { out, shared_data }) => {
+            roadsight_fixtures::generate_demo_city(&shared_data, &out)
+                .with_context(|| format!("generating the demo clips into {}", out.display()))
+                .map(|paths| {
+                    for path in paths {
+                        outln!("{}", path.display());
+                    }
+                    ExitCode::SUCCESS
+                })
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            if verbose {
+                eprintln!("roadsight: {error:?}");
+            } else {
+                eprintln!("roadsight: {error:#}");
+            }
+            if error.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}

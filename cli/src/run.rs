@@ -1,0 +1,264 @@
+//! `roadsight run`: the main job.
+
+use crate::paths::Locations;
+use anyhow::Context;
+use roadsight_core::{CameraHealth, Clock, SystemClock};
+use roadsight_models::{Colour, LetterboxKind, Manifest};
+use roadsight_pipeline::{
+    CameraSpec, CameraStats, ChannelOrder, Ingest, IngestSettings, LetterboxPlacement,
+    LiveSettings, Popped, TensorSpec,
+};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The detector whose input size ingest produces.
+pub const DEFAULT_DETECTOR: &str = "yolox-nano";
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The city config (TOML).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Stop after this many seconds (live cameras otherwise run until Ctrl-C).
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Print JSON lines (health records, then one summary) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The tensor picture a detector model wants, from its manifest entry.
+pub fn detector_tensor_spec(manifest: &Manifest, model: &str) -> anyhow::Result<TensorSpec> {
+    let entry = manifest.entry(model)?;
+    let input = entry
+        .input
+        .as_ref()
+        .with_context(|| format!("model `{model}` has no input spec in the manifest"))?;
+    let (height, width) = input
+        .fixed_height_width()
+        .with_context(|| format!("model `{model}` has no fixed input size"))?;
+    Ok(TensorSpec {
+        width,
+        height,
+        channel_order: match input.colour {
+            Colour::Rgb => ChannelOrder::Rgb,
+            Colour::Bgr => ChannelOrder::Bgr,
+        },
+        placement: match input.letterbox {
+            Some(LetterboxKind::Centre) => LetterboxPlacement::Centre,
+            Some(LetterboxKind::TopLeft) | None => LetterboxPlacement::TopLeft,
+        },
+        pad_value: input.pad,
+    })
+}
+
+#[derive(Debug, Serialize)]
+struct CameraSummary {
+    camera: String,
+    state: &'static str,
+    frames_decoded: u64,
+    frames_analysed: u64,
+    analysed_fps: f64,
+    frames_dropped: u64,
+    reconnects: u64,
+    first_capture: Option<String>,
+    last_capture: Option<String>,
+    last_error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Output<'a> {
+    CameraHealth(&'a CameraHealth),
+    Summary {
+        city: &'a str,
+        wall_seconds: f64,
+        cameras: &'a [CameraSummary],
+    },
+}
+
+fn print_health(record: &CameraHealth, json: bool) {
+    if json {
+        if let Ok(line) = serde_json::to_string(&Output::CameraHealth(record)) {
+            outln!("{line}");
+        }
+        return;
+    }
+    let detail = match &record.state {
+        roadsight_core::HealthState::Connected => String::new(),
+        roadsight_core::HealthState::Stalled { silent_for_ms } => {
+            format!(" (no frame for {:.1} s)", *silent_for_ms as f64 / 1000.0)
+        }
+        roadsight_core::HealthState::Reconnecting {
+            attempt,
+            retry_in_ms,
+            cause,
+        } => format!(" (attempt {attempt} in {retry_in_ms} ms: {cause})"),
+        roadsight_core::HealthState::Failed { cause } => format!(": {cause}"),
+        roadsight_core::HealthState::Finished { frames } => format!(" ({frames} frames analysed)"),
+    };
+    eprintln!(
+        "{} camera {} {}{}",
+        record.at,
+        record.camera,
+        record.state.name(),
+        detail
+    );
+}
+
+fn summarise(stats: &[CameraStats], wall: Duration) -> Vec<CameraSummary> {
+    stats
+        .iter()
+        .map(|s| CameraSummary {
+            camera: s.camera.to_string(),
+            state: s.state,
+            frames_decoded: s.frames_decoded,
+            frames_analysed: s.frames_analysed,
+            analysed_fps: s.frames_analysed as f64 / wall.as_secs_f64().max(1e-9),
+            frames_dropped: s.frames_dropped,
+            reconnects: s.reconnects,
+            first_capture: s.first_capture.map(|t| t.to_rfc3339()),
+            last_capture: s.last_capture.map(|t| t.to_rfc3339()),
+            last_error: s.last_error.clone(),
+        })
+        .collect()
+}
+
+fn print_table(city: &str, summaries: &[CameraSummary], wall: Duration) {
+    outln!("city {city}: {:.1} s", wall.as_secs_f64());
+    outln!(
+        "{:<22} {:<12} {:>9} {:>9} {:>8} {:>8} {:>10}  note",
+        "camera",
+        "state",
+        "decoded",
+        "analysed",
+        "fps",
+        "dropped",
+        "reconnects"
+    );
+    for s in summaries {
+        outln!(
+            "{:<22} {:<12} {:>9} {:>9} {:>8.1} {:>8} {:>10}  {}",
+            s.camera,
+            s.state,
+            s.frames_decoded,
+            s.frames_analysed,
+            s.analysed_fps,
+            s.frames_dropped,
+            s.reconnects,
+            s.last_error.as_deref().unwrap_or("")
+        );
+    }
+}
+
+pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let config = crate::load_config(&args.config)?;
+    let locations = Locations::resolve(
+        config.paths.models_dir.as_deref(),
+        config.paths.onnxruntime.as_deref(),
+    )?;
+    let manifest = Manifest::load(&locations.manifest)?;
+    let tensor = detector_tensor_spec(&manifest, DEFAULT_DETECTOR)?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let run_start = clock.now();
+    let cameras: Vec<CameraSpec> = config
+        .resolved_cameras()
+        .iter()
+        .map(|camera| CameraSpec::from_config(camera, run_start))
+        .collect();
+    let settings = IngestSettings {
+        tensor,
+        queue_depth: config.runtime.queue_depth,
+        decoder_threads: config.runtime.decoder_threads,
+        live: LiveSettings::from(&config.runtime.live),
+    };
+    let interrupted = Arc::new(AtomicBool::new(false));
+    {
+        let interrupted = Arc::clone(&interrupted);
+        // A second Ctrl-C while shutting down falls through to the default handler.
+        let _ = ctrlc::set_handler(move || interrupted.store(true, Ordering::SeqCst));
+    }
+    let ingest = Ingest::start(cameras, settings, Arc::clone(&clock))?;
+    let started = Instant::now();
+    let progress = (!args.json && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar
+    });
+    let mut analysed: HashMap<String, u64> = HashMap::new();
+    let mut total: u64 = 0;
+    let mut failed_cameras = 0usize;
+    let deadline = args.duration.map(|s| started + Duration::from_secs_f64(s));
+    loop {
+        while let Ok(record) = ingest.health().try_recv() {
+            if matches!(record.state, roadsight_core::HealthState::Failed { .. }) {
+                failed_cameras += 1;
+            }
+            match &progress {
+                Some(bar) => bar.suspend(|| print_health(&record, args.json)),
+                None => print_health(&record, args.json),
+            }
+        }
+        if interrupted.load(Ordering::SeqCst) || deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+        match ingest.frames().pop(Duration::from_millis(100)) {
+            Popped::Frame(frame) => {
+                *analysed.entry(frame.camera.to_string()).or_default() += 1;
+                total += 1;
+                if let Some(bar) = &progress {
+                    if total.is_multiple_of(25) {
+                        let rate = total as f64 / started.elapsed().as_secs_f64().max(1e-9);
+                        bar.set_message(format!(
+                            "{total} frames analysed over {} cameras, {rate:.0} frames/s",
+                            analysed.len()
+                        ));
+                        bar.tick();
+                    }
+                }
+            }
+            Popped::TimedOut => {}
+            Popped::Finished => break,
+        }
+    }
+    let wall = started.elapsed();
+    // Health records emitted while the last frames drained.
+    while let Ok(record) = ingest.health().try_recv() {
+        if matches!(record.state, roadsight_core::HealthState::Failed { .. }) {
+            failed_cameras += 1;
+        }
+        print_health(&record, args.json);
+    }
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    let stats = ingest.stats();
+    ingest.shutdown();
+    let summaries = summarise(&stats, wall);
+    if args.json {
+        outln!(
+            "{}",
+            serde_json::to_string(&Output::Summary {
+                city: &config.name,
+                wall_seconds: wall.as_secs_f64(),
+                cameras: &summaries,
+            })?
+        );
+    } else {
+        print_table(&config.name, &summaries, wall);
+    }
+    Ok(if failed_cameras > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}

