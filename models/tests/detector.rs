@@ -1,0 +1,250 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failed unwrap is a failed test.
+
+//! The real YOLOX-nano through ONNX Runtime: accuracy on real photos, parity with an independent
+//! Python onnxruntime implementation, and clear refusals of bad model files.
+//!
+//! Needs what `scripts/setup.sh` provides (`.deps/`) and `../shared/data`; a missing piece is a
+//! failure, never a skip.
+
+use roadsight_models::detect::letterbox_rgb;
+use roadsight_models::runtime::environment;
+use roadsight_models::{Detection, Detector, DetectorError, DetectorOptions, Manifest};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn required(path: PathBuf, what: &str) -> PathBuf {
+    assert!(
+        path.exists(),
+        "{what} is missing at {} (run scripts/setup.sh; ../shared must be beside the repository)",
+        path.display()
+    );
+    path
+}
+
+fn manifest() -> Manifest {
+    Manifest::load(&repo().join("models/manifest.toml")).unwrap()
+}
+
+fn open(models_dir: &Path, manifest: &Manifest) -> Result<Detector, DetectorError> {
+    let env = environment(&required(
+        repo().join(".deps/onnxruntime/libonnxruntime.so.1.31.1"),
+        "the ONNX Runtime library",
+    ))
+    .unwrap();
+    Detector::open(
+        env,
+        manifest,
+        models_dir,
+        "yolox-nano",
+        DetectorOptions::default(),
+    )
+}
+
+fn detector() -> Detector {
+    open(
+        &required(repo().join(".deps/models"), "the models folder"),
+        &manifest(),
+    )
+    .unwrap()
+}
+
+fn detect_file(detector: &mut Detector, path: &Path) -> Vec<Detection> {
+    let rgb = image::open(path).unwrap().to_rgb8();
+    let picture = letterbox_rgb(
+        rgb.as_raw(),
+        rgb.width(),
+        rgb.height(),
+        &detector.tensor_spec(),
+    );
+    detector.detect(&[&picture]).unwrap().pop().unwrap()
+}
+
+fn shared_data() -> PathBuf {
+    required(repo().join("../shared/data"), "the shared evaluation data")
+}
+
+/// A detected vehicle box contains at least 90 % of the labelled plate box.
+#[test]
+fn vehicle_boxes_contain_the_plate_in_at_least_97_percent_of_real_photos() {
+    let mut detector = detector();
+    let (mut hits, mut photos) = (0usize, 0usize);
+    let mut misses = Vec::new();
+    for set in ["eu", "us"] {
+        let folder = shared_data().join("cars-plates").join(set);
+        let mut labels: Vec<PathBuf> = std::fs::read_dir(&folder)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+            .collect();
+        labels.sort();
+        for label in labels {
+            let text = std::fs::read_to_string(&label).unwrap();
+            let fields: Vec<&str> = text.trim().split('\t').collect();
+            let photo = folder.join(fields[0]);
+            let [x, y, w, h]: [f32; 4] = [1, 2, 3, 4].map(|i| fields[i].parse().unwrap());
+            let found = detect_file(&mut detector, &photo);
+            let contains = found.iter().any(|d| {
+                let [bx, by, bw, bh] = d.bbox_image;
+                let ix = ((x + w).min(bx + bw) - x.max(bx)).max(0.0);
+                let iy = ((y + h).min(by + bh) - y.max(by)).max(0.0);
+                ix * iy >= 0.9 * w * h
+            });
+            photos += 1;
+            if contains {
+                hits += 1;
+            } else {
+                misses.push(fields[0].to_string());
+            }
+        }
+    }
+    assert!(photos >= 200, "only {photos} labelled photos found");
+    let rate = hits as f64 / photos as f64;
+    eprintln!("plate inside a vehicle box: {hits}/{photos} = {rate:.4}; misses {misses:?}");
+    assert!(
+        rate >= 0.97,
+        "{hits}/{photos} = {rate:.4}; misses {misses:?}"
+    );
+}
+
+#[test]
+fn outputs_match_python_onnxruntime_on_the_same_images() {
+    let python = required(repo().join(".deps/venv/bin/python"), "the Python venv");
+    let dir = tempfile::tempdir().unwrap();
+    // PNG copies, so both sides decode identical pixels (JPEG decoders differ by a level or two).
+    let mut pngs = Vec::new();
+    let mut photos = Vec::new();
+    for set in ["eu", "us"] {
+        let mut listed: Vec<PathBuf> =
+            std::fs::read_dir(shared_data().join("cars-plates").join(set))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+                .collect();
+        listed.sort();
+        photos.extend(listed.into_iter().take(3));
+    }
+    for source in photos {
+        let target = dir
+            .path()
+            .join(source.file_stem().unwrap())
+            .with_extension("png");
+        image::open(&source)
+            .unwrap()
+            .to_rgb8()
+            .save(&target)
+            .unwrap();
+        pngs.push(target);
+    }
+    let output = Command::new(python)
+        .arg(repo().join("scripts/reference_detect.py"))
+        .arg("--model")
+        .arg(repo().join(".deps/models/yolox-nano/yolox_nano.onnx"))
+        .args(&pngs)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let reference: Vec<serde_json::Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(reference.len(), pngs.len());
+    let mut detector = detector();
+    let mut compared = 0;
+    for (png, expected) in pngs.iter().zip(&reference) {
+        let mut ours = detect_file(&mut detector, png);
+        let mut theirs: Vec<(String, f64, [f64; 4])> = expected["detections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                let b = d["bbox"].as_array().unwrap();
+                (
+                    d["class"].as_str().unwrap().to_string(),
+                    d["score"].as_f64().unwrap(),
+                    [0, 1, 2, 3].map(|i| b[i].as_f64().unwrap()),
+                )
+            })
+            .collect();
+        ours.sort_by(|a, b| b.score.total_cmp(&a.score));
+        theirs.sort_by(|a, b| b.1.total_cmp(&a.1));
+        assert_eq!(ours.len(), theirs.len(), "{}: box count", png.display());
+        for (o, t) in ours.iter().zip(&theirs) {
+            assert_eq!(o.class.name(), t.0, "{}", png.display());
+            assert!((f64::from(o.score) - t.1).abs() < 1e-3, "{}", png.display());
+            for (a, b) in o.bbox_image.iter().zip(t.2) {
+                assert!(
+                    (f64::from(*a) - b).abs() <= 1.0,
+                    "{}: {:?} vs {:?}",
+                    png.display(),
+                    o.bbox_image,
+                    t.2
+                );
+            }
+            compared += 1;
+        }
+    }
+    assert!(compared >= 5, "only {compared} boxes compared");
+}
+
+#[test]
+fn a_missing_model_file_is_refused_by_name() {
+    let empty = tempfile::tempdir().unwrap();
+    let err = open(empty.path(), &manifest()).unwrap_err().to_string();
+    assert!(
+        err.contains("yolox-nano") && err.contains("missing") && err.contains("github.com"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_altered_model_file_is_refused_with_both_digests() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("yolox-nano")).unwrap();
+    let mut bytes = std::fs::read(repo().join(".deps/models/yolox-nano/yolox_nano.onnx")).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(dir.path().join("yolox-nano/yolox_nano.onnx"), bytes).unwrap();
+    let err = open(dir.path(), &manifest()).unwrap_err().to_string();
+    assert!(
+        err.contains("yolox-nano") && err.contains("the manifest expects 695e750a"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_model_with_another_input_shape_is_refused_with_expected_and_actual() {
+    // The manifest's yolox-nano entry pointed at the 320x320 plate detector (digest and all).
+    let text = std::fs::read_to_string(repo().join("models/manifest.toml"))
+        .unwrap()
+        .replace(
+            "file = \"yolox-nano/yolox_nano.onnx\"",
+            "file = \"hyperlpr3/y5fu_320x_sim.onnx\"",
+        )
+        .replace(
+            "695e750a5d5754bb5a8d5325643b59282191a7e7a564e435a415fd3c578eab14",
+            "2a985dc63a5cc947ec36d18503d6fc0fd54525b9dba17f2fe29a71e86b44456d",
+        );
+    let wrong = Manifest::parse(&text).unwrap();
+    let err = open(&repo().join(".deps/models"), &wrong)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("yolox-nano")
+            && err.contains("input shape")
+            && err.contains("[1, 3, 416, 416]")
+            && err.contains("[1, 3, 320, 320]"),
+        "{err}"
+    );
+}
