@@ -2,7 +2,8 @@
 """Reference vehicle detector in Python onnxruntime: the peer for parity tests and benchmarks.
 
 It does what roadsight's detector does, written independently with numpy: letterbox (bilinear,
-half-pixel centres, top-left, pad 114, BGR), YOLOX grid decode (strides 8/16/32), the best
+half-pixel centres, top-left, pad 114, BGR; roadsight's 8-bit fixed point for parity, or OpenCV's
+INTER_LINEAR with --resize cv2 as the benchmark peer), YOLOX grid decode (strides 8/16/32), the best
 vehicle class (COCO 1, 2, 3, 5, 7), score = objectness x class, class-agnostic NMS, boxes back
 in image pixels.
 
@@ -24,28 +25,39 @@ VEHICLE_INDICES = np.array(sorted(VEHICLES))
 
 
 def taps(dest, source):
-    ratio = source / dest
-    position = np.maximum((np.arange(dest, dtype=np.float32) + 0.5) * np.float32(ratio) - 0.5, 0.0)
+    ratio = np.float32(source) / np.float32(dest)
+    position = np.maximum((np.arange(dest, dtype=np.float32) + np.float32(0.5)) * ratio - np.float32(0.5), np.float32(0))
     left = np.minimum(np.floor(position).astype(np.int64), source - 1)
     right = np.minimum(left + 1, source - 1)
-    return left, right, (position - left).astype(np.float32)
+    weight = np.round((position - left.astype(np.float32)) * np.float32(256)).astype(np.int32)
+    weight[right == left] = 0
+    return left, right, weight
 
 
-def letterbox(rgb, size, pad=114):
+def resize_fixed_point(rgb, new_w, new_h):
+    """roadsight's bilinear: 8-bit fixed point, rows blended first, then columns."""
+    height, width = rgb.shape[:2]
+    x0, x1, wx = taps(new_w, width)
+    y0, y1, wy = taps(new_h, height)
+    image = rgb.astype(np.int32)
+    rows = (image[y0] * (256 - wy)[:, None, None] + image[y1] * wy[:, None, None] + 128) >> 8
+    return ((rows[:, x0] * (256 - wx)[None, :, None] + rows[:, x1] * wx[None, :, None] + 128) >> 8).astype(np.uint8)
+
+
+def letterbox(rgb, size, resize="roadsight", pad=114):
     height, width = rgb.shape[:2]
     scale = min(size / width, size / height)
     new_w = min(max(int(round(width * scale)), 1), size)
     new_h = min(max(int(round(height * scale)), 1), size)
-    x0, x1, fx = taps(new_w, width)
-    y0, y1, fy = taps(new_h, height)
-    image = rgb.astype(np.float32)
-    top = image[y0][:, x0] * (1 - fx)[None, :, None] + image[y0][:, x1] * fx[None, :, None]
-    bottom = image[y1][:, x0] * (1 - fx)[None, :, None] + image[y1][:, x1] * fx[None, :, None]
-    resized = np.floor(top * (1 - fy)[:, None, None] + bottom * fy[:, None, None] + 0.5)
-    canvas = np.full((size, size, 3), pad, dtype=np.float32)
+    if resize == "cv2":
+        import cv2  # the ordinary, fastest choice in Python; bilinear like roadsight's
+        resized = cv2.resize(rgb, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    else:
+        resized = resize_fixed_point(rgb, new_w, new_h)
+    canvas = np.full((size, size, 3), pad, dtype=np.uint8)
     canvas[:new_h, :new_w] = resized
-    bgr = canvas[:, :, ::-1]
-    return np.ascontiguousarray(bgr.transpose(2, 0, 1)[None]), scale
+    bgr = canvas[:, :, ::-1].transpose(2, 0, 1)
+    return np.ascontiguousarray(bgr[None], dtype=np.float32), scale
 
 
 def decode_yolox(output, size, score_threshold):
@@ -88,9 +100,9 @@ def nms(boxes, scores, iou_threshold):
     return kept
 
 
-def detect(session, rgb, size, score_threshold, iou_threshold):
+def detect(session, rgb, size, score_threshold, iou_threshold, resize="roadsight"):
     started = time.perf_counter()
-    tensor, scale = letterbox(rgb, size)
+    tensor, scale = letterbox(rgb, size, resize)
     prepared = time.perf_counter()
     output = session.run(None, {session.get_inputs()[0].name: tensor})[0][0]
     inferred = time.perf_counter()
@@ -115,6 +127,8 @@ def main():
     parser.add_argument("--nms-iou", type=float, default=0.45)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--bench", type=int, default=0, help="passes over the images to time")
+    parser.add_argument("--resize", choices=["roadsight", "cv2"], default="roadsight",
+                        help="roadsight: the same fixed-point bilinear as roadsight (parity); cv2: OpenCV INTER_LINEAR (benchmark peer)")
     parser.add_argument("images", nargs="+")
     args = parser.parse_args()
 
@@ -125,19 +139,19 @@ def main():
     pictures = [(path, np.asarray(Image.open(path).convert("RGB"))) for path in args.images]
 
     if args.bench:
-        detect(session, pictures[0][1], args.size, args.score, args.nms_iou)  # warm-up
+        detect(session, pictures[0][1], args.size, args.score, args.nms_iou, args.resize)  # warm-up
         totals = np.zeros(3)
         cpu0, wall0 = time.process_time(), time.perf_counter()
         count = 0
         for _ in range(args.bench):
             for _, rgb in pictures:
-                totals += detect(session, rgb, args.size, args.score, args.nms_iou)[1]
+                totals += detect(session, rgb, args.size, args.score, args.nms_iou, args.resize)[1]
                 count += 1
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         print(json.dumps({
             "images": count, "cpu_seconds": cpu, "wall_seconds": wall,
             "pre_seconds": totals[0], "inference_seconds": totals[1], "post_seconds": totals[2],
-            "onnxruntime": ort.__version__, "threads": args.threads,
+            "onnxruntime": ort.__version__, "threads": args.threads, "resize": args.resize,
         }))
         return 0
     for path, rgb in pictures:

@@ -10,6 +10,15 @@ use roadsight_pipeline::convert::{letterbox_yuv, ChromaLayout, YuvMatrix, YuvVie
 use roadsight_pipeline::{ChannelOrder, LetterboxPlacement, TensorSpec};
 use std::hint::black_box;
 
+/// The YOLOX-nano input picture.
+const YOLOX_INPUT: TensorSpec = TensorSpec {
+    width: 416,
+    height: 416,
+    channel_order: ChannelOrder::Bgr,
+    placement: LetterboxPlacement::TopLeft,
+    pad_value: 114,
+};
+
 fn planes(width: usize, height: usize) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
     let luma = (0..width * height).map(|i| (i * 31 % 251) as u8).collect();
     let chroma = (width / 2) * (height / 2);
@@ -19,13 +28,7 @@ fn planes(width: usize, height: usize) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
 }
 
 fn bench_letterbox(c: &mut Criterion) {
-    let spec = TensorSpec {
-        width: 416,
-        height: 416,
-        channel_order: ChannelOrder::Bgr,
-        placement: LetterboxPlacement::TopLeft,
-        pad_value: 114,
-    };
+    let spec = YOLOX_INPUT;
     for (width, height) in [(1280usize, 720usize), (1920, 1080)] {
         let (luma, u, v) = planes(width, height);
         let view = YuvView {
@@ -51,5 +54,26 @@ fn bench_letterbox(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench_letterbox);
+fn bench_letterbox_rgb(c: &mut Criterion) {
+    let spec = YOLOX_INPUT;
+    for (width, height) in [(500usize, 400usize), (1200, 767)] {
+        let rgb: Vec<u8> = (0..width * height * 3)
+            .map(|i| (i * 7 % 253) as u8)
+            .collect();
+        let mut planes = Vec::new();
+        c.bench_function(&format!("letterbox_rgb {width}x{height} -> 416x416"), |b| {
+            b.iter(|| {
+                black_box(roadsight_models::detect::letterbox_rgb_into(
+                    black_box(&rgb),
+                    width as u32,
+                    height as u32,
+                    &spec,
+                    &mut planes,
+                ))
+            })
+        });
+    }
+}
+
+criterion_group!(benches, bench_letterbox, bench_letterbox_rgb);
 criterion_main!(benches);

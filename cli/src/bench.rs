@@ -24,6 +24,36 @@ pub enum BenchCommand {
         after_help = "Example:\n  roadsight bench ingest --clip .deps/demo/highway-720p-h264.mp4 --json\n  roadsight bench ingest --clip .deps/demo/highway-720p-h264.mp4 --analytics-fps 5 --json"
     )]
     Ingest(IngestBenchArgs),
+    /// Detector throughput against the same model in Python onnxruntime, per CPU-second.
+    #[command(
+        after_help = "Example:\n  roadsight bench detect --json\n  roadsight bench detect --threads 2 --batch 4 --images ../shared/data/cars-plates/eu"
+    )]
+    Detect(DetectBenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DetectBenchArgs {
+    /// A folder of JPEG/PNG images (the first --count are used).
+    #[arg(long, default_value = "../shared/data/cars-plates/eu")]
+    pub(crate) images: PathBuf,
+    /// How many images.
+    #[arg(long, default_value_t = 24)]
+    pub(crate) count: usize,
+    /// Passes over the images, per side.
+    #[arg(long, default_value_t = 3)]
+    pub(crate) passes: usize,
+    /// The detector, by manifest name.
+    #[arg(long, default_value = DEFAULT_DETECTOR)]
+    pub(crate) model: String,
+    /// ONNX Runtime intra-op threads, on both sides.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) threads: usize,
+    /// Frames per batch for the batched measurement.
+    #[arg(long, default_value_t = 4)]
+    pub(crate) batch: usize,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -278,5 +308,6 @@ fn bench_ingest(args: &IngestBenchArgs) -> anyhow::Result<()> {
 pub fn bench(command: &BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Ingest(args) => bench_ingest(args),
+        BenchCommand::Detect(args) => crate::bench_detect::bench_detect(args),
     }
 }

@@ -13,6 +13,7 @@ macro_rules! outln {
 }
 
 mod bench;
+mod bench_detect;
 mod detect;
 mod paths;
 mod run;

@@ -2,13 +2,16 @@
 
 use crate::paths::Locations;
 use anyhow::Context;
-use roadsight_core::{CameraHealth, Clock, SystemClock};
-use roadsight_models::{Colour, LetterboxKind, Manifest};
+use roadsight_core::{CameraHealth, Clock, SystemClock, VehicleClass};
+use roadsight_models::{
+    Colour, DetectorOptions, LetterboxKind, Manifest, SessionOptions, Thresholds,
+};
 use roadsight_pipeline::{
-    CameraSpec, CameraStats, ChannelOrder, Ingest, IngestSettings, LetterboxPlacement,
-    LiveSettings, Popped, TensorSpec,
+    CameraSpec, CameraStats, ChannelOrder, DetectStage, DetectStageMetrics, DetectStageSettings,
+    Ingest, IngestSettings, LetterboxPlacement, LiveSettings, Next, TensorSpec,
 };
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -67,6 +70,9 @@ struct CameraSummary {
     analysed_fps: f64,
     frames_dropped: u64,
     reconnects: u64,
+    frames_detected: u64,
+    vehicles: u64,
+    vehicles_by_class: BTreeMap<VehicleClass, u64>,
     first_capture: Option<String>,
     last_capture: Option<String>,
     last_error: Option<String>,
@@ -79,6 +85,8 @@ enum Output<'a> {
     Summary {
         city: &'a str,
         wall_seconds: f64,
+        detector: &'a str,
+        detection: DetectStageMetrics,
         cameras: &'a [CameraSummary],
     },
 }
@@ -112,39 +120,70 @@ fn print_health(record: &CameraHealth, json: bool) {
     );
 }
 
-fn summarise(stats: &[CameraStats], wall: Duration) -> Vec<CameraSummary> {
+/// Detection results gathered per camera.
+#[derive(Debug, Default)]
+struct CameraDetections {
+    frames: u64,
+    vehicles: u64,
+    by_class: BTreeMap<VehicleClass, u64>,
+}
+
+fn summarise(
+    stats: &[CameraStats],
+    detections: &HashMap<String, CameraDetections>,
+    wall: Duration,
+) -> Vec<CameraSummary> {
     stats
         .iter()
-        .map(|s| CameraSummary {
-            camera: s.camera.to_string(),
-            state: s.state,
-            frames_decoded: s.frames_decoded,
-            frames_analysed: s.frames_analysed,
-            analysed_fps: s.frames_analysed as f64 / wall.as_secs_f64().max(1e-9),
-            frames_dropped: s.frames_dropped,
-            reconnects: s.reconnects,
-            first_capture: s.first_capture.map(|t| t.to_rfc3339()),
-            last_capture: s.last_capture.map(|t| t.to_rfc3339()),
-            last_error: s.last_error.clone(),
+        .map(|s| {
+            let detected = detections.get(s.camera.as_str());
+            CameraSummary {
+                camera: s.camera.to_string(),
+                state: s.state,
+                frames_decoded: s.frames_decoded,
+                frames_analysed: s.frames_analysed,
+                analysed_fps: s.frames_analysed as f64 / wall.as_secs_f64().max(1e-9),
+                frames_dropped: s.frames_dropped,
+                reconnects: s.reconnects,
+                frames_detected: detected.map_or(0, |d| d.frames),
+                vehicles: detected.map_or(0, |d| d.vehicles),
+                vehicles_by_class: detected.map(|d| d.by_class.clone()).unwrap_or_default(),
+                first_capture: s.first_capture.map(|t| t.to_rfc3339()),
+                last_capture: s.last_capture.map(|t| t.to_rfc3339()),
+                last_error: s.last_error.clone(),
+            }
         })
         .collect()
 }
 
-fn print_table(city: &str, summaries: &[CameraSummary], wall: Duration) {
+fn print_table(
+    city: &str,
+    summaries: &[CameraSummary],
+    detection: &DetectStageMetrics,
+    wall: Duration,
+) {
     outln!("city {city}: {:.1} s", wall.as_secs_f64());
     outln!(
-        "{:<22} {:<12} {:>9} {:>9} {:>8} {:>8} {:>10}  note",
+        "{:<20} {:<9} {:>8} {:>8} {:>6} {:>7} {:>6} {:>8} {:>8}  vehicles by class / note",
         "camera",
         "state",
         "decoded",
         "analysed",
         "fps",
         "dropped",
-        "reconnects"
+        "reconn",
+        "detected",
+        "vehicles"
     );
     for s in summaries {
+        let classes = s
+            .vehicles_by_class
+            .iter()
+            .map(|(class, n)| format!("{} {n}", class.name()))
+            .collect::<Vec<_>>()
+            .join(", ");
         outln!(
-            "{:<22} {:<12} {:>9} {:>9} {:>8.1} {:>8} {:>10}  {}",
+            "{:<20} {:<9} {:>8} {:>8} {:>6.1} {:>7} {:>6} {:>8} {:>8}  {}{}",
             s.camera,
             s.state,
             s.frames_decoded,
@@ -152,9 +191,24 @@ fn print_table(city: &str, summaries: &[CameraSummary], wall: Duration) {
             s.analysed_fps,
             s.frames_dropped,
             s.reconnects,
-            s.last_error.as_deref().unwrap_or("")
+            s.frames_detected,
+            s.vehicles,
+            classes,
+            s.last_error
+                .as_deref()
+                .map(|e| format!(" {e}"))
+                .unwrap_or_default()
         );
     }
+    outln!(
+        "detection: {} frames in {} batches (fill {:.0} %), latency mean {:.1} ms, max {:.1} ms, {} errors",
+        detection.frames_in,
+        detection.batches,
+        detection.batch_fill * 100.0,
+        detection.mean_latency_ms,
+        detection.max_latency_ms,
+        detection.errors
+    );
 }
 
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
@@ -163,8 +217,30 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         config.paths.models_dir.as_deref(),
         config.paths.onnxruntime.as_deref(),
     )?;
-    let manifest = Manifest::load(&locations.manifest)?;
-    let tensor = detector_tensor_spec(&manifest, DEFAULT_DETECTOR)?;
+    let detector_config = &config.detector;
+    let detectors = (0..detector_config.workers)
+        .map(|_| {
+            crate::detect::open_detector(
+                &locations,
+                &detector_config.model,
+                DetectorOptions {
+                    session: SessionOptions {
+                        intra_threads: detector_config.intra_threads,
+                        spinning: false,
+                    },
+                    thresholds: Thresholds {
+                        score: detector_config.score,
+                        nms_iou: detector_config.nms_iou,
+                    },
+                    batch: detector_config.batch_size,
+                },
+            )
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let tensor = detectors
+        .first()
+        .map(|d| d.tensor_spec())
+        .context("no detector workers")?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let run_start = clock.now();
     let cameras: Vec<CameraSpec> = config
@@ -185,6 +261,15 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         let _ = ctrlc::set_handler(move || interrupted.store(true, Ordering::SeqCst));
     }
     let ingest = Ingest::start(cameras, settings, Arc::clone(&clock))?;
+    let stage = DetectStage::start(
+        Arc::clone(ingest.frames()),
+        detectors,
+        DetectStageSettings {
+            batch_size: detector_config.batch_size,
+            batch_timeout: Duration::from_millis(detector_config.batch_timeout_ms),
+            output_depth: 64,
+        },
+    )?;
     let started = Instant::now();
     let progress = (!args.json && std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new_spinner();
@@ -194,7 +279,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         );
         bar
     });
-    let mut analysed: HashMap<String, u64> = HashMap::new();
+    let mut detections: HashMap<String, CameraDetections> = HashMap::new();
     let mut total: u64 = 0;
     let mut failed_cameras = 0usize;
     let deadline = args.duration.map(|s| started + Duration::from_secs_f64(s));
@@ -211,23 +296,28 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         if interrupted.load(Ordering::SeqCst) || deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
-        match ingest.frames().pop(Duration::from_millis(100)) {
-            Popped::Frame(frame) => {
-                *analysed.entry(frame.camera.to_string()).or_default() += 1;
+        match stage.next(Duration::from_millis(100)) {
+            Next::Frame(frame) => {
+                let camera = detections.entry(frame.camera.to_string()).or_default();
+                camera.frames += 1;
+                camera.vehicles += frame.detections.len() as u64;
+                for detection in &frame.detections {
+                    *camera.by_class.entry(detection.class).or_default() += 1;
+                }
                 total += 1;
                 if let Some(bar) = &progress {
                     if total.is_multiple_of(25) {
                         let rate = total as f64 / started.elapsed().as_secs_f64().max(1e-9);
                         bar.set_message(format!(
-                            "{total} frames analysed over {} cameras, {rate:.0} frames/s",
-                            analysed.len()
+                            "{total} frames detected over {} cameras, {rate:.0} frames/s",
+                            detections.len()
                         ));
                         bar.tick();
                     }
                 }
             }
-            Popped::TimedOut => {}
-            Popped::Finished => break,
+            Next::TimedOut => {}
+            Next::Finished => break,
         }
     }
     let wall = started.elapsed();
@@ -242,19 +332,23 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         bar.finish_and_clear();
     }
     let stats = ingest.stats();
+    let detection = stage.metrics();
     ingest.shutdown();
-    let summaries = summarise(&stats, wall);
+    drop(stage);
+    let summaries = summarise(&stats, &detections, wall);
     if args.json {
         outln!(
             "{}",
             serde_json::to_string(&Output::Summary {
                 city: &config.name,
                 wall_seconds: wall.as_secs_f64(),
+                detector: &config.detector.model,
+                detection,
                 cameras: &summaries,
             })?
         );
     } else {
-        print_table(&config.name, &summaries, wall);
+        print_table(&config.name, &summaries, &detection, wall);
     }
     Ok(if failed_cameras > 0 {
         ExitCode::FAILURE

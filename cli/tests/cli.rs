@@ -132,6 +132,13 @@ fn run_reports_each_camera_and_a_broken_one_does_not_stop_the_others() {
     assert_eq!(good["frames_decoded"], 50);
     assert_eq!(good["frames_analysed"], 10, "5 of 25 fps over 2 s");
     assert_eq!(good["first_capture"], "2026-11-23T08:00:00.000000000Z");
+    assert_eq!(
+        good["frames_detected"], 10,
+        "every analysed frame went through the detector"
+    );
+    assert_eq!(summary["detector"], "yolox-nano");
+    assert_eq!(summary["detection"]["errors"], 0);
+    assert!(summary["detection"]["frames_in"].as_u64().unwrap() >= 10);
     assert_eq!(camera("broken")["state"], "failed");
     assert!(camera("broken")["last_error"]
         .as_str()

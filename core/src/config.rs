@@ -92,6 +92,7 @@ fn render_problems(problems: &[ConfigProblem]) -> String {
 pub struct CityConfig {
     pub name: String,
     pub runtime: RuntimeConfig,
+    pub detector: DetectorConfig,
     pub paths: PathsConfig,
     pub cameras: Vec<CameraConfig>,
     /// The folder of the config file; relative paths in it resolve here.
@@ -160,6 +161,40 @@ pub enum RtspTransport {
     Udp,
     /// UDP first, then TCP (rtspsrc's own default).
     Auto,
+}
+
+/// The vehicle detector and how its inference is shared between cameras.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetectorConfig {
+    /// A model name from `models/manifest.toml`.
+    pub model: String,
+    /// Inference workers, each with its own session.
+    pub workers: usize,
+    /// ONNX Runtime intra-op threads per worker.
+    pub intra_threads: usize,
+    /// Frames (of any cameras) per inference batch.
+    pub batch_size: usize,
+    /// A batch goes this long after its first frame even when not full.
+    pub batch_timeout_ms: u64,
+    /// Minimum detection score (low-score boxes feed the tracker's second association).
+    pub score: f32,
+    /// IoU above which overlapping boxes are merged (class-agnostic).
+    pub nms_iou: f32,
+}
+
+impl Default for DetectorConfig {
+    fn default() -> Self {
+        Self {
+            model: "yolox-nano".into(),
+            workers: 1,
+            intra_threads: 1,
+            batch_size: 4,
+            batch_timeout_ms: 25,
+            score: 0.1,
+            nms_iou: 0.45,
+        }
+    }
 }
 
 /// Where the runtime libraries and models live, when not in the repository's `.deps/`.
@@ -324,6 +359,7 @@ impl CityConfig {
         let mut name = "city".to_string();
         let mut runtime = RuntimeConfig::default();
         let mut paths = PathsConfig::default();
+        let mut detector = DetectorConfig::default();
         let mut cameras = Vec::new();
 
         for (key, value) in table {
@@ -339,6 +375,13 @@ impl CityConfig {
                     if let Some(parsed) = section::<RuntimeConfig>("runtime", value, &mut problems)
                     {
                         runtime = parsed;
+                    }
+                }
+                "detector" => {
+                    if let Some(parsed) =
+                        section::<DetectorConfig>("detector", value, &mut problems)
+                    {
+                        detector = parsed;
                     }
                 }
                 "paths" => {
@@ -367,12 +410,13 @@ impl CityConfig {
                 },
                 other => problems.push(problem(
                     other,
-                    "unknown section (expected name, runtime, paths, cameras)",
+                    "unknown section (expected name, runtime, detector, paths, cameras)",
                 )),
             }
         }
 
         validate_runtime(&runtime, &mut problems);
+        validate_detector(&detector, &mut problems);
         if cameras.is_empty() && !problems.iter().any(|p| p.path.starts_with("cameras")) {
             problems.push(problem("cameras", "at least one camera is required"));
         }
@@ -386,6 +430,7 @@ impl CityConfig {
         Ok(CityConfig {
             name,
             runtime,
+            detector,
             paths: PathsConfig {
                 onnxruntime: paths.onnxruntime.map(|p| base_dir.join(p)),
                 models_dir: paths.models_dir.map(|p| base_dir.join(p)),
@@ -527,6 +572,45 @@ fn validate_runtime(runtime: &RuntimeConfig, problems: &mut Vec<ConfigProblem>) 
     }
 }
 
+fn validate_detector(detector: &DetectorConfig, problems: &mut Vec<ConfigProblem>) {
+    if detector.model.trim().is_empty() {
+        problems.push(problem(
+            "detector.model",
+            "must name a model of models/manifest.toml",
+        ));
+    }
+    for (field, value) in [
+        ("workers", detector.workers),
+        ("intra_threads", detector.intra_threads),
+        ("batch_size", detector.batch_size),
+    ] {
+        if !(1..=64).contains(&value) {
+            problems.push(problem(
+                &format!("detector.{field}"),
+                format!("must be 1..=64, found {value}"),
+            ));
+        }
+    }
+    if detector.batch_timeout_ms > 10_000 {
+        problems.push(problem(
+            "detector.batch_timeout_ms",
+            format!("must be at most 10000, found {}", detector.batch_timeout_ms),
+        ));
+    }
+    if !(0.0..=1.0).contains(&detector.score) {
+        problems.push(problem(
+            "detector.score",
+            format!("must be 0..=1, found {}", detector.score),
+        ));
+    }
+    if !(detector.nms_iou > 0.0 && detector.nms_iou <= 1.0) {
+        problems.push(problem(
+            "detector.nms_iou",
+            format!("must be above 0 and at most 1, found {}", detector.nms_iou),
+        ));
+    }
+}
+
 fn is_valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
@@ -642,6 +726,8 @@ analytics_fps = 12.5
     fn every_problem_is_reported_with_its_path() {
         let text = r#"
 colour = "blue"
+[detector]
+batch_size = 0
 [runtime]
 analytics_fps = -1
 [runtime.live]
@@ -671,6 +757,7 @@ start_time = "yesterday"
         let has = |prefix: &str| rendered.iter().any(|p| p.starts_with(prefix));
         for expected in [
             "colour: unknown section",
+            "detector.batch_size: must be 1..=64",
             "runtime.analytics_fps: must be",
             "runtime.live.backoff_jitter: must be 0..=1",
             "cameras[0].uri: unsupported scheme `ftp`",
@@ -685,7 +772,7 @@ start_time = "yesterday"
         ] {
             assert!(has(expected), "missing `{expected}` in {rendered:#?}");
         }
-        assert_eq!(problems.len(), 12, "{rendered:#?}");
+        assert_eq!(problems.len(), 13, "{rendered:#?}");
     }
 
     #[test]

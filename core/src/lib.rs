@@ -24,7 +24,9 @@ pub mod time;
 pub mod vehicle;
 
 pub use buffer_pool::{BufferPool, PlaneBuffer};
-pub use config::{CameraConfig, CityConfig, ConfigError, ConfigProblem, SourceMode};
+pub use config::{
+    CameraConfig, CityConfig, ConfigError, ConfigProblem, DetectorConfig, SourceMode,
+};
 pub use frame::{ChannelOrder, Frame, Letterbox, LetterboxPlacement, TensorImage, TensorSpec};
 pub use health::{CameraHealth, HealthState};
 pub use ids::CameraId;

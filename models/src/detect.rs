@@ -221,57 +221,107 @@ pub fn to_image_space(candidates: &[Candidate], letterbox: &Letterbox) -> Vec<De
         .collect()
 }
 
-/// Bilinear taps with half-pixel centres: (left index, right index, right weight).
-fn linear_taps(dest: usize, source: usize) -> Vec<(usize, usize, f32)> {
+/// Bilinear taps with half-pixel centres: `(left, right, weight of right in 1/256)`.
+fn linear_taps(dest: usize, source: usize) -> Vec<(usize, usize, u16)> {
     let ratio = source as f32 / dest as f32;
     (0..dest)
         .map(|d| {
             let position = ((d as f32 + 0.5) * ratio - 0.5).max(0.0);
             let left = (position.floor() as usize).min(source - 1);
             let right = (left + 1).min(source - 1);
-            (left, right, position - left as f32)
+            let weight = ((position - left as f32) * 256.0).round() as u16;
+            (left, right, if right == left { 0 } else { weight })
         })
         .collect()
 }
 
 /// A packed RGB image (`width * height * 3` bytes) into a letterboxed planar tensor picture.
 ///
-/// Bilinear, half-pixel centres, rounding to nearest; padding with `spec.pad_value`.
+/// Bilinear with half-pixel centres in 8-bit fixed point: each output row blends its two source
+/// rows (`(a * (256 - w) + b * w + 128) >> 8`, contiguous, vectorised), then each pixel blends
+/// two columns of that row the same way. `scripts/reference_detect.py` implements the same
+/// arithmetic in numpy, so both sides see identical tensors.
 pub fn letterbox_rgb(rgb: &[u8], width: u32, height: u32, spec: &TensorSpec) -> TensorImage {
-    let letterbox = Letterbox::fit(width, height, spec);
-    let (tw, th) = (spec.width as usize, spec.height as usize);
-    let plane = tw * th;
-    let mut planes = vec![spec.pad_value; plane * 3];
-    let (w, h) = (width as usize, height as usize);
-    if w > 0 && h > 0 && rgb.len() >= w * h * 3 {
-        let xs = linear_taps(letterbox.scaled_width as usize, w);
-        let ys = linear_taps(letterbox.scaled_height as usize, h);
-        let (ox, oy) = (letterbox.offset_x as usize, letterbox.offset_y as usize);
-        // Tensor plane index of each RGB channel.
-        let plane_of = |channel: usize| match spec.channel_order {
-            ChannelOrder::Rgb => channel,
-            ChannelOrder::Bgr => 2 - channel,
-        };
-        for (dy, &(y0, y1, fy)) in ys.iter().enumerate() {
-            let row0 = &rgb[y0 * w * 3..(y0 + 1) * w * 3];
-            let row1 = &rgb[y1 * w * 3..(y1 + 1) * w * 3];
-            for (dx, &(x0, x1, fx)) in xs.iter().enumerate() {
-                let out = (dy + oy) * tw + dx + ox;
-                for channel in 0..3 {
-                    let p = |row: &[u8], x: usize| f32::from(row[x * 3 + channel]);
-                    let top = p(row0, x0) * (1.0 - fx) + p(row0, x1) * fx;
-                    let bottom = p(row1, x0) * (1.0 - fx) + p(row1, x1) * fx;
-                    let value = top * (1.0 - fy) + bottom * fy;
-                    planes[plane_of(channel) * plane + out] = (value + 0.5).floor() as u8;
-                }
-            }
-        }
-    }
+    let mut planes = PlaneBuffer::default();
+    let letterbox = letterbox_rgb_into(rgb, width, height, spec, planes.as_vec_mut());
     TensorImage {
         spec: *spec,
         letterbox,
-        planes: PlaneBuffer::unpooled(planes),
+        planes,
     }
+}
+
+/// [`letterbox_rgb`] into a reused buffer (`planes` is resized to `3 * w * h` of the tensor).
+pub fn letterbox_rgb_into(
+    rgb: &[u8],
+    width: u32,
+    height: u32,
+    spec: &TensorSpec,
+    planes: &mut Vec<u8>,
+) -> Letterbox {
+    let letterbox = Letterbox::fit(width, height, spec);
+    let (tw, th) = (spec.width as usize, spec.height as usize);
+    let plane = tw * th;
+    planes.resize(plane * 3, spec.pad_value);
+    let (w, h) = (width as usize, height as usize);
+    let drawn = w > 0 && h > 0 && rgb.len() >= w * h * 3;
+    // Padding: everything outside the scaled picture (all of it when nothing is drawn).
+    let (sw, sh) = if drawn {
+        (
+            letterbox.scaled_width as usize,
+            letterbox.scaled_height as usize,
+        )
+    } else {
+        (0, 0)
+    };
+    let (ox, oy) = (letterbox.offset_x as usize, letterbox.offset_y as usize);
+    for p in planes.chunks_exact_mut(plane) {
+        p[..oy * tw].fill(spec.pad_value);
+        p[(oy + sh) * tw..].fill(spec.pad_value);
+        for row in oy..oy + sh {
+            p[row * tw..row * tw + ox].fill(spec.pad_value);
+            p[row * tw + ox + sw..(row + 1) * tw].fill(spec.pad_value);
+        }
+    }
+    if drawn {
+        let xs = linear_taps(sw, w);
+        let ys = linear_taps(sh, h);
+        let (p0, rest) = planes.split_at_mut(plane);
+        let (p1, p2) = rest.split_at_mut(plane);
+        let mut by_channel: [&mut [u8]; 3] = [p0, p1, p2];
+        let mut blended = vec![0u8; w * 3];
+        for (dy, &(y0, y1, wy)) in ys.iter().enumerate() {
+            let row0 = &rgb[y0 * w * 3..(y0 + 1) * w * 3];
+            let row1 = &rgb[y1 * w * 3..(y1 + 1) * w * 3];
+            let (a, b) = (256 - wy, wy);
+            for ((out, top), bottom) in blended.iter_mut().zip(row0).zip(row1) {
+                *out = ((u16::from(*top) * a + u16::from(*bottom) * b + 128) >> 8) as u8;
+            }
+            let start = (dy + oy) * tw + ox;
+            let [first, second, third] = &mut by_channel;
+            let (r_plane, g_plane, b_plane) = match spec.channel_order {
+                ChannelOrder::Rgb => (first, second, third),
+                ChannelOrder::Bgr => (third, second, first),
+            };
+            let span = start..start + xs.len();
+            let (pixels, _) = blended.as_chunks::<3>();
+            for (((r, g), b), &(x0, x1, wx)) in r_plane[span.clone()]
+                .iter_mut()
+                .zip(&mut g_plane[span.clone()])
+                .zip(&mut b_plane[span])
+                .zip(&xs)
+            {
+                let (Some(left), Some(right)) = (pixels.get(x0), pixels.get(x1)) else {
+                    continue;
+                };
+                let blend = |c: usize| {
+                    ((u16::from(left[c]) * (256 - wx) + u16::from(right[c]) * wx + 128) >> 8) as u8
+                };
+                (*r, *g, *b) = (blend(0), blend(1), blend(2));
+            }
+        }
+    }
+    letterbox
 }
 
 /// The tensor picture a model's input spec asks for.
@@ -304,7 +354,11 @@ pub fn fill_input(images: &[&TensorImage], input: &InputSpec, out: &mut [f32]) {
         for channel in 0..3 {
             let source = &image.planes[channel * plane..(channel + 1) * plane];
             let target = &mut slot[channel * plane..(channel + 1) * plane];
-            if identity {
+            if identity && input.scale == 1.0 {
+                for (t, s) in target.iter_mut().zip(source) {
+                    *t = f32::from(*s);
+                }
+            } else if identity {
                 let scale = input.scale;
                 for (t, s) in target.iter_mut().zip(source) {
                     *t = f32::from(*s) * scale;

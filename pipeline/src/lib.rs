@@ -6,24 +6,29 @@
 //!   per-camera analytics rate, capture time, watchdog, reconnect with backoff, and typed health.
 //! - [`convert`]: decoded I420/NV12 straight into the detector's letterboxed planar RGB/BGR
 //!   picture in one pass ([`convert::letterbox_yuv`]); frames not analysed are never converted.
+//! - [`detect_stage`]: frames of many cameras batched into shared inference runs on N workers
+//!   ([`DetectStage`]), results split back per camera in order, with stage metrics.
 //! - [`queue`]: the bounded per-camera hand-off ([`FrameMux`]): live lanes drop their oldest frame,
 //!   recorded lanes block; the consumer takes frames round-robin.
 //! - Frames are `roadsight_core::Frame`s (re-exported here): letterboxed tensor pictures with
 //!   camera, sequence number and capture time.
 //! - [`reference`]: the decode-only pipeline that ingest benchmarks compare against.
 //!
-//! The seam to later stages is [`FrameMux::pop`]: whoever analyses frames pulls them from there.
+//! The seams: [`FrameMux::pop`] / [`FrameMux::pop_batch`] for frames, [`DetectStage::next`] for
+//! detected frames.
 
 pub mod convert;
+pub mod detect_stage;
 pub mod ingest;
 pub mod queue;
 pub mod reference;
 
+pub use detect_stage::{DetectStage, DetectStageMetrics, DetectStageSettings, DetectedFrame, Next};
 pub use ingest::{
     AnalyticsRate, CameraSpec, CameraStats, FailureKind, Ingest, IngestError, IngestSettings,
     LiveSettings, SourceFailure,
 };
-pub use queue::{FrameMux, LaneStats, Popped, Pushed, QueuePolicy};
+pub use queue::{FrameMux, LaneStats, Popped, PoppedBatch, Pushed, QueuePolicy};
 pub use roadsight_core::{
     ChannelOrder, Frame, Letterbox, LetterboxPlacement, TensorImage, TensorSpec,
 };

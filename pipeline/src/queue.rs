@@ -43,6 +43,15 @@ pub enum Popped {
     Finished,
 }
 
+/// What a batch pop returned.
+#[derive(Debug)]
+pub enum PoppedBatch {
+    /// One to `max` frames.
+    Frames(Vec<Frame>),
+    TimedOut,
+    Finished,
+}
+
 /// Counters of one lane.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LaneStats {
@@ -200,6 +209,31 @@ impl FrameMux {
         }
     }
 
+    /// Takes up to `max` frames for one batch, round-robin across cameras (a camera may give
+    /// several). Waits up to `first_wait` for the first frame; once one is in, waits at most
+    /// `fill_wait` for the batch to fill (the stream muxer's "full or timeout").
+    pub fn pop_batch(&self, max: usize, first_wait: Duration, fill_wait: Duration) -> PoppedBatch {
+        let mut batch = Vec::with_capacity(max);
+        let first = match self.pop(first_wait) {
+            Popped::Frame(frame) => frame,
+            Popped::TimedOut => return PoppedBatch::TimedOut,
+            Popped::Finished => return PoppedBatch::Finished,
+        };
+        batch.push(first);
+        let deadline = Instant::now() + fill_wait;
+        while batch.len() < max {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            match self.pop(deadline - now) {
+                Popped::Frame(frame) => batch.push(frame),
+                Popped::TimedOut | Popped::Finished => break,
+            }
+        }
+        PoppedBatch::Frames(batch)
+    }
+
     pub fn stats(&self) -> Vec<LaneStats> {
         self.lock()
             .lanes
@@ -320,6 +354,34 @@ mod tests {
         mux.finish_lane(0);
         mux.finish_lane(1);
         assert!(matches!(mux.pop(Duration::ZERO), Popped::Finished));
+    }
+
+    #[test]
+    fn pop_batch_mixes_cameras_and_returns_a_partial_batch_on_timeout() {
+        let mux = FrameMux::new(
+            vec![
+                (CameraId::new("a"), QueuePolicy::Block),
+                (CameraId::new("b"), QueuePolicy::Block),
+            ],
+            4,
+        );
+        mux.push(0, frame("a", 0));
+        mux.push(0, frame("a", 1));
+        mux.push(1, frame("b", 0));
+        let PoppedBatch::Frames(batch) =
+            mux.pop_batch(4, Duration::from_millis(10), Duration::from_millis(20))
+        else {
+            panic!("expected frames");
+        };
+        let got: Vec<_> = batch
+            .iter()
+            .map(|f| (f.camera.to_string(), f.seq))
+            .collect();
+        assert_eq!(got, vec![("a".into(), 0), ("b".into(), 0), ("a".into(), 1)]);
+        assert!(matches!(
+            mux.pop_batch(4, Duration::from_millis(10), Duration::ZERO),
+            PoppedBatch::TimedOut
+        ));
     }
 
     #[test]
