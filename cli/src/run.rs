@@ -7,8 +7,9 @@ use roadsight_models::{
     Colour, DetectorOptions, LetterboxKind, Manifest, SessionOptions, Thresholds,
 };
 use roadsight_pipeline::{
-    CameraSpec, CameraStats, ChannelOrder, DetectStage, DetectStageMetrics, DetectStageSettings,
-    Ingest, IngestSettings, LetterboxPlacement, LiveSettings, Next, TensorSpec,
+    CameraSpec, CameraStats, CameraTrackers, ChannelOrder, DetectStage, DetectStageMetrics,
+    DetectStageSettings, Ingest, IngestSettings, LetterboxPlacement, LiveSettings, Next,
+    TensorSpec,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -73,6 +74,8 @@ struct CameraSummary {
     frames_detected: u64,
     vehicles: u64,
     vehicles_by_class: BTreeMap<VehicleClass, u64>,
+    /// Distinct confirmed tracks (vehicles followed over frames).
+    tracks: u64,
     first_capture: Option<String>,
     last_capture: Option<String>,
     last_error: Option<String>,
@@ -126,6 +129,7 @@ struct CameraDetections {
     frames: u64,
     vehicles: u64,
     by_class: BTreeMap<VehicleClass, u64>,
+    track_ids: std::collections::HashSet<roadsight_core::TrackId>,
 }
 
 fn summarise(
@@ -148,6 +152,7 @@ fn summarise(
                 frames_detected: detected.map_or(0, |d| d.frames),
                 vehicles: detected.map_or(0, |d| d.vehicles),
                 vehicles_by_class: detected.map(|d| d.by_class.clone()).unwrap_or_default(),
+                tracks: detected.map_or(0, |d| d.track_ids.len() as u64),
                 first_capture: s.first_capture.map(|t| t.to_rfc3339()),
                 last_capture: s.last_capture.map(|t| t.to_rfc3339()),
                 last_error: s.last_error.clone(),
@@ -164,7 +169,7 @@ fn print_table(
 ) {
     outln!("city {city}: {:.1} s", wall.as_secs_f64());
     outln!(
-        "{:<20} {:<9} {:>8} {:>8} {:>6} {:>7} {:>6} {:>8} {:>8}  vehicles by class / note",
+        "{:<20} {:<9} {:>8} {:>8} {:>6} {:>7} {:>6} {:>8} {:>8} {:>6}  detections by class / note",
         "camera",
         "state",
         "decoded",
@@ -173,7 +178,8 @@ fn print_table(
         "dropped",
         "reconn",
         "detected",
-        "vehicles"
+        "boxes",
+        "tracks"
     );
     for s in summaries {
         let classes = s
@@ -183,7 +189,7 @@ fn print_table(
             .collect::<Vec<_>>()
             .join(", ");
         outln!(
-            "{:<20} {:<9} {:>8} {:>8} {:>6.1} {:>7} {:>6} {:>8} {:>8}  {}{}",
+            "{:<20} {:<9} {:>8} {:>8} {:>6.1} {:>7} {:>6} {:>8} {:>8} {:>6}  {}{}",
             s.camera,
             s.state,
             s.frames_decoded,
@@ -193,6 +199,7 @@ fn print_table(
             s.reconnects,
             s.frames_detected,
             s.vehicles,
+            s.tracks,
             classes,
             s.last_error
                 .as_deref()
@@ -280,6 +287,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         bar
     });
     let mut detections: HashMap<String, CameraDetections> = HashMap::new();
+    let mut trackers = CameraTrackers::new(roadsight_tracking::TrackerSettings::default());
     let mut total: u64 = 0;
     let mut failed_cameras = 0usize;
     let deadline = args.duration.map(|s| started + Duration::from_secs_f64(s));
@@ -303,6 +311,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                 camera.vehicles += frame.detections.len() as u64;
                 for detection in &frame.detections {
                     *camera.by_class.entry(detection.class).or_default() += 1;
+                }
+                for track in trackers.step(&frame).tracks {
+                    camera.track_ids.insert(track.id);
                 }
                 total += 1;
                 if let Some(bar) = &progress {

@@ -10,7 +10,8 @@
 //! - [`frame`]: the analysed [`Frame`] and its tensor picture ([`TensorImage`]): detector input
 //!   geometry ([`TensorSpec`], [`Letterbox`]) and pixels in a recycled [`PlaneBuffer`]
 //!   ([`buffer_pool`]).
-//! - [`vehicle`]: [`VehicleClass`] and the detector's [`Detection`] (image pixels).
+//! - [`vehicle`]: [`VehicleClass`], the detector's [`Detection`] and the tracker's
+//!   [`TrackedVehicle`] (image pixels).
 //! - [`config`]: the city configuration (one TOML file), parsed with unknown fields denied and
 //!   validated all at once, so that every problem is reported with its path
 //!   (`cameras[2].uri: ...`).
@@ -31,4 +32,4 @@ pub use frame::{ChannelOrder, Frame, Letterbox, LetterboxPlacement, TensorImage,
 pub use health::{CameraHealth, HealthState};
 pub use ids::CameraId;
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};
-pub use vehicle::{Detection, VehicleClass};
+pub use vehicle::{Detection, TrackId, TrackState, TrackedVehicle, VehicleClass};

@@ -53,3 +53,36 @@ pub struct Detection {
     #[serde(rename = "bbox")]
     pub bbox_image: [f32; 4],
 }
+
+/// A track's id, unique per camera for the life of the tracker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TrackId(pub u64);
+
+/// Where a track is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrackState {
+    /// Seen, not yet confirmed by enough consecutive matches.
+    Tentative,
+    /// Matched in this frame.
+    Confirmed,
+    /// Not matched recently; kept (predicted) until it expires by time.
+    Lost,
+}
+
+/// One tracked vehicle in one frame.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TrackedVehicle {
+    pub id: TrackId,
+    /// The filtered box `[x, y, w, h]` in image pixels.
+    #[serde(rename = "bbox")]
+    pub bbox_image: [f32; 4],
+    /// Score-weighted majority of the classes it was detected as.
+    pub class: VehicleClass,
+    /// The score of the detection matched in this frame.
+    pub score: f32,
+    /// Velocity of the box centre, image pixels per second.
+    pub velocity_px_per_s: [f32; 2],
+    pub state: TrackState,
+}

@@ -8,6 +8,7 @@
 //!   picture in one pass ([`convert::letterbox_yuv`]); frames not analysed are never converted.
 //! - [`detect_stage`]: frames of many cameras batched into shared inference runs on N workers
 //!   ([`DetectStage`]), results split back per camera in order, with stage metrics.
+//! - [`track_stage`]: one tracker per camera, stepped on every detected frame ([`CameraTrackers`]).
 //! - [`queue`]: the bounded per-camera hand-off ([`FrameMux`]): live lanes drop their oldest frame,
 //!   recorded lanes block; the consumer takes frames round-robin.
 //! - Frames are `roadsight_core::Frame`s (re-exported here): letterboxed tensor pictures with
@@ -22,6 +23,7 @@ pub mod detect_stage;
 pub mod ingest;
 pub mod queue;
 pub mod reference;
+pub mod track_stage;
 
 pub use detect_stage::{DetectStage, DetectStageMetrics, DetectStageSettings, DetectedFrame, Next};
 pub use ingest::{
@@ -32,3 +34,4 @@ pub use queue::{FrameMux, LaneStats, Popped, PoppedBatch, Pushed, QueuePolicy};
 pub use roadsight_core::{
     ChannelOrder, Frame, Letterbox, LetterboxPlacement, TensorImage, TensorSpec,
 };
+pub use track_stage::{CameraTrackers, TrackUpdate};

@@ -1,0 +1,15 @@
+//! # roadsight-tracking
+//!
+//! Stable vehicle identities per camera. Pure: detections and capture time in, tracks out; no
+//! video, no ONNX Runtime, no clock.
+//!
+//! - [`Tracker`]: ByteTrack-class multi-object tracker: constant-velocity Kalman filter in image
+//!   space ([`kalman`]), two-stage association (high-score boxes, then low-score boxes) with an
+//!   optimal assignment ([`assignment`]), and a tentative / confirmed / lost life cycle in which
+//!   lost tracks expire by time. Step it on every analysed frame, empty ones included.
+
+pub mod assignment;
+pub mod kalman;
+pub mod tracker;
+
+pub use tracker::{Tracker, TrackerCounters, TrackerSettings};

@@ -1,0 +1,368 @@
+//! ByteTrack-class multi-object tracker for one camera.
+//!
+//! Per update (detections of one frame, and its capture time):
+//! 1. Invalid detections (NaN, infinite, zero or negative size) are dropped and counted.
+//! 2. Every live track is predicted to the frame's time.
+//! 3. High-score detections are matched to confirmed and lost tracks (IoU fused with score).
+//! 4. Low-score detections are matched to the confirmed tracks still unmatched; this is
+//!    ByteTrack's idea: an occluded vehicle's weak box keeps its track alive.
+//! 5. Remaining high-score detections are matched to tentative tracks; a tentative track
+//!    matched `confirm_hits` times in a row is confirmed, an unmatched one is removed.
+//! 6. Unmatched confirmed tracks become lost; lost tracks older than `max_lost` are removed.
+//! 7. Remaining detections above `new_track_score` start tentative tracks.
+//!
+//! It must be stepped on every analysed frame, empty ones included, so lost tracks expire.
+
+use crate::assignment::assign_edges;
+use crate::kalman::BoxFilter;
+use roadsight_core::{Detection, Timestamp, TrackId, TrackState, TrackedVehicle, VehicleClass};
+use std::time::Duration;
+
+/// Thresholds and timings of the tracker.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrackerSettings {
+    /// Detections at or above this score take part in the first association.
+    pub high_score: f32,
+    /// Detections between this and `high_score` take part in the second association only.
+    pub low_score: f32,
+    /// A detection left unmatched starts a track only at or above this score.
+    pub new_track_score: f32,
+    /// Minimum IoU for the first association (high-score boxes).
+    pub first_match_iou: f32,
+    /// Minimum IoU for the second association (low-score boxes).
+    pub second_match_iou: f32,
+    /// Minimum IoU to match a tentative track.
+    pub tentative_match_iou: f32,
+    /// Matches in a row that confirm a new track (1 confirms at once).
+    pub confirm_hits: u32,
+    /// A lost track is removed this long after it was last matched.
+    pub max_lost: Duration,
+    /// The frame interval the motion noise is tuned for (ByteTrack's 30 fps).
+    pub nominal_interval: Duration,
+}
+
+impl Default for TrackerSettings {
+    fn default() -> Self {
+        Self {
+            high_score: 0.5,
+            low_score: 0.1,
+            new_track_score: 0.6,
+            first_match_iou: 0.2,
+            second_match_iou: 0.5,
+            tentative_match_iou: 0.3,
+            confirm_hits: 2,
+            max_lost: Duration::from_secs(1),
+            nominal_interval: Duration::from_nanos(33_333_333),
+        }
+    }
+}
+
+/// Counters since the tracker started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TrackerCounters {
+    pub updates: u64,
+    pub detections_in: u64,
+    /// Detections with NaN, infinite, zero or negative geometry or score; never tracked.
+    pub detections_invalid: u64,
+    pub tracks_started: u64,
+    pub tracks_confirmed: u64,
+    pub tracks_removed: u64,
+    /// Updates whose time was earlier than the previous update's (treated as no time passing).
+    pub time_went_back: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Track {
+    id: TrackId,
+    filter: BoxFilter,
+    state: TrackState,
+    hits: u32,
+    last_matched: Timestamp,
+    score: f32,
+    class_votes: [f32; 5],
+}
+
+impl Track {
+    fn class(&self) -> VehicleClass {
+        let (index, _) = self
+            .class_votes
+            .iter()
+            .enumerate()
+            .fold(
+                (1, f32::MIN),
+                |best, (i, v)| if *v > best.1 { (i, *v) } else { best },
+            );
+        VehicleClass::ALL[index]
+    }
+
+    fn vote(&mut self, detection: &Detection) {
+        if let Some(index) = VehicleClass::ALL.iter().position(|c| *c == detection.class) {
+            self.class_votes[index] += detection.score;
+        }
+    }
+
+    fn matched(&mut self, detection: &Detection, at: Timestamp) {
+        self.filter.update(detection.bbox_image);
+        self.hits += 1;
+        self.last_matched = at;
+        self.score = detection.score;
+        self.vote(detection);
+    }
+}
+
+/// The tracker of one camera.
+#[derive(Debug, Clone)]
+pub struct Tracker {
+    settings: TrackerSettings,
+    tracks: Vec<Track>,
+    next_id: u64,
+    last_update: Option<Timestamp>,
+    counters: TrackerCounters,
+}
+
+fn corners(bbox: [f32; 4]) -> [f32; 4] {
+    [bbox[0], bbox[1], bbox[0] + bbox[2], bbox[1] + bbox[3]]
+}
+
+fn iou(a: [f32; 4], b: [f32; 4]) -> f32 {
+    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let intersection = w * h;
+    let union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - intersection;
+    if union > 0.0 {
+        intersection / union
+    } else {
+        0.0
+    }
+}
+
+/// Feasible `(track, detection, cost)` pairs with `cost = 1 - IoU (x score)` below `limit`,
+/// found by sweeping detections sorted by left edge, so only overlapping pairs are tested.
+fn overlap_edges(
+    tracks: &[[f32; 4]],
+    detections: &[([f32; 4], f32)],
+    fuse_score: bool,
+    limit: f32,
+) -> Vec<(usize, usize, f64)> {
+    let mut order: Vec<usize> = (0..detections.len()).collect();
+    order.sort_by(|&a, &b| detections[a].0[0].total_cmp(&detections[b].0[0]));
+    let widest = detections
+        .iter()
+        .map(|(c, _)| c[2] - c[0])
+        .fold(0.0f32, f32::max);
+    let mut edges = Vec::new();
+    for (row, track) in tracks.iter().enumerate() {
+        let start = order.partition_point(|&d| detections[d].0[0] < track[0] - widest);
+        for &column in &order[start..] {
+            let (detection, score) = detections[column];
+            if detection[0] >= track[2] {
+                break;
+            }
+            let overlap = iou(*track, detection);
+            if overlap <= 0.0 {
+                continue;
+            }
+            let cost = 1.0 - if fuse_score { overlap * score } else { overlap };
+            if cost < limit {
+                edges.push((row, column, f64::from(cost)));
+            }
+        }
+    }
+    edges
+}
+
+fn valid(detection: &Detection) -> bool {
+    let [x, y, w, h] = detection.bbox_image;
+    [x, y, w, h, detection.score].iter().all(|v| v.is_finite()) && w > 0.0 && h > 0.0
+}
+
+impl Tracker {
+    pub fn new(settings: TrackerSettings) -> Self {
+        Self {
+            settings,
+            tracks: Vec::new(),
+            next_id: 1,
+            last_update: None,
+            counters: TrackerCounters::default(),
+        }
+    }
+
+    pub fn counters(&self) -> TrackerCounters {
+        self.counters
+    }
+
+    /// Live tracks of every state (for inspection and tests).
+    pub fn live_tracks(&self) -> usize {
+        self.tracks.len()
+    }
+
+    /// Steps the tracker with one frame's detections captured at `at`; returns the confirmed
+    /// tracks matched in this frame.
+    pub fn update(&mut self, detections: &[Detection], at: Timestamp) -> Vec<TrackedVehicle> {
+        let s = self.settings;
+        self.counters.updates += 1;
+        self.counters.detections_in += detections.len() as u64;
+        let all = detections.len();
+        let detections: Vec<&Detection> = detections.iter().filter(|d| valid(d)).collect();
+        self.counters.detections_invalid += (all - detections.len()) as u64;
+        let elapsed = match self.last_update {
+            Some(previous) if at < previous => {
+                self.counters.time_went_back += 1;
+                Duration::ZERO
+            }
+            Some(previous) => at.duration_since(previous),
+            None => Duration::ZERO,
+        };
+        self.last_update = Some(at.max(self.last_update.unwrap_or(at)));
+        let steps = elapsed.as_secs_f64() / s.nominal_interval.as_secs_f64().max(1e-9);
+        for track in &mut self.tracks {
+            track.filter.predict(steps);
+        }
+
+        let high: Vec<usize> = (0..detections.len())
+            .filter(|&i| detections[i].score >= s.high_score)
+            .collect();
+        let low: Vec<usize> = (0..detections.len())
+            .filter(|&i| detections[i].score >= s.low_score && detections[i].score < s.high_score)
+            .collect();
+        let boxes_of = |indices: &[usize]| -> Vec<([f32; 4], f32)> {
+            indices
+                .iter()
+                .map(|&i| (corners(detections[i].bbox_image), detections[i].score))
+                .collect()
+        };
+        let mut matched_track = vec![false; self.tracks.len()];
+
+        // 1. High-score detections with confirmed and lost tracks.
+        let pool: Vec<usize> = (0..self.tracks.len())
+            .filter(|&t| self.tracks[t].state != TrackState::Tentative)
+            .collect();
+        let mut high_used = vec![false; high.len()];
+        {
+            let track_boxes: Vec<[f32; 4]> = pool
+                .iter()
+                .map(|&t| corners(self.tracks[t].filter.bbox()))
+                .collect();
+            let limit = 1.0 - s.first_match_iou;
+            let edges = overlap_edges(&track_boxes, &boxes_of(&high), true, limit);
+            for (row, column) in assign_edges(pool.len(), high.len(), &edges, f64::from(limit)) {
+                let track = &mut self.tracks[pool[row]];
+                track.matched(detections[high[column]], at);
+                track.state = TrackState::Confirmed;
+                matched_track[pool[row]] = true;
+                high_used[column] = true;
+            }
+        }
+
+        // 2. Low-score detections with confirmed tracks still unmatched.
+        {
+            let remaining: Vec<usize> = pool
+                .iter()
+                .copied()
+                .filter(|&t| !matched_track[t] && self.tracks[t].state == TrackState::Confirmed)
+                .collect();
+            let track_boxes: Vec<[f32; 4]> = remaining
+                .iter()
+                .map(|&t| corners(self.tracks[t].filter.bbox()))
+                .collect();
+            let limit = 1.0 - s.second_match_iou;
+            let edges = overlap_edges(&track_boxes, &boxes_of(&low), false, limit);
+            for (row, column) in assign_edges(remaining.len(), low.len(), &edges, f64::from(limit))
+            {
+                self.tracks[remaining[row]].matched(detections[low[column]], at);
+                matched_track[remaining[row]] = true;
+            }
+        }
+
+        // 3. Remaining high-score detections with tentative tracks.
+        let free_high: Vec<usize> = (0..high.len()).filter(|&i| !high_used[i]).collect();
+        {
+            let tentative: Vec<usize> = (0..self.tracks.len())
+                .filter(|&t| self.tracks[t].state == TrackState::Tentative)
+                .collect();
+            let track_boxes: Vec<[f32; 4]> = tentative
+                .iter()
+                .map(|&t| corners(self.tracks[t].filter.bbox()))
+                .collect();
+            let candidates: Vec<usize> = free_high.iter().map(|&i| high[i]).collect();
+            let limit = 1.0 - s.tentative_match_iou;
+            let edges = overlap_edges(&track_boxes, &boxes_of(&candidates), true, limit);
+            for (row, column) in
+                assign_edges(tentative.len(), candidates.len(), &edges, f64::from(limit))
+            {
+                let track = &mut self.tracks[tentative[row]];
+                track.matched(detections[candidates[column]], at);
+                if track.hits >= s.confirm_hits {
+                    track.state = TrackState::Confirmed;
+                    self.counters.tracks_confirmed += 1;
+                }
+                matched_track[tentative[row]] = true;
+                high_used[free_high[column]] = true;
+            }
+        }
+
+        // 4. Unmatched tracks: tentative ones go, confirmed ones are lost, old lost ones go.
+        let max_lost = s.max_lost;
+        let mut kept = Vec::with_capacity(self.tracks.len());
+        for (index, mut track) in std::mem::take(&mut self.tracks).into_iter().enumerate() {
+            if !matched_track[index] {
+                match track.state {
+                    TrackState::Tentative => {
+                        self.counters.tracks_removed += 1;
+                        continue;
+                    }
+                    TrackState::Confirmed => track.state = TrackState::Lost,
+                    TrackState::Lost => {}
+                }
+                if at.duration_since(track.last_matched) > max_lost {
+                    self.counters.tracks_removed += 1;
+                    continue;
+                }
+            }
+            kept.push(track);
+        }
+        self.tracks = kept;
+
+        // 5. New tracks from unmatched confident detections.
+        for (i, &d) in high.iter().enumerate() {
+            let detection = detections[d];
+            if high_used[i] || detection.score < s.new_track_score {
+                continue;
+            }
+            let mut track = Track {
+                id: TrackId(self.next_id),
+                filter: BoxFilter::new(detection.bbox_image),
+                state: TrackState::Tentative,
+                hits: 1,
+                last_matched: at,
+                score: detection.score,
+                class_votes: [0.0; 5],
+            };
+            track.vote(detection);
+            self.next_id += 1;
+            self.counters.tracks_started += 1;
+            if s.confirm_hits <= 1 {
+                track.state = TrackState::Confirmed;
+                self.counters.tracks_confirmed += 1;
+            }
+            self.tracks.push(track);
+        }
+
+        let per_second = 1.0 / s.nominal_interval.as_secs_f32().max(1e-9);
+        self.tracks
+            .iter()
+            .filter(|t| t.state == TrackState::Confirmed && t.last_matched == at)
+            .map(|t| {
+                let [vx, vy] = t.filter.velocity_per_interval();
+                TrackedVehicle {
+                    id: t.id,
+                    bbox_image: t.filter.bbox(),
+                    class: t.class(),
+                    score: t.score,
+                    velocity_px_per_s: [vx * per_second, vy * per_second],
+                    state: TrackState::Confirmed,
+                }
+            })
+            .collect()
+    }
+}
