@@ -5,37 +5,13 @@
 //! The goal is at least 1,000 updates per second at 500 vehicles.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use roadsight_core::{Detection, Timestamp, VehicleClass};
+use roadsight_core::{Detection, Timestamp};
 use roadsight_tracking::{Tracker, TrackerSettings};
 use std::hint::black_box;
 use std::time::Duration;
 
-/// `frames` frames of `objects` vehicles, deterministic.
 fn scene(objects: usize, frames: usize) -> Vec<Vec<Detection>> {
-    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-    let mut random = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state >> 11) as f32 / (1u64 << 53) as f32
-    };
-    let columns = (objects as f32).sqrt().ceil() as usize;
-    (0..frames)
-        .map(|frame| {
-            (0..objects)
-                .filter_map(|i| {
-                    let (row, column) = (i / columns, i % columns);
-                    let x = column as f32 * 90.0 + frame as f32 * 4.0 + random() * 2.0;
-                    let y = row as f32 * 60.0 + random() * 2.0;
-                    (random() > 0.05).then_some(Detection {
-                        class: VehicleClass::Car,
-                        score: 0.3 + 0.7 * random(),
-                        bbox_image: [x, y, 60.0, 40.0],
-                    })
-                })
-                .collect()
-        })
-        .collect()
+    roadsight_fixtures::synthetic_detections(objects, frames, 0x9e37_79b9_7f4a_7c15)
 }
 
 fn bench_tracker(c: &mut Criterion) {

@@ -29,13 +29,19 @@ pub enum BenchCommand {
         after_help = "Example:\n  roadsight bench detect --json\n  roadsight bench detect --threads 2 --batch 4 --images ../shared/data/cars-plates/eu"
     )]
     Detect(DetectBenchArgs),
+    /// Tracker updates per CPU-second against supervision's ByteTrack on the same detections.
+    #[command(
+        after_help = "Example:\n  roadsight bench track --json\n  roadsight bench track --objects 500 --frames 1000"
+    )]
+    Track(crate::bench_track::TrackBenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
 pub struct DetectBenchArgs {
-    /// A folder of JPEG/PNG images (the first --count are used).
-    #[arg(long, default_value = "../shared/data/cars-plates/eu")]
-    pub(crate) images: PathBuf,
+    /// A folder of JPEG/PNG images (the first --count are used); default: the repository's
+    /// ../shared/data/cars-plates/eu.
+    #[arg(long)]
+    pub(crate) images: Option<PathBuf>,
     /// How many images.
     #[arg(long, default_value_t = 24)]
     pub(crate) count: usize,
@@ -309,5 +315,6 @@ pub fn bench(command: &BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Ingest(args) => bench_ingest(args),
         BenchCommand::Detect(args) => crate::bench_detect::bench_detect(args),
+        BenchCommand::Track(args) => crate::bench_track::bench_track(args),
     }
 }

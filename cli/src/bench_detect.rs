@@ -88,7 +88,11 @@ fn list_images(folder: &std::path::Path, count: usize) -> anyhow::Result<Vec<Pat
 
 pub fn bench_detect(args: &DetectBenchArgs) -> anyhow::Result<()> {
     let locations = Locations::resolve(None, None)?;
-    let paths = list_images(&args.images, args.count)?;
+    let folder = args
+        .images
+        .clone()
+        .unwrap_or_else(|| locations.repo.join("../shared/data/cars-plates/eu"));
+    let paths = list_images(&folder, args.count)?;
     let decoded: Vec<image::RgbImage> = paths
         .iter()
         .map(|p| {

@@ -14,6 +14,7 @@ macro_rules! outln {
 
 mod bench;
 mod bench_detect;
+mod bench_track;
 mod detect;
 mod paths;
 mod run;

@@ -192,3 +192,49 @@ fn bench_ingest_prints_the_ratio_against_the_decode_limit() {
         "one run: ratio is ours / limit"
     );
 }
+
+#[test]
+fn bench_track_compares_with_supervision_on_the_same_detections() {
+    let output = roadsight(&[
+        "bench",
+        "track",
+        "--objects",
+        "5,20",
+        "--frames",
+        "30",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let report: serde_json::Value = serde_json::from_str(text(&output.stdout).trim()).unwrap();
+    assert!(report["peer"].as_str().unwrap().starts_with("supervision"));
+    let rows = report["results"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for row in rows {
+        assert_eq!(row["updates"], 30);
+        let (ours, peer) = (
+            row["updates_per_s"].as_f64().unwrap(),
+            row["peer_updates_per_s"].as_f64().unwrap(),
+        );
+        assert!(ours > 0.0 && peer > 0.0);
+        assert!((row["ratio"].as_f64().unwrap() - ours / peer).abs() < 1e-6 * ours / peer);
+    }
+}
+
+#[test]
+fn bench_detect_reports_both_sides_and_the_stage_shares() {
+    let output = roadsight(&["bench", "detect", "--count", "2", "--passes", "1", "--json"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let report: serde_json::Value = serde_json::from_str(text(&output.stdout).trim()).unwrap();
+    for side in ["batch_1", "batch_n", "peer"] {
+        assert_eq!(report[side]["images"], 2, "{side}");
+        let shares: f64 = ["pre_share", "inference_share", "post_share"]
+            .iter()
+            .map(|k| report[side][k].as_f64().unwrap())
+            .sum();
+        assert!(
+            (shares - 1.0).abs() < 1e-6,
+            "{side}: shares sum to {shares}"
+        );
+    }
+    assert_eq!(report["model"], "yolox-nano");
+}
