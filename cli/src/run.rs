@@ -7,9 +7,9 @@ use roadsight_models::{
     Colour, DetectorOptions, LetterboxKind, Manifest, SessionOptions, Thresholds,
 };
 use roadsight_pipeline::{
-    CameraSpec, CameraStats, CameraTrackers, ChannelOrder, DetectStage, DetectStageMetrics,
-    DetectStageSettings, Ingest, IngestSettings, LetterboxPlacement, LiveSettings, Next,
-    TensorSpec,
+    counts_csv, CameraAnalytics, CameraSpec, CameraStats, CameraTrackers, ChannelOrder,
+    DetectStage, DetectStageMetrics, DetectStageSettings, Ingest, IngestSettings,
+    LetterboxPlacement, LiveSettings, Next, TensorSpec,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -35,6 +35,9 @@ pub struct RunArgs {
     /// Print JSON lines (health records, then one summary) instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Write the line and turning-movement counts per interval and class to this CSV file.
+    #[arg(long)]
+    pub counts_csv: Option<PathBuf>,
 }
 
 /// The tensor picture a detector model wants, from its manifest entry.
@@ -76,6 +79,9 @@ struct CameraSummary {
     vehicles_by_class: BTreeMap<VehicleClass, u64>,
     /// Distinct confirmed tracks (vehicles followed over frames).
     tracks: u64,
+    line_crossings: u64,
+    movements: u64,
+    max_queue: u32,
     first_capture: Option<String>,
     last_capture: Option<String>,
     last_error: Option<String>,
@@ -130,6 +136,9 @@ struct CameraDetections {
     vehicles: u64,
     by_class: BTreeMap<VehicleClass, u64>,
     track_ids: std::collections::HashSet<roadsight_core::TrackId>,
+    crossings: u64,
+    movements: u64,
+    max_queue: u32,
 }
 
 fn summarise(
@@ -153,6 +162,9 @@ fn summarise(
                 vehicles: detected.map_or(0, |d| d.vehicles),
                 vehicles_by_class: detected.map(|d| d.by_class.clone()).unwrap_or_default(),
                 tracks: detected.map_or(0, |d| d.track_ids.len() as u64),
+                line_crossings: detected.map_or(0, |d| d.crossings),
+                movements: detected.map_or(0, |d| d.movements),
+                max_queue: detected.map_or(0, |d| d.max_queue),
                 first_capture: s.first_capture.map(|t| t.to_rfc3339()),
                 last_capture: s.last_capture.map(|t| t.to_rfc3339()),
                 last_error: s.last_error.clone(),
@@ -169,7 +181,7 @@ fn print_table(
 ) {
     outln!("city {city}: {:.1} s", wall.as_secs_f64());
     outln!(
-        "{:<20} {:<9} {:>8} {:>8} {:>6} {:>7} {:>6} {:>8} {:>8} {:>6}  detections by class / note",
+        "{:<20} {:<9} {:>8} {:>8} {:>6} {:>7} {:>6} {:>8} {:>8} {:>6} {:>8}  detections by class / note",
         "camera",
         "state",
         "decoded",
@@ -179,7 +191,8 @@ fn print_table(
         "reconn",
         "detected",
         "boxes",
-        "tracks"
+        "tracks",
+        "crossed"
     );
     for s in summaries {
         let classes = s
@@ -189,7 +202,7 @@ fn print_table(
             .collect::<Vec<_>>()
             .join(", ");
         outln!(
-            "{:<20} {:<9} {:>8} {:>8} {:>6.1} {:>7} {:>6} {:>8} {:>8} {:>6}  {}{}",
+            "{:<20} {:<9} {:>8} {:>8} {:>6.1} {:>7} {:>6} {:>8} {:>8} {:>6} {:>8}  {}{}",
             s.camera,
             s.state,
             s.frames_decoded,
@@ -200,6 +213,7 @@ fn print_table(
             s.frames_detected,
             s.vehicles,
             s.tracks,
+            s.line_crossings,
             classes,
             s.last_error
                 .as_deref()
@@ -288,6 +302,18 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     });
     let mut detections: HashMap<String, CameraDetections> = HashMap::new();
     let mut trackers = CameraTrackers::new(roadsight_tracking::TrackerSettings::default());
+    let interval = Duration::from_secs(config.runtime.count_interval_s);
+    let mut analytics: HashMap<String, CameraAnalytics> = config
+        .resolved_cameras()
+        .iter()
+        .map(|camera| {
+            (
+                camera.id.to_string(),
+                CameraAnalytics::new(camera, interval, config.runtime.pcu),
+            )
+        })
+        .collect();
+    let mut flow_counts = Vec::new();
     let mut total: u64 = 0;
     let mut failed_cameras = 0usize;
     let deadline = args.duration.map(|s| started + Duration::from_secs_f64(s));
@@ -312,8 +338,20 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                 for detection in &frame.detections {
                     *camera.by_class.entry(detection.class).or_default() += 1;
                 }
-                for track in trackers.step(&frame).tracks {
+                let update = trackers.step(&frame);
+                for track in &update.tracks {
                     camera.track_ids.insert(track.id);
+                }
+                if let Some(camera_analytics) = analytics.get_mut(frame.camera.as_str()) {
+                    let events = camera_analytics.step(&update);
+                    camera.crossings += events.crossings.len() as u64;
+                    camera.movements += events.movements.len() as u64;
+                    camera.max_queue = events
+                        .zones
+                        .iter()
+                        .map(|z| z.queue)
+                        .fold(camera.max_queue, u32::max);
+                    flow_counts.extend(events.counts);
                 }
                 total += 1;
                 if let Some(bar) = &progress {
@@ -346,6 +384,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let detection = stage.metrics();
     ingest.shutdown();
     drop(stage);
+    for camera_analytics in analytics.values_mut() {
+        flow_counts.extend(camera_analytics.flush());
+    }
+    if let Some(file) = &args.counts_csv {
+        std::fs::write(file, counts_csv(&flow_counts))
+            .with_context(|| format!("writing counts to {}", file.display()))?;
+    }
     let summaries = summarise(&stats, &detections, wall);
     if args.json {
         outln!(

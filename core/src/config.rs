@@ -111,7 +111,46 @@ pub struct RuntimeConfig {
     pub decoder_threads: u32,
     /// Capture time of the first frame of recorded files; the run's start time when absent.
     pub start_time: Option<String>,
+    /// Length of a counting interval in seconds (traffic engineering's 15 minutes by default).
+    pub count_interval_s: u64,
+    /// Passenger-car units per vehicle class.
+    pub pcu: PcuWeights,
     pub live: LiveConfig,
+}
+
+/// Passenger-car-unit weights per class (defaults for mixed traffic with many motorcycles).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PcuWeights {
+    pub car: f64,
+    pub motorcycle: f64,
+    pub bus: f64,
+    pub truck: f64,
+    pub bicycle: f64,
+}
+
+impl Default for PcuWeights {
+    fn default() -> Self {
+        Self {
+            car: 1.0,
+            motorcycle: 0.3,
+            bus: 3.0,
+            truck: 2.5,
+            bicycle: 0.2,
+        }
+    }
+}
+
+impl PcuWeights {
+    pub fn of(&self, class: crate::VehicleClass) -> f64 {
+        match class {
+            crate::VehicleClass::Car => self.car,
+            crate::VehicleClass::Motorcycle => self.motorcycle,
+            crate::VehicleClass::Bus => self.bus,
+            crate::VehicleClass::Truck => self.truck,
+            crate::VehicleClass::Bicycle => self.bicycle,
+        }
+    }
 }
 
 impl Default for RuntimeConfig {
@@ -121,6 +160,8 @@ impl Default for RuntimeConfig {
             queue_depth: 4,
             decoder_threads: 1,
             start_time: None,
+            count_interval_s: 900,
+            pcu: PcuWeights::default(),
             live: LiveConfig::default(),
         }
     }
@@ -228,6 +269,74 @@ pub struct CameraConfig {
     pub intersection: Option<String>,
     pub approach: Option<String>,
     pub description: Option<String>,
+    /// Frame size `[width, height]` in pixels; required when lines or zones are given, so they
+    /// can be checked against the frame.
+    pub resolution: Option<[u32; 2]>,
+    #[serde(default)]
+    pub lines: Vec<LineConfig>,
+    #[serde(default)]
+    pub movements: Vec<MovementConfig>,
+    #[serde(default)]
+    pub zones: Vec<ZoneConfig>,
+    /// Row-major 3x3 homography from image pixels to road metres (for speeds).
+    pub road_from_image: Option<[[f64; 3]; 3]>,
+}
+
+/// Which crossings of a line count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum CountDirection {
+    /// From the left of `from -> to` to its right (image coordinates, y down).
+    Forward,
+    Backward,
+    #[default]
+    Both,
+}
+
+/// A directed counting line in image pixels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineConfig {
+    pub id: String,
+    pub from: [f64; 2],
+    pub to: [f64; 2],
+    #[serde(default)]
+    pub count: CountDirection,
+    /// A point must be this far past the line (pixels) before a crossing counts, so jitter
+    /// around the line never double-counts.
+    #[serde(default = "default_hysteresis")]
+    pub hysteresis_px: f64,
+    /// The lane, for per-lane counts.
+    #[serde(default)]
+    pub lane: Option<String>,
+}
+
+fn default_hysteresis() -> f64 {
+    4.0
+}
+
+/// A turning movement: a track that crosses `entry`, then `exit`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MovementConfig {
+    pub id: String,
+    pub entry: String,
+    pub exit: String,
+}
+
+/// A zone (polygon in image pixels) for occupancy and queue length.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneConfig {
+    pub id: String,
+    pub polygon: Vec<[f64; 2]>,
+    /// A vehicle slower than this (pixels per second) counts as queued.
+    #[serde(default = "default_queue_speed")]
+    pub queued_below_px_s: f64,
+}
+
+fn default_queue_speed() -> f64 {
+    8.0
 }
 
 /// A camera's source, resolved.
@@ -323,6 +432,10 @@ pub struct ResolvedCamera {
     pub start_time: Option<Timestamp>,
     pub intersection: Option<String>,
     pub approach: Option<String>,
+    pub lines: Vec<LineConfig>,
+    pub movements: Vec<MovementConfig>,
+    pub zones: Vec<ZoneConfig>,
+    pub road_from_image: Option<[[f64; 3]; 3]>,
 }
 
 impl CityConfig {
@@ -463,6 +576,10 @@ impl CityConfig {
                         .or(default_start),
                     intersection: camera.intersection.clone(),
                     approach: camera.approach.clone(),
+                    lines: camera.lines.clone(),
+                    movements: camera.movements.clone(),
+                    zones: camera.zones.clone(),
+                    road_from_image: camera.road_from_image,
                 })
             })
             .collect()
@@ -532,6 +649,26 @@ fn validate_runtime(runtime: &RuntimeConfig, problems: &mut Vec<ConfigProblem>) 
             problems.push(problem(
                 "runtime.start_time",
                 format!("`{start}` is not an RFC 3339 time: {e}"),
+            ));
+        }
+    }
+    if runtime.count_interval_s == 0 || runtime.count_interval_s > 86_400 {
+        problems.push(problem(
+            "runtime.count_interval_s",
+            format!("must be 1..=86400, found {}", runtime.count_interval_s),
+        ));
+    }
+    for (class, weight) in [
+        ("car", runtime.pcu.car),
+        ("motorcycle", runtime.pcu.motorcycle),
+        ("bus", runtime.pcu.bus),
+        ("truck", runtime.pcu.truck),
+        ("bicycle", runtime.pcu.bicycle),
+    ] {
+        if !weight.is_finite() || !(0.0..=20.0).contains(&weight) {
+            problems.push(problem(
+                &format!("runtime.pcu.{class}"),
+                format!("must be 0..=20, found {weight}"),
             ));
         }
     }
@@ -661,6 +798,7 @@ fn validate_camera(
             "an approach needs its intersection (set cameras[].intersection)",
         ));
     }
+    validate_camera_geometry(index, camera, problems);
     for (field, value) in [
         ("intersection", &camera.intersection),
         ("approach", &camera.approach),
@@ -674,6 +812,144 @@ fn validate_camera(
                     ),
                 ));
             }
+        }
+    }
+}
+
+fn validate_camera_geometry(
+    index: usize,
+    camera: &CameraConfig,
+    problems: &mut Vec<ConfigProblem>,
+) {
+    let at = |field: String| format!("cameras[{index}].{field}");
+    let needs_frame = !camera.lines.is_empty() || !camera.zones.is_empty();
+    let frame = match camera.resolution {
+        Some([w, h]) if w > 0 && h > 0 && w <= 16_384 && h <= 16_384 => {
+            Some((f64::from(w), f64::from(h)))
+        }
+        Some([w, h]) => {
+            problems.push(problem(
+                &at("resolution".into()),
+                format!("must be two sizes in 1..=16384, found [{w}, {h}]"),
+            ));
+            None
+        }
+        None if needs_frame => {
+            problems.push(problem(
+                &at("resolution".into()),
+                "is required when a camera has lines or zones ([width, height] in pixels)",
+            ));
+            None
+        }
+        None => None,
+    };
+    let inside = |p: [f64; 2]| {
+        p.iter().all(|v| v.is_finite())
+            && frame.is_none_or(|(w, h)| (0.0..=w).contains(&p[0]) && (0.0..=h).contains(&p[1]))
+    };
+    let mut line_ids = HashSet::new();
+    for (i, line) in camera.lines.iter().enumerate() {
+        if !is_valid_id(&line.id) {
+            problems.push(problem(
+                &at(format!("lines[{i}].id")),
+                format!("`{}` is not a valid id", line.id),
+            ));
+        } else if !line_ids.insert(line.id.as_str()) {
+            problems.push(problem(
+                &at(format!("lines[{i}].id")),
+                format!("`{}` is used by an earlier line", line.id),
+            ));
+        }
+        for (end, point) in [("from", line.from), ("to", line.to)] {
+            if !inside(point) {
+                problems.push(problem(
+                    &at(format!("lines[{i}].{end}")),
+                    format!(
+                        "{point:?} is outside the {}x{} frame",
+                        frame.map_or(0.0, |f| f.0),
+                        frame.map_or(0.0, |f| f.1)
+                    ),
+                ));
+            }
+        }
+        let length =
+            ((line.to[0] - line.from[0]).powi(2) + (line.to[1] - line.from[1]).powi(2)).sqrt();
+        if length < 1.0 || !length.is_finite() {
+            problems.push(problem(
+                &at(format!("lines[{i}]")),
+                "has zero length (from and to are the same point)",
+            ));
+        }
+        if !line.hysteresis_px.is_finite() || line.hysteresis_px < 0.0 || line.hysteresis_px > 200.0
+        {
+            problems.push(problem(
+                &at(format!("lines[{i}].hysteresis_px")),
+                format!("must be 0..=200, found {}", line.hysteresis_px),
+            ));
+        }
+    }
+    let mut movement_ids = HashSet::new();
+    for (i, movement) in camera.movements.iter().enumerate() {
+        if !is_valid_id(&movement.id) || !movement_ids.insert(movement.id.as_str()) {
+            problems.push(problem(
+                &at(format!("movements[{i}].id")),
+                format!("`{}` is not a valid, unique id", movement.id),
+            ));
+        }
+        for (end, line) in [("entry", &movement.entry), ("exit", &movement.exit)] {
+            if !camera.lines.iter().any(|l| &l.id == line) {
+                problems.push(problem(
+                    &at(format!("movements[{i}].{end}")),
+                    format!("`{line}` is not a line of this camera"),
+                ));
+            }
+        }
+        if movement.entry == movement.exit {
+            problems.push(problem(
+                &at(format!("movements[{i}]")),
+                "entry and exit must be different lines",
+            ));
+        }
+    }
+    let mut zone_ids = HashSet::new();
+    for (i, zone) in camera.zones.iter().enumerate() {
+        if !is_valid_id(&zone.id) || !zone_ids.insert(zone.id.as_str()) {
+            problems.push(problem(
+                &at(format!("zones[{i}].id")),
+                format!("`{}` is not a valid, unique id", zone.id),
+            ));
+        }
+        if zone.polygon.len() < 3 {
+            problems.push(problem(
+                &at(format!("zones[{i}].polygon")),
+                "needs at least 3 points",
+            ));
+        }
+        for (p, point) in zone.polygon.iter().enumerate() {
+            if !inside(*point) {
+                problems.push(problem(
+                    &at(format!("zones[{i}].polygon[{p}]")),
+                    format!("{point:?} is outside the frame"),
+                ));
+            }
+        }
+        if !zone.queued_below_px_s.is_finite() || zone.queued_below_px_s < 0.0 {
+            problems.push(problem(
+                &at(format!("zones[{i}].queued_below_px_s")),
+                "must be a speed of 0 or more",
+            ));
+        }
+    }
+    if let Some(h) = camera.road_from_image {
+        let finite = h.iter().flatten().all(|v| v.is_finite());
+        let det = h[0][0] * (h[1][1] * h[2][2] - h[1][2] * h[2][1])
+            - h[0][1] * (h[1][0] * h[2][2] - h[1][2] * h[2][0])
+            + h[0][2] * (h[1][0] * h[2][1] - h[1][1] * h[2][0]);
+        if !finite || det.abs() < 1e-12 {
+            problems.push(problem(
+                &at("road_from_image".into()),
+                "must be a finite, invertible 3x3 matrix",
+            ));
         }
     }
 }
@@ -773,6 +1049,42 @@ start_time = "yesterday"
             assert!(has(expected), "missing `{expected}` in {rendered:#?}");
         }
         assert_eq!(problems.len(), 13, "{rendered:#?}");
+    }
+
+    #[test]
+    fn counting_geometry_is_checked_against_the_frame() {
+        let text = r#"
+[[cameras]]
+id = "x"
+uri = "rtsp://cam/1"
+resolution = [640, 480]
+lines = [
+  { id = "in", from = [10, 400], to = [630, 400] },
+  { id = "off", from = [10, 400], to = [900, 400] },
+  { id = "dot", from = [50, 50], to = [50, 50] },
+]
+movements = [{ id = "m", entry = "in", exit = "nowhere" }]
+zones = [{ id = "z", polygon = [[0, 0], [10, 0]] }]
+[[cameras]]
+id = "y"
+uri = "rtsp://cam/2"
+lines = [{ id = "a", from = [0, 0], to = [10, 10] }]
+"#;
+        let problems = CityConfig::parse(text, Path::new(".")).unwrap_err();
+        let rendered: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        for expected in [
+            "cameras[0].lines[1].to: [900.0, 400.0] is outside the 640x480 frame",
+            "cameras[0].lines[2]: has zero length",
+            "cameras[0].movements[0].exit: `nowhere` is not a line of this camera",
+            "cameras[0].zones[0].polygon: needs at least 3 points",
+            "cameras[1].resolution: is required when a camera has lines or zones",
+        ] {
+            assert!(
+                rendered.iter().any(|r| r.starts_with(expected)),
+                "missing `{expected}` in {rendered:#?}"
+            );
+        }
+        assert_eq!(problems.len(), 5, "{rendered:#?}");
     }
 
     #[test]

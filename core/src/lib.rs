@@ -12,12 +12,15 @@
 //!   ([`buffer_pool`]).
 //! - [`vehicle`]: [`VehicleClass`], the detector's [`Detection`] and the tracker's
 //!   [`TrackedVehicle`] (image pixels).
+//! - [`counting`]: analytics records: [`counting::Crossing`], [`counting::FlowCount`],
+//!   [`counting::ZoneState`].
 //! - [`config`]: the city configuration (one TOML file), parsed with unknown fields denied and
 //!   validated all at once, so that every problem is reported with its path
 //!   (`cameras[2].uri: ...`).
 
 pub mod buffer_pool;
 pub mod config;
+pub mod counting;
 pub mod frame;
 pub mod health;
 pub mod ids;
@@ -26,7 +29,8 @@ pub mod vehicle;
 
 pub use buffer_pool::{BufferPool, PlaneBuffer};
 pub use config::{
-    CameraConfig, CityConfig, ConfigError, ConfigProblem, DetectorConfig, SourceMode,
+    CameraConfig, CityConfig, ConfigError, ConfigProblem, CountDirection, DetectorConfig,
+    LineConfig, MovementConfig, PcuWeights, SourceMode, ZoneConfig,
 };
 pub use frame::{ChannelOrder, Frame, Letterbox, LetterboxPlacement, TensorImage, TensorSpec};
 pub use health::{CameraHealth, HealthState};

@@ -9,6 +9,8 @@
 //! - [`detect_stage`]: frames of many cameras batched into shared inference runs on N workers
 //!   ([`DetectStage`]), results split back per camera in order, with stage metrics.
 //! - [`track_stage`]: one tracker per camera, stepped on every detected frame ([`CameraTrackers`]).
+//! - [`analytics`]: per-camera counting lines (with hysteresis), turning movements, interval
+//!   counts by class with PCU, zone occupancy and queues, speed through a homography.
 //! - [`queue`]: the bounded per-camera hand-off ([`FrameMux`]): live lanes drop their oldest frame,
 //!   recorded lanes block; the consumer takes frames round-robin.
 //! - Frames are `roadsight_core::Frame`s (re-exported here): letterboxed tensor pictures with
@@ -18,6 +20,7 @@
 //! The seams: [`FrameMux::pop`] / [`FrameMux::pop_batch`] for frames, [`DetectStage::next`] for
 //! detected frames.
 
+pub mod analytics;
 pub mod convert;
 pub mod detect_stage;
 pub mod ingest;
@@ -25,6 +28,7 @@ pub mod queue;
 pub mod reference;
 pub mod track_stage;
 
+pub use analytics::{counts_csv, AnalyticsEvents, CameraAnalytics};
 pub use detect_stage::{DetectStage, DetectStageMetrics, DetectStageSettings, DetectedFrame, Next};
 pub use ingest::{
     AnalyticsRate, CameraSpec, CameraStats, FailureKind, Ingest, IngestError, IngestSettings,
