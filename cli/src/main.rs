@@ -65,6 +65,24 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum FixturesCommand {
+    /// Generate composited footage with exact ground truth from a scenario file.
+    #[command(
+        after_help = "Example:\n  roadsight fixtures generate --scenario fixtures/scenarios/straight-road.toml --seed 1 --out /tmp/straight"
+    )]
+    Generate {
+        /// The scenario (TOML), e.g. fixtures/scenarios/straight-road.toml.
+        #[arg(long)]
+        scenario: PathBuf,
+        /// Random seed; the same seed gives the same footage and ground truth.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output folder (video.mp4, gt/gt.txt, crossings.csv, counts.csv, plates.csv, meta.json).
+        #[arg(long)]
+        out: PathBuf,
+        /// The shared evaluation data (vehicle photos with plates).
+        #[arg(long, default_value = "../shared/data")]
+        shared_data: PathBuf,
+    },
     /// Generate the demo city's clips (kept if already there).
     #[command(after_help = "Example:\n  roadsight fixtures demo --out .deps/demo")]
     Demo {
@@ -140,6 +158,47 @@ fn check_config(file: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn generate_fixture(
+    scenario: &std::path::Path,
+    seed: u64,
+    out: &std::path::Path,
+    shared_data: &std::path::Path,
+) -> anyhow::Result<ExitCode> {
+    use std::io::IsTerminal;
+    let scenario = roadsight_fixtures::scenario::Scenario::load(scenario)
+        .map_err(|e| anyhow::Error::new(UsageError(e.to_string())))?;
+    let bar = std::io::stderr().is_terminal().then(|| {
+        indicatif::ProgressBar::new(0).with_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} frames {per_sec} ETA {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        )
+    });
+    let summary =
+        roadsight_fixtures::generate::generate(&scenario, seed, shared_data, out, |done, total| {
+            if let Some(bar) = &bar {
+                bar.set_length(total);
+                bar.set_position(done);
+            }
+        })
+        .with_context(|| format!("generating {}", out.display()))?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    outln!(
+        "{}: {} frames at {} fps, {}x{}, {} vehicles -> {}",
+        summary.scenario,
+        summary.frames,
+        summary.fps,
+        summary.width,
+        summary.height,
+        summary.vehicles,
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -158,6 +217,12 @@ fn main() -> ExitCode {
         Command::Detect(args) => detect::detect(&args),
         Command::CheckConfig { file } => check_config(&file).map(|()| ExitCode::SUCCESS),
         Command::Bench(command) => bench::bench(&command).map(|()| ExitCode::SUCCESS),
+        Command::Fixtures(FixturesCommand::Generate {
+            scenario,
+            seed,
+            out,
+            shared_data,
+        }) => generate_fixture(&scenario, seed, &out, &shared_data),
         Command::Fixtures(FixturesCommand::Demo { out, shared_data }) => {
             roadsight_fixtures::generate_demo_city(&shared_data, &out)
                 .with_context(|| format!("generating the demo clips into {}", out.display()))
