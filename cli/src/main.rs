@@ -16,6 +16,7 @@ mod bench;
 mod bench_detect;
 mod bench_track;
 mod detect;
+mod eval;
 mod paths;
 mod run;
 
@@ -58,6 +59,9 @@ enum Command {
     /// Measure roadsight against a limit or a peer in the same run.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Measure accuracy against ground truth.
+    #[command(subcommand)]
+    Eval(eval::EvalCommand),
     /// Generate footage for tests, benchmarks and the demo city.
     #[command(subcommand)]
     Fixtures(FixturesCommand),
@@ -217,6 +221,7 @@ fn main() -> ExitCode {
         Command::Detect(args) => detect::detect(&args),
         Command::CheckConfig { file } => check_config(&file).map(|()| ExitCode::SUCCESS),
         Command::Bench(command) => bench::bench(&command).map(|()| ExitCode::SUCCESS),
+        Command::Eval(command) => eval::eval(&command).map(|()| ExitCode::SUCCESS),
         Command::Fixtures(FixturesCommand::Generate {
             scenario,
             seed,

@@ -238,3 +238,68 @@ fn bench_detect_reports_both_sides_and_the_stage_shares() {
     }
     assert_eq!(report["model"], "yolox-nano");
 }
+
+#[test]
+fn eval_tracking_agrees_with_py_motmetrics_on_the_same_files() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("short.toml");
+    let scenario_text =
+        std::fs::read_to_string(repo.join("fixtures/scenarios/signalised-intersection.toml"))
+            .unwrap()
+            .replace("duration_s = 180", "duration_s = 20");
+    std::fs::write(&scenario, scenario_text).unwrap();
+    let out = dir.path().join("scenes/intersection");
+    let generated = roadsight(&[
+        "fixtures",
+        "generate",
+        "--scenario",
+        scenario.to_str().unwrap(),
+        "--seed",
+        "4",
+        "--out",
+        out.to_str().unwrap(),
+        "--shared-data",
+        repo.join("../shared/data").to_str().unwrap(),
+    ]);
+    assert!(generated.status.success(), "{}", text(&generated.stderr));
+    let evaluated = roadsight(&[
+        "eval",
+        "tracking",
+        "--scenario-dir",
+        dir.path().join("scenes").to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(evaluated.status.success(), "{}", text(&evaluated.stderr));
+    let report: serde_json::Value = serde_json::from_str(text(&evaluated.stdout).trim()).unwrap();
+    let ours = &report["scenarios"][0];
+    assert_eq!(ours["frames"], 200);
+    let python = repo.join(".deps/venv/bin/python");
+    let scored = Command::new(python)
+        .arg(repo.join("scripts/motmetrics_score.py"))
+        .arg(out.join("gt_eval.txt"))
+        .arg(out.join("pred_eval.txt"))
+        .output()
+        .unwrap();
+    assert!(scored.status.success(), "{}", text(&scored.stderr));
+    let theirs: serde_json::Value = serde_json::from_str(text(&scored.stdout).trim()).unwrap();
+    for (ours_key, theirs_key) in [
+        ("mota", "mota"),
+        ("idf1", "idf1"),
+        ("id_switches", "num_switches"),
+    ] {
+        let (a, b) = (
+            ours[ours_key].as_f64().unwrap(),
+            theirs[theirs_key].as_f64().unwrap(),
+        );
+        assert!(
+            (a - b).abs() < 1e-9,
+            "{ours_key}: roadsight {a} vs py-motmetrics {b}"
+        );
+    }
+    // The scores measure something: the ground truth is not empty and some vehicles are found.
+    assert!(ours["ground_truth"].as_u64().unwrap() > 100);
+    assert!(ours["matches"].as_u64().unwrap() > 0);
+}
