@@ -179,8 +179,37 @@ fn generate_fixture(
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         )
     });
+    // Vehicle crops are the real detector's boxes around each photo's labelled plate.
+    let locations = paths::Locations::resolve(None, None)?;
+    let mut detector = detect::open_detector(
+        &locations,
+        run::DEFAULT_DETECTOR,
+        roadsight_models::DetectorOptions::default(),
+    )?;
+    let spec = detector.tensor_spec();
+    let mut finder = |photo: &image::RgbImage| -> Vec<[f32; 4]> {
+        let picture = roadsight_models::detect::letterbox_rgb(
+            photo.as_raw(),
+            photo.width(),
+            photo.height(),
+            &spec,
+        );
+        let mut found = detector
+            .detect(&[&picture])
+            .ok()
+            .and_then(|mut all| all.pop())
+            .unwrap_or_default();
+        found.sort_by(|a, b| b.score.total_cmp(&a.score));
+        found
+            .into_iter()
+            .filter(|d| d.score >= 0.3)
+            .map(|d| d.bbox_image)
+            .collect()
+    };
+    let sprites = roadsight_fixtures::generate::load_sprites(shared_data, Some(&mut finder))
+        .with_context(|| format!("cutting vehicles from {}", shared_data.display()))?;
     let summary =
-        roadsight_fixtures::generate::generate(&scenario, seed, shared_data, out, |done, total| {
+        roadsight_fixtures::generate::generate(&scenario, seed, &sprites, out, |done, total| {
             if let Some(bar) = &bar {
                 bar.set_length(total);
                 bar.set_position(done);

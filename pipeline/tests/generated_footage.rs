@@ -4,7 +4,7 @@
 
 use roadsight_core::config::{LiveConfig, SourceLocation};
 use roadsight_core::{CameraId, SourceMode, SystemClock, Timestamp};
-use roadsight_fixtures::generate::generate;
+use roadsight_fixtures::generate::{generate, load_sprites};
 use roadsight_fixtures::scenario::Scenario;
 use roadsight_pipeline::{
     AnalyticsRate, CameraSpec, ChannelOrder, Ingest, IngestSettings, LetterboxPlacement,
@@ -22,14 +22,8 @@ fn every_generated_frame_arrives_through_ingest() {
         .replace("duration_s = 150", "duration_s = 6");
     let scenario = Scenario::parse(&text).unwrap();
     let out = tempfile::tempdir().unwrap();
-    let summary = generate(
-        &scenario,
-        11,
-        &repo.join("../shared/data"),
-        out.path(),
-        |_, _| {},
-    )
-    .unwrap();
+    let sprites = load_sprites(&repo.join("../shared/data"), None).unwrap();
+    let summary = generate(&scenario, 11, &sprites, out.path(), |_, _| {}).unwrap();
     let ingest = Ingest::start(
         vec![CameraSpec {
             id: CameraId::new("generated"),
