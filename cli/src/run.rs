@@ -301,7 +301,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         bar
     });
     let mut detections: HashMap<String, CameraDetections> = HashMap::new();
-    let mut trackers = CameraTrackers::new(roadsight_tracking::TrackerSettings::default());
+    let mut trackers =
+        CameraTrackers::new(roadsight_tracking::TrackerSettings::from(&config.tracker));
     let interval = Duration::from_secs(config.runtime.count_interval_s);
     let mut analytics: HashMap<String, CameraAnalytics> = config
         .resolved_cameras()

@@ -93,6 +93,7 @@ pub struct CityConfig {
     pub name: String,
     pub runtime: RuntimeConfig,
     pub detector: DetectorConfig,
+    pub tracker: TrackerConfig,
     pub paths: PathsConfig,
     pub cameras: Vec<CameraConfig>,
     /// The folder of the config file; relative paths in it resolve here.
@@ -234,6 +235,34 @@ impl Default for DetectorConfig {
             batch_timeout_ms: 25,
             score: 0.1,
             nms_iou: 0.45,
+        }
+    }
+}
+
+/// The per-camera tracker's thresholds and timings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrackerConfig {
+    /// Detections at or above this score join the first association.
+    pub high_score: f32,
+    /// Detections from this score up to `high_score` only rescue existing tracks.
+    pub low_score: f32,
+    /// An unmatched detection starts a track at or above this score.
+    pub new_track_score: f32,
+    /// Matches in a row that confirm a new track.
+    pub confirm_hits: u32,
+    /// A lost track is dropped this long after its last match.
+    pub max_lost_s: f64,
+}
+
+impl Default for TrackerConfig {
+    fn default() -> Self {
+        Self {
+            high_score: 0.3,
+            low_score: 0.1,
+            new_track_score: 0.4,
+            confirm_hits: 2,
+            max_lost_s: 1.0,
         }
     }
 }
@@ -473,6 +502,7 @@ impl CityConfig {
         let mut runtime = RuntimeConfig::default();
         let mut paths = PathsConfig::default();
         let mut detector = DetectorConfig::default();
+        let mut tracker = TrackerConfig::default();
         let mut cameras = Vec::new();
 
         for (key, value) in table {
@@ -495,6 +525,12 @@ impl CityConfig {
                         section::<DetectorConfig>("detector", value, &mut problems)
                     {
                         detector = parsed;
+                    }
+                }
+                "tracker" => {
+                    if let Some(parsed) = section::<TrackerConfig>("tracker", value, &mut problems)
+                    {
+                        tracker = parsed;
                     }
                 }
                 "paths" => {
@@ -523,13 +559,14 @@ impl CityConfig {
                 },
                 other => problems.push(problem(
                     other,
-                    "unknown section (expected name, runtime, detector, paths, cameras)",
+                    "unknown section (expected name, runtime, detector, tracker, paths, cameras)",
                 )),
             }
         }
 
         validate_runtime(&runtime, &mut problems);
         validate_detector(&detector, &mut problems);
+        validate_tracker(&tracker, &mut problems);
         if cameras.is_empty() && !problems.iter().any(|p| p.path.starts_with("cameras")) {
             problems.push(problem("cameras", "at least one camera is required"));
         }
@@ -544,6 +581,7 @@ impl CityConfig {
             name,
             runtime,
             detector,
+            tracker,
             paths: PathsConfig {
                 onnxruntime: paths.onnxruntime.map(|p| base_dir.join(p)),
                 models_dir: paths.models_dir.map(|p| base_dir.join(p)),
@@ -744,6 +782,45 @@ fn validate_detector(detector: &DetectorConfig, problems: &mut Vec<ConfigProblem
         problems.push(problem(
             "detector.nms_iou",
             format!("must be above 0 and at most 1, found {}", detector.nms_iou),
+        ));
+    }
+}
+
+fn validate_tracker(tracker: &TrackerConfig, problems: &mut Vec<ConfigProblem>) {
+    for (field, value) in [
+        ("high_score", tracker.high_score),
+        ("low_score", tracker.low_score),
+        ("new_track_score", tracker.new_track_score),
+    ] {
+        if !(0.0..=1.0).contains(&value) {
+            problems.push(problem(
+                &format!("tracker.{field}"),
+                format!("must be 0..=1, found {value}"),
+            ));
+        }
+    }
+    if tracker.low_score > tracker.high_score {
+        problems.push(problem(
+            "tracker.low_score",
+            format!(
+                "must not exceed high_score ({}), found {}",
+                tracker.high_score, tracker.low_score
+            ),
+        ));
+    }
+    if !(1..=100).contains(&tracker.confirm_hits) {
+        problems.push(problem(
+            "tracker.confirm_hits",
+            format!("must be 1..=100, found {}", tracker.confirm_hits),
+        ));
+    }
+    if !tracker.max_lost_s.is_finite() || tracker.max_lost_s <= 0.0 || tracker.max_lost_s > 600.0 {
+        problems.push(problem(
+            "tracker.max_lost_s",
+            format!(
+                "must be above 0 and at most 600, found {}",
+                tracker.max_lost_s
+            ),
         ));
     }
 }
@@ -1004,6 +1081,8 @@ analytics_fps = 12.5
 colour = "blue"
 [detector]
 batch_size = 0
+[tracker]
+low_score = 0.9
 [runtime]
 analytics_fps = -1
 [runtime.live]
@@ -1034,6 +1113,7 @@ start_time = "yesterday"
         for expected in [
             "colour: unknown section",
             "detector.batch_size: must be 1..=64",
+            "tracker.low_score: must not exceed high_score",
             "runtime.analytics_fps: must be",
             "runtime.live.backoff_jitter: must be 0..=1",
             "cameras[0].uri: unsupported scheme `ftp`",
@@ -1048,7 +1128,7 @@ start_time = "yesterday"
         ] {
             assert!(has(expected), "missing `{expected}` in {rendered:#?}");
         }
-        assert_eq!(problems.len(), 13, "{rendered:#?}");
+        assert_eq!(problems.len(), 14, "{rendered:#?}");
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub mod vehicle;
 pub use buffer_pool::{BufferPool, PlaneBuffer};
 pub use config::{
     CameraConfig, CityConfig, ConfigError, ConfigProblem, CountDirection, DetectorConfig,
-    LineConfig, MovementConfig, PcuWeights, SourceMode, ZoneConfig,
+    LineConfig, MovementConfig, PcuWeights, SourceMode, TrackerConfig, ZoneConfig,
 };
 pub use frame::{ChannelOrder, Frame, Letterbox, LetterboxPlacement, TensorImage, TensorSpec};
 pub use health::{CameraHealth, HealthState};

@@ -60,6 +60,19 @@ impl Default for TrackerSettings {
     }
 }
 
+impl From<&roadsight_core::TrackerConfig> for TrackerSettings {
+    fn from(config: &roadsight_core::TrackerConfig) -> Self {
+        Self {
+            high_score: config.high_score,
+            low_score: config.low_score,
+            new_track_score: config.new_track_score,
+            confirm_hits: config.confirm_hits,
+            max_lost: Duration::from_secs_f64(config.max_lost_s),
+            ..Self::default()
+        }
+    }
+}
+
 /// Counters since the tracker started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct TrackerCounters {

@@ -221,3 +221,11 @@ fn time_going_backwards_is_counted_and_does_not_break_tracking() {
     assert_eq!(tracker.counters().time_went_back, 1);
     assert_eq!(ids(&tracks), vec![1]);
 }
+
+#[test]
+fn the_config_defaults_are_the_tracker_defaults() {
+    assert_eq!(
+        TrackerSettings::from(&roadsight_core::TrackerConfig::default()),
+        TrackerSettings::default()
+    );
+}
