@@ -527,3 +527,88 @@ fn live_cameras_stall_reconnect_and_resume_while_a_file_camera_keeps_flowing() {
         .collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]));
 }
+
+/// A minimal HTTP/1.1 file server on loopback with byte ranges (qtdemux seeks to the moov).
+fn serve_file_over_http(file: PathBuf) -> (String, std::thread::JoinHandle<()>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/clip.mp4", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        let bytes = std::fs::read(&file).unwrap();
+        // Serves every connection until the test process ends (the thread is detached).
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            stream
+                .set_read_timeout(Some(Duration::from_secs(3)))
+                .unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut range: Option<(usize, Option<usize>)> = None;
+            let mut line = String::new();
+            let mut request_seen = false;
+            loop {
+                line.clear();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                request_seen = true;
+                let lower = line.to_ascii_lowercase();
+                if let Some(value) = lower.strip_prefix("range: bytes=") {
+                    let (start, end) = value.trim().split_once('-').unwrap_or(("0", ""));
+                    range = Some((start.parse().unwrap_or(0), end.parse().ok()));
+                }
+            }
+            if !request_seen {
+                continue;
+            }
+            let total = bytes.len();
+            let (start, end) = match range {
+                Some((start, end)) => (start.min(total), end.map_or(total, |e| (e + 1).min(total))),
+                None => (0, total),
+            };
+            let head = if range.is_some() {
+                format!(
+                    "HTTP/1.1 206 Partial Content\r\nContent-Type: video/mp4\r\nAccept-Ranges: bytes\r\nContent-Range: bytes {start}-{}/{total}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    end.saturating_sub(1),
+                    end - start
+                )
+            } else {
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nAccept-Ranges: bytes\r\nContent-Length: {total}\r\nConnection: close\r\n\r\n"
+                )
+            };
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&bytes[start..end]);
+        }
+    });
+    (url, handle)
+}
+
+#[test]
+fn an_http_source_delivers_every_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = clip(dir.path(), "web.mp4", TestClip::h264(320, 240, 25, 40));
+    let (url, _server) = serve_file_over_http(path);
+    let mut camera = file_camera("http", Path::new("/unused"), AnalyticsRate::EveryFrame);
+    camera.source = SourceLocation::Network {
+        scheme: "http".into(),
+        uri: url,
+    };
+    // An HTTP file is a recording: every frame, then end of stream.
+    camera.mode = SourceMode::Recorded;
+    let ingest = Ingest::start(
+        vec![camera],
+        settings(Duration::from_secs(10)),
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    let (seen, consumer) = consume(&ingest);
+    let health = health_until_final(&ingest, &["http"], Duration::from_secs(60));
+    consumer.join().unwrap();
+    assert_eq!(
+        health["http"].last().unwrap().state,
+        HealthState::Finished { frames: 40 },
+        "{:?}",
+        health["http"]
+    );
+    assert_eq!(seen.lock().unwrap().frames.len(), 40);
+}
