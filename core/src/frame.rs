@@ -76,6 +76,29 @@ impl Letterbox {
         )
     }
 
+    /// Fills with `spec.pad_value` everything of `planes` (three `spec`-sized planes) outside
+    /// the scaled picture, and all of it when `picture_drawn` is false. The picture area is
+    /// left alone, so a reused buffer is only written where it must be.
+    pub fn fill_padding(&self, spec: &TensorSpec, planes: &mut [u8], picture_drawn: bool) {
+        let width = spec.width as usize;
+        let plane_len = width * spec.height as usize;
+        let (scaled_width, scaled_height) = if picture_drawn {
+            (self.scaled_width as usize, self.scaled_height as usize)
+        } else {
+            (0, 0)
+        };
+        let (left, top) = (self.offset_x as usize, self.offset_y as usize);
+        for plane in planes.chunks_exact_mut(plane_len.max(1)).take(3) {
+            plane[..top * width].fill(spec.pad_value);
+            plane[(top + scaled_height) * width..].fill(spec.pad_value);
+            for row in top..top + scaled_height {
+                let start = row * width;
+                plane[start..start + left].fill(spec.pad_value);
+                plane[start + left + scaled_width..start + width].fill(spec.pad_value);
+            }
+        }
+    }
+
     /// Maps a point in source-image pixels into tensor pixels.
     pub fn tensor_from_image(&self, x_image: f32, y_image: f32) -> (f32, f32) {
         (

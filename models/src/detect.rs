@@ -265,24 +265,12 @@ pub fn letterbox_rgb_into(
     planes.resize(plane * 3, spec.pad_value);
     let (w, h) = (width as usize, height as usize);
     let drawn = w > 0 && h > 0 && rgb.len() >= w * h * 3;
-    // Padding: everything outside the scaled picture (all of it when nothing is drawn).
-    let (sw, sh) = if drawn {
-        (
-            letterbox.scaled_width as usize,
-            letterbox.scaled_height as usize,
-        )
-    } else {
-        (0, 0)
-    };
+    letterbox.fill_padding(spec, planes, drawn);
+    let (sw, sh) = (
+        letterbox.scaled_width as usize,
+        letterbox.scaled_height as usize,
+    );
     let (ox, oy) = (letterbox.offset_x as usize, letterbox.offset_y as usize);
-    for p in planes.chunks_exact_mut(plane) {
-        p[..oy * tw].fill(spec.pad_value);
-        p[(oy + sh) * tw..].fill(spec.pad_value);
-        for row in oy..oy + sh {
-            p[row * tw..row * tw + ox].fill(spec.pad_value);
-            p[row * tw + ox + sw..(row + 1) * tw].fill(spec.pad_value);
-        }
-    }
     if drawn {
         let xs = linear_taps(sw, w);
         let ys = linear_taps(sh, h);

@@ -137,6 +137,18 @@ pub struct LetterboxPlan {
     chroma_x_u_interleaved: Vec<ByteTap>,
     chroma_x_v_interleaved: Vec<ByteTap>,
     chroma_y: Vec<Tap>,
+    scratch: RowScratch,
+}
+
+/// Row buffers one conversion needs, kept between frames.
+#[derive(Debug, Clone, Default)]
+struct RowScratch {
+    blended_luma: Vec<u8>,
+    blended_a: Vec<u8>,
+    blended_b: Vec<u8>,
+    y_row: Vec<u8>,
+    u_row: Vec<u8>,
+    v_row: Vec<u8>,
 }
 
 impl LetterboxPlan {
@@ -156,6 +168,7 @@ impl LetterboxPlan {
             chroma_x_u_interleaved: byte_taps(&chroma_x, 2, 0),
             chroma_x_v_interleaved: byte_taps(&chroma_x, 2, 1),
             chroma_y: taps(letterbox.scaled_height, chroma_height, ratio_y / 2.0),
+            scratch: RowScratch::default(),
         }
     }
 
@@ -345,7 +358,7 @@ pub fn letterbox_yuv(
     {
         *plan = Some(LetterboxPlan::new(view.width, view.height, spec));
     }
-    let Some(plan) = plan.as_ref() else {
+    let Some(plan) = plan.as_mut() else {
         return Err(ConvertError::BadGeometry {
             width: view.width,
             height: view.height,
@@ -356,9 +369,9 @@ pub fn letterbox_yuv(
     let tensor_height = spec.height as usize;
     let plane_len = tensor_width * tensor_height;
     let scaled_width = letterbox.scaled_width as usize;
-    let scaled_height = letterbox.scaled_height as usize;
     let (left, top) = (letterbox.offset_x as usize, letterbox.offset_y as usize);
     out.resize(plane_len * 3, spec.pad_value);
+    letterbox.fill_padding(spec, out, true);
     let (plane0, rest) = out.split_at_mut(plane_len);
     let (plane1, plane2) = rest.split_at_mut(plane_len);
     // Planes are written in tensor channel order.
@@ -366,27 +379,26 @@ pub fn letterbox_yuv(
         ChannelOrder::Rgb => (plane0, plane1, plane2),
         ChannelOrder::Bgr => (plane2, plane1, plane0),
     };
-    // Padding: only the rows and columns outside the picture (the buffer may be reused).
-    for plane in [&mut *r_plane, &mut *g_plane, &mut *b_plane] {
-        plane[..top * tensor_width].fill(spec.pad_value);
-        plane[(top + scaled_height) * tensor_width..].fill(spec.pad_value);
-        for row in top..top + scaled_height {
-            let start = row * tensor_width;
-            plane[start..start + left].fill(spec.pad_value);
-            plane[start + left + scaled_width..start + tensor_width].fill(spec.pad_value);
-        }
-    }
     let c = view.matrix.coefficients();
     let chroma_row_bytes = match view.layout {
         ChromaLayout::I420 => chroma_width,
         ChromaLayout::Nv12 => chroma_width * 2,
     };
-    let mut blended_luma = vec![0u8; width];
-    let mut blended_a = vec![0u8; chroma_row_bytes];
-    let mut blended_b = vec![0u8; chroma_width];
-    let mut y_row = vec![0u8; scaled_width];
-    let mut u_row = vec![0u8; scaled_width];
-    let mut v_row = vec![0u8; scaled_width];
+    // Row buffers live in the plan, so a frame allocates nothing.
+    let RowScratch {
+        blended_luma,
+        blended_a,
+        blended_b,
+        y_row,
+        u_row,
+        v_row,
+    } = &mut plan.scratch;
+    blended_luma.resize(width, 0);
+    blended_a.resize(chroma_row_bytes, 0);
+    blended_b.resize(chroma_width, 0);
+    for row in [&mut *y_row, &mut *u_row, &mut *v_row] {
+        row.resize(scaled_width, 0);
+    }
     let row_of =
         |data: &'_ [u8], stride: usize, index: usize, bytes: usize| -> std::ops::Range<usize> {
             let start = (index * stride).min(data.len());
@@ -402,11 +414,11 @@ pub fn letterbox_yuv(
                 &view.luma[row_of(view.luma, view.luma_stride, ly.index as usize, width)],
                 &view.luma[row_of(view.luma, view.luma_stride, next, width)],
                 ly.weight,
-                &mut blended_luma,
+                blended_luma,
             );
             last_luma_rows = Some(luma_rows);
         }
-        gather_row(&blended_luma, &plan.luma_x, &mut y_row);
+        gather_row(blended_luma, &plan.luma_x, y_row);
         let chroma_rows = (cy.index, cy.weight);
         if last_chroma_rows != Some(chroma_rows) {
             let first = cy.index as usize;
@@ -416,7 +428,7 @@ pub fn letterbox_yuv(
                     [row_of(view.chroma_a, view.chroma_a_stride, first, chroma_row_bytes)],
                 &view.chroma_a[row_of(view.chroma_a, view.chroma_a_stride, next, chroma_row_bytes)],
                 cy.weight,
-                &mut blended_a,
+                blended_a,
             );
             if view.layout == ChromaLayout::I420 {
                 blend_rows(
@@ -424,28 +436,28 @@ pub fn letterbox_yuv(
                         [row_of(view.chroma_b, view.chroma_b_stride, first, chroma_width)],
                     &view.chroma_b[row_of(view.chroma_b, view.chroma_b_stride, next, chroma_width)],
                     cy.weight,
-                    &mut blended_b,
+                    blended_b,
                 );
             }
             last_chroma_rows = Some(chroma_rows);
         }
         match view.layout {
             ChromaLayout::I420 => {
-                pick_row(&blended_a, &plan.chroma_x_planar, &mut u_row);
-                pick_row(&blended_b, &plan.chroma_x_planar, &mut v_row);
+                pick_row(blended_a, &plan.chroma_x_planar, u_row);
+                pick_row(blended_b, &plan.chroma_x_planar, v_row);
             }
             ChromaLayout::Nv12 => {
-                pick_row(&blended_a, &plan.chroma_x_u_interleaved, &mut u_row);
-                pick_row(&blended_a, &plan.chroma_x_v_interleaved, &mut v_row);
+                pick_row(blended_a, &plan.chroma_x_u_interleaved, u_row);
+                pick_row(blended_a, &plan.chroma_x_v_interleaved, v_row);
             }
         }
         let start = (row + top) * tensor_width + left;
         let end = start + scaled_width;
         yuv_row_to_rgb(
             &c,
-            &y_row,
-            &u_row,
-            &v_row,
+            y_row,
+            u_row,
+            v_row,
             &mut r_plane[start..end],
             &mut g_plane[start..end],
             &mut b_plane[start..end],
@@ -601,6 +613,33 @@ mod tests {
         .unwrap();
         assert_eq!(pixel(&image, 48, 20), [0; 3]);
         assert_eq!(pixel(&image, 51, 20), [255; 3]);
+    }
+
+    #[test]
+    fn a_reused_buffer_is_repadded_where_the_new_picture_does_not_reach() {
+        let target = spec(64, 64, LetterboxPlacement::TopLeft);
+        let (mut plan, mut out) = (None, Vec::new());
+        // Landscape first: the picture covers the top rows across the whole width.
+        let wide = flat_i420(160, 90, 235, 128, 128);
+        letterbox_yuv(
+            &view(160, 90, YuvMatrix::Bt601Limited, &wide),
+            &target,
+            &mut plan,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(out[63], 255, "top-right pixel belongs to the wide picture");
+        // Then portrait: the top-right is now padding, and must not keep the old picture.
+        let tall = flat_i420(90, 160, 16, 128, 128);
+        letterbox_yuv(
+            &view(90, 160, YuvMatrix::Bt601Limited, &tall),
+            &target,
+            &mut plan,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(out[63], 114);
+        assert_eq!(out[0], 0, "top-left is the tall picture (black)");
     }
 
     #[test]

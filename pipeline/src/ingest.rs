@@ -778,7 +778,6 @@ impl FrameAnalyser {
 
     fn on_sample(&mut self, sink: &gst_app::AppSink) -> Result<gst::FlowSuccess, gst::FlowError> {
         let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-        let arrival = self.clock.now();
         self.camera.decoded.fetch_add(1, Ordering::Relaxed);
         self.camera
             .last_frame_ms
@@ -800,6 +799,8 @@ impl FrameAnalyser {
         if !self.due(pts) {
             return Ok(gst::FlowSuccess::Ok);
         }
+        // Read only for frames that are analysed; a frame arrives once it is decoded.
+        let arrival = self.clock.now();
         if let Some(caps) = sample.caps() {
             let changed = self
                 .caps
