@@ -3,13 +3,11 @@
 use crate::paths::Locations;
 use anyhow::Context;
 use roadsight_core::{CameraHealth, Clock, SystemClock, VehicleClass};
-use roadsight_models::{
-    Colour, DetectorOptions, LetterboxKind, Manifest, SessionOptions, Thresholds,
-};
+use roadsight_models::{DetectorOptions, Manifest, SessionOptions, Thresholds};
 use roadsight_pipeline::{
-    counts_csv, CameraAnalytics, CameraSpec, CameraStats, CameraTrackers, ChannelOrder,
-    DetectStage, DetectStageMetrics, DetectStageSettings, Ingest, IngestSettings,
-    LetterboxPlacement, LiveSettings, Next, TensorSpec,
+    counts_csv, CameraAnalytics, CameraSpec, CameraStats, CameraTrackers, DetectStage,
+    DetectStageMetrics, DetectStageSettings, Ingest, IngestSettings, LiveSettings, Next,
+    TensorSpec,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -42,27 +40,13 @@ pub struct RunArgs {
 
 /// The tensor picture a detector model wants, from its manifest entry.
 pub fn detector_tensor_spec(manifest: &Manifest, model: &str) -> anyhow::Result<TensorSpec> {
-    let entry = manifest.entry(model)?;
-    let input = entry
+    let input = manifest
+        .entry(model)?
         .input
         .as_ref()
         .with_context(|| format!("model `{model}` has no input spec in the manifest"))?;
-    let (height, width) = input
-        .fixed_height_width()
-        .with_context(|| format!("model `{model}` has no fixed input size"))?;
-    Ok(TensorSpec {
-        width,
-        height,
-        channel_order: match input.colour {
-            Colour::Rgb => ChannelOrder::Rgb,
-            Colour::Bgr => ChannelOrder::Bgr,
-        },
-        placement: match input.letterbox {
-            Some(LetterboxKind::Centre) => LetterboxPlacement::Centre,
-            Some(LetterboxKind::TopLeft) | None => LetterboxPlacement::TopLeft,
-        },
-        pad_value: input.pad,
-    })
+    roadsight_models::detect::tensor_spec_of(input)
+        .with_context(|| format!("model `{model}` has no fixed input size"))
 }
 
 #[derive(Debug, Serialize)]

@@ -28,7 +28,6 @@ use roadsight_core::frame::{Frame, Letterbox, TensorImage, TensorSpec};
 use roadsight_core::BufferPool;
 use roadsight_core::{CameraHealth, CameraId, Clock, HealthState, SourceMode, Timestamp};
 use std::fmt;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -1013,14 +1012,6 @@ fn jitter_seed(camera: &CameraId, attempt: u32) -> f64 {
     hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
     hash ^= hash >> 33;
     (hash >> 11) as f64 / (1u64 << 53) as f64
-}
-
-/// A path for a camera's file source, if it has one.
-pub fn file_path(spec: &CameraSpec) -> Option<PathBuf> {
-    match &spec.source {
-        SourceLocation::File(path) => Some(path.clone()),
-        SourceLocation::Network { .. } => None,
-    }
 }
 
 #[cfg(test)]
