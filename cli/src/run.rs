@@ -5,14 +5,15 @@ use anyhow::Context;
 use roadsight_core::{CameraHealth, Clock, SystemClock, VehicleClass};
 use roadsight_models::{DetectorOptions, Manifest, SessionOptions, Thresholds};
 use roadsight_pipeline::{
-    counts_csv, CameraAnalytics, CameraSpec, CameraStats, CameraTrackers, DetectStage,
+    counts_csv_rows, CameraAnalytics, CameraSpec, CameraStats, CameraTrackers, DetectStage,
     DetectStageMetrics, DetectStageSettings, Ingest, IngestSettings, LiveSettings, Next,
-    TensorSpec,
+    TensorSpec, COUNTS_CSV_HEADER,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::io::IsTerminal;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -119,7 +120,6 @@ struct CameraDetections {
     frames: u64,
     vehicles: u64,
     by_class: BTreeMap<VehicleClass, u64>,
-    track_ids: std::collections::HashSet<roadsight_core::TrackId>,
     crossings: u64,
     movements: u64,
     max_queue: u32,
@@ -128,6 +128,7 @@ struct CameraDetections {
 fn summarise(
     stats: &[CameraStats],
     detections: &HashMap<String, CameraDetections>,
+    trackers: &CameraTrackers,
     wall: Duration,
 ) -> Vec<CameraSummary> {
     stats
@@ -145,7 +146,9 @@ fn summarise(
                 frames_detected: detected.map_or(0, |d| d.frames),
                 vehicles: detected.map_or(0, |d| d.vehicles),
                 vehicles_by_class: detected.map(|d| d.by_class.clone()).unwrap_or_default(),
-                tracks: detected.map_or(0, |d| d.track_ids.len() as u64),
+                tracks: trackers
+                    .counters(&s.camera)
+                    .map_or(0, |c| c.tracks_confirmed),
                 line_crossings: detected.map_or(0, |d| d.crossings),
                 movements: detected.map_or(0, |d| d.movements),
                 max_queue: detected.map_or(0, |d| d.max_queue),
@@ -298,7 +301,22 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             )
         })
         .collect();
-    let mut flow_counts = Vec::new();
+    // Counts are written as their intervals close, so a long run keeps none in memory.
+    let mut counts_file = match &args.counts_csv {
+        Some(file) => {
+            let mut writer = std::fs::File::create(file)
+                .map(std::io::BufWriter::new)
+                .map_err(|e| {
+                    anyhow::Error::new(crate::UsageError(format!(
+                        "--counts-csv {}: {e}",
+                        file.display()
+                    )))
+                })?;
+            writer.write_all(COUNTS_CSV_HEADER.as_bytes())?;
+            Some(writer)
+        }
+        None => None,
+    };
     let mut total: u64 = 0;
     let mut failed_cameras = 0usize;
     let deadline = args.duration.map(|s| started + Duration::from_secs_f64(s));
@@ -324,9 +342,6 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                     *camera.by_class.entry(detection.class).or_default() += 1;
                 }
                 let update = trackers.step(&frame);
-                for track in &update.tracks {
-                    camera.track_ids.insert(track.id);
-                }
                 if let Some(camera_analytics) = analytics.get_mut(frame.camera.as_str()) {
                     let events = camera_analytics.step(&update);
                     camera.crossings += events.crossings.len() as u64;
@@ -336,7 +351,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                         .iter()
                         .map(|z| z.queue)
                         .fold(camera.max_queue, u32::max);
-                    flow_counts.extend(events.counts);
+                    if let Some(writer) = counts_file.as_mut() {
+                        writer
+                            .write_all(counts_csv_rows(&events.counts).as_bytes())
+                            .and_then(|()| writer.flush())
+                            .context("writing --counts-csv")?;
+                    }
                 }
                 total += 1;
                 if let Some(bar) = &progress {
@@ -369,14 +389,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let detection = stage.metrics();
     ingest.shutdown();
     drop(stage);
-    for camera_analytics in analytics.values_mut() {
-        flow_counts.extend(camera_analytics.flush());
+    if let Some(mut writer) = counts_file.take() {
+        for camera_analytics in analytics.values_mut() {
+            writer.write_all(counts_csv_rows(&camera_analytics.flush()).as_bytes())?;
+        }
+        writer.flush().context("writing --counts-csv")?;
     }
-    if let Some(file) = &args.counts_csv {
-        std::fs::write(file, counts_csv(&flow_counts))
-            .with_context(|| format!("writing counts to {}", file.display()))?;
-    }
-    let summaries = summarise(&stats, &detections, wall);
+    let summaries = summarise(&stats, &detections, &trackers, wall);
     if args.json {
         outln!(
             "{}",

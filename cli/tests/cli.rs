@@ -106,12 +106,34 @@ fn run_reports_each_camera_and_a_broken_one_does_not_stop_the_others() {
             ("absent", "absent.mp4"),
         ],
     );
-    let output = roadsight(&["run", "--config", config.to_str().unwrap(), "--json"]);
+    let counts = dir.path().join("counts.csv");
+    let output = roadsight(&[
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+        "--json",
+        "--counts-csv",
+        counts.to_str().unwrap(),
+    ]);
     assert_eq!(
         output.status.code(),
         Some(1),
         "a failed camera fails the job"
     );
+    let csv = std::fs::read_to_string(&counts).unwrap();
+    assert!(
+        csv.starts_with("camera,kind,counter,lane,direction,class,interval_start"),
+        "{csv}"
+    );
+    let unwritable = roadsight(&[
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+        "--counts-csv",
+        "/nonexistent/folder/counts.csv",
+    ]);
+    assert_eq!(unwritable.status.code(), Some(2));
+    assert!(text(&unwritable.stderr).contains("--counts-csv /nonexistent/folder/counts.csv"));
     let lines: Vec<serde_json::Value> = text(&output.stdout)
         .lines()
         .map(|line| serde_json::from_str(line).unwrap())

@@ -356,11 +356,13 @@ impl CameraAnalytics {
     }
 }
 
-/// Turning-movement and line counts as CSV (one row per counter, class and interval).
-pub fn counts_csv(counts: &[FlowCount]) -> String {
-    let mut csv = String::from(
-        "camera,kind,counter,lane,direction,class,interval_start,interval_s,count,pcu\n",
-    );
+/// The header line of the counts CSV.
+pub const COUNTS_CSV_HEADER: &str =
+    "camera,kind,counter,lane,direction,class,interval_start,interval_s,count,pcu\n";
+
+/// CSV rows (no header) of line and turning-movement counts, one per counter, class and interval.
+pub fn counts_csv_rows(counts: &[FlowCount]) -> String {
+    let mut csv = String::new();
     for c in counts {
         let kind = match c.kind {
             CounterKind::Line => "line",
@@ -386,6 +388,11 @@ pub fn counts_csv(counts: &[FlowCount]) -> String {
         ));
     }
     csv
+}
+
+/// The counts CSV, header included.
+pub fn counts_csv(counts: &[FlowCount]) -> String {
+    format!("{COUNTS_CSV_HEADER}{}", counts_csv_rows(counts))
 }
 
 #[cfg(test)]

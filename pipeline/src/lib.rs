@@ -28,7 +28,9 @@ pub mod queue;
 pub mod reference;
 pub mod track_stage;
 
-pub use analytics::{counts_csv, AnalyticsEvents, CameraAnalytics};
+pub use analytics::{
+    counts_csv, counts_csv_rows, AnalyticsEvents, CameraAnalytics, COUNTS_CSV_HEADER,
+};
 pub use detect_stage::{DetectStage, DetectStageMetrics, DetectStageSettings, DetectedFrame, Next};
 pub use ingest::{
     AnalyticsRate, CameraSpec, CameraStats, FailureKind, Ingest, IngestError, IngestSettings,
