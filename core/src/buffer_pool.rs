@@ -124,10 +124,16 @@ mod tests {
     }
 
     #[test]
-    fn buffers_outliving_their_pool_are_simply_freed() {
+    fn buffers_outliving_their_pool_keep_their_data_and_are_simply_freed() {
         let pool = BufferPool::new(2);
-        let buffer = pool.take();
+        let mut buffer = pool.take();
+        buffer.as_vec_mut().extend_from_slice(&[1, 2, 3]);
+        let home = Arc::downgrade(&pool);
         drop(pool);
+        assert!(home.upgrade().is_none(), "the pool is gone");
+        assert_eq!(&buffer[..], &[1, 2, 3], "the frame's pixels are intact");
+        // Dropping now returns it nowhere (and does not panic); a new pool starts empty.
         drop(buffer);
+        assert_eq!(BufferPool::new(2).idle(), 0);
     }
 }
