@@ -234,6 +234,16 @@ impl Tracker {
         for track in &mut self.tracks {
             track.filter.predict(steps);
         }
+        // Predicted corners, once per track: each stage below only looks at tracks no earlier
+        // stage matched, so these stay valid throughout.
+        let predicted: Vec<[f32; 4]> = self
+            .tracks
+            .iter()
+            .map(|t| corners(t.filter.bbox()))
+            .collect();
+        let boxes_of_tracks = |indices: &[usize]| -> Vec<[f32; 4]> {
+            indices.iter().map(|&t| predicted[t]).collect()
+        };
 
         let high: Vec<usize> = (0..detections.len())
             .filter(|&i| detections[i].score >= s.high_score)
@@ -255,10 +265,7 @@ impl Tracker {
             .collect();
         let mut high_used = vec![false; high.len()];
         {
-            let track_boxes: Vec<[f32; 4]> = pool
-                .iter()
-                .map(|&t| corners(self.tracks[t].filter.bbox()))
-                .collect();
+            let track_boxes = boxes_of_tracks(&pool);
             let limit = 1.0 - s.first_match_iou;
             let edges = overlap_edges(&track_boxes, &boxes_of(&high), true, limit);
             for (row, column) in assign_edges(pool.len(), high.len(), &edges, f64::from(limit)) {
@@ -277,10 +284,7 @@ impl Tracker {
                 .copied()
                 .filter(|&t| !matched_track[t] && self.tracks[t].state == TrackState::Confirmed)
                 .collect();
-            let track_boxes: Vec<[f32; 4]> = remaining
-                .iter()
-                .map(|&t| corners(self.tracks[t].filter.bbox()))
-                .collect();
+            let track_boxes = boxes_of_tracks(&remaining);
             let limit = 1.0 - s.second_match_iou;
             let edges = overlap_edges(&track_boxes, &boxes_of(&low), false, limit);
             for (row, column) in assign_edges(remaining.len(), low.len(), &edges, f64::from(limit))
@@ -296,10 +300,7 @@ impl Tracker {
             let tentative: Vec<usize> = (0..self.tracks.len())
                 .filter(|&t| self.tracks[t].state == TrackState::Tentative)
                 .collect();
-            let track_boxes: Vec<[f32; 4]> = tentative
-                .iter()
-                .map(|&t| corners(self.tracks[t].filter.bbox()))
-                .collect();
+            let track_boxes = boxes_of_tracks(&tentative);
             let candidates: Vec<usize> = free_high.iter().map(|&i| high[i]).collect();
             let limit = 1.0 - s.tentative_match_iou;
             let edges = overlap_edges(&track_boxes, &boxes_of(&candidates), true, limit);
