@@ -15,7 +15,8 @@ pub struct CameraHealth {
 
 /// The states a camera moves through.
 ///
-/// A recorded camera goes `Connected` then `Finished` (or `Failed`). A live camera goes
+/// A recorded camera goes `Connected` then `Finished` (or `Failed`, possibly after `Stalled`
+/// when its source goes silent without an error while analysis keeps up). A live camera goes
 /// `Connected`, then on an error or a silent stream `Stalled`/`Reconnecting`, and back to
 /// `Connected` when frames flow again. It is `Failed` only when a retry limit is configured and
 /// reached.

@@ -11,7 +11,9 @@
 //! - Capture time: for files, the configured start plus the stream time; for RTSP, the RTCP
 //!   sender-report (NTP) time when the server sends one, otherwise the arrival time; for HTTP, the
 //!   arrival time. Arrival time comes from the [`Clock`] handed in.
-//! - A supervisor thread per camera watches the bus. End of stream finishes a recorded camera.
+//! - A supervisor thread per camera watches the bus. End of stream finishes a recorded camera;
+//!   a recorded source silent for `watchdog` while its lane has room (a corrupt file can leave
+//!   GStreamer waiting without an error) fails it as stalled.
 //!   A live camera that errors, or sends no frame for `watchdog`, is torn down and reopened
 //!   after an exponential backoff with jitter. Each change is a [`CameraHealth`] record.
 //! - Callbacks hold the pipeline and its elements by weak reference only.
@@ -540,6 +542,9 @@ impl Supervisor {
         let session_start_ms = self.camera.millis_now();
         let decoded_at_start = self.camera.decoded.load(Ordering::Relaxed);
         let mut connected = false;
+        // For recorded sources, silence counts from the later of the last frame and the last
+        // moment the lane was full.
+        let mut last_backpressure_ms = session_start_ms;
         loop {
             if self.stop.load(Ordering::SeqCst) {
                 return SessionEnd::Stopped;
@@ -558,12 +563,20 @@ impl Supervisor {
                 connected = true;
                 self.emit(HealthState::Connected);
             }
-            if live {
+            // The watchdog covers recorded sources too (a corrupt file can leave GStreamer
+            // waiting without an error), except while their lane is full: that silence is our
+            // own backpressure, not a stall.
+            if live || !self.mux.lane_is_full(self.camera.lane) {
                 let now_ms = self.camera.millis_now();
-                let last_ms = if decoded > decoded_at_start {
+                let last_frame_ms = if decoded > decoded_at_start {
                     self.camera.last_frame_ms.load(Ordering::Relaxed)
                 } else {
                     session_start_ms
+                };
+                let last_ms = if live {
+                    last_frame_ms
+                } else {
+                    last_frame_ms.max(last_backpressure_ms)
                 };
                 let silent_ms = now_ms.saturating_sub(last_ms);
                 if silent_ms >= watchdog_ms {
@@ -575,6 +588,8 @@ impl Supervisor {
                         detail: format!("no frame for {:.1} s", silent_ms as f64 / 1000.0),
                     });
                 }
+            } else {
+                last_backpressure_ms = self.camera.millis_now();
             }
         }
     }

@@ -234,6 +234,15 @@ impl FrameMux {
         PoppedBatch::Frames(batch)
     }
 
+    /// True while lane `lane` holds `capacity` frames (a blocking producer is waiting).
+    pub fn lane_is_full(&self, lane: usize) -> bool {
+        let capacity = self.capacity;
+        self.lock()
+            .lanes
+            .get(lane)
+            .is_some_and(|l| l.frames.len() >= capacity)
+    }
+
     pub fn stats(&self) -> Vec<LaneStats> {
         self.lock()
             .lanes

@@ -612,3 +612,32 @@ fn an_http_source_delivers_every_frame() {
     );
     assert_eq!(seen.lock().unwrap().frames.len(), 40);
 }
+
+#[test]
+fn a_slow_consumer_is_backpressure_not_a_stall_for_recorded_cameras() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = clip(dir.path(), "slow.mp4", TestClip::h264(320, 240, 25, 30));
+    // Watchdog 1 s; the consumer pauses 2.5 s with the lane full.
+    let ingest = Ingest::start(
+        vec![file_camera("slow", &path, AnalyticsRate::EveryFrame)],
+        settings(Duration::from_secs(1)),
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    let mut frames = 0;
+    loop {
+        match ingest.frames().pop(Duration::from_secs(10)) {
+            Popped::Frame(_) => {
+                frames += 1;
+                if frames == 1 {
+                    std::thread::sleep(Duration::from_millis(2500));
+                }
+            }
+            Popped::TimedOut => panic!("ingest stalled"),
+            Popped::Finished => break,
+        }
+    }
+    assert_eq!(frames, 30);
+    let states: Vec<&'static str> = ingest.health().try_iter().map(|h| h.state.name()).collect();
+    assert_eq!(states, vec!["connected", "finished"]);
+}
