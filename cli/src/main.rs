@@ -14,10 +14,13 @@ macro_rules! outln {
 
 mod bench;
 mod bench_detect;
+mod bench_plates;
 mod bench_track;
 mod detect;
 mod eval;
+mod images;
 mod paths;
+mod plates;
 mod run;
 
 use anyhow::Context;
@@ -50,6 +53,9 @@ enum Command {
         after_help = "Example:\n  roadsight detect ../shared/data/cars-plates/eu/eu1.jpg\n  roadsight detect --score 0.4 photos/*.jpg"
     )]
     Detect(detect::DetectArgs),
+    /// Read licence plates.
+    #[command(subcommand)]
+    Plates(plates::PlatesCommand),
     /// Check a city config and list every problem with its path.
     #[command(after_help = "Example:\n  roadsight check-config fixtures/demo/city.toml")]
     CheckConfig {
@@ -248,6 +254,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(&args),
         Command::Detect(args) => detect::detect(&args),
+        Command::Plates(command) => plates::plates(&command),
         Command::CheckConfig { file } => check_config(&file).map(|()| ExitCode::SUCCESS),
         Command::Bench(command) => bench::bench(&command).map(|()| ExitCode::SUCCESS),
         Command::Eval(command) => eval::eval(&command).map(|()| ExitCode::SUCCESS),

@@ -7,8 +7,9 @@ use roadsight_models::{DetectorOptions, Manifest, SessionOptions, Thresholds};
 use roadsight_pipeline::{
     counts_csv_rows, CameraAnalytics, CameraSpec, CameraStats, CameraTrackers, DetectStage,
     DetectStageMetrics, DetectStageSettings, Ingest, IngestSettings, LiveSettings, Next,
-    TensorSpec, COUNTS_CSV_HEADER,
+    PlateEvent, PlateStage, PlateStageCounters, PlateStageSettings, TensorSpec, COUNTS_CSV_HEADER,
 };
+use roadsight_plate_reader::{PlateReader, ReaderOptions};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::collections::HashMap;
@@ -37,6 +38,9 @@ pub struct RunArgs {
     /// Write the line and turning-movement counts per interval and class to this CSV file.
     #[arg(long)]
     pub counts_csv: Option<PathBuf>,
+    /// Write each plate's evidence (JPEG of the vehicle) here, as CAMERA-TRACK.jpg.
+    #[arg(long)]
+    pub evidence_dir: Option<PathBuf>,
 }
 
 /// The tensor picture a detector model wants, from its manifest entry.
@@ -67,6 +71,8 @@ struct CameraSummary {
     line_crossings: u64,
     movements: u64,
     max_queue: u32,
+    /// Plates read and voted over tracks.
+    plates: u64,
     first_capture: Option<String>,
     last_capture: Option<String>,
     last_error: Option<String>,
@@ -81,8 +87,80 @@ enum Output<'a> {
         wall_seconds: f64,
         detector: &'a str,
         detection: DetectStageMetrics,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        plates: Option<PlateStageCounters>,
         cameras: &'a [CameraSummary],
     },
+    Plate(PlateLine<'a>),
+}
+
+/// A track's voted plate, as printed.
+#[derive(Debug, Serialize)]
+struct PlateLine<'a> {
+    camera: &'a str,
+    track: u64,
+    text: &'a str,
+    formatted: &'a str,
+    confidence: f32,
+    char_confidence: &'a [f32],
+    rows: u8,
+    valid: bool,
+    reads: usize,
+    agreeing: usize,
+    first_seen: String,
+    last_seen: String,
+    /// The evidence file, when --evidence-dir is given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    evidence: Option<String>,
+}
+
+fn report_plate(
+    event: &PlateEvent,
+    evidence_dir: Option<&std::path::Path>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let evidence = match (evidence_dir, &event.evidence) {
+        (Some(dir), Some((_, jpeg))) => {
+            let file = dir.join(format!("{}-{}.jpg", event.camera, event.track.0));
+            std::fs::write(&file, jpeg)
+                .with_context(|| format!("writing evidence {}", file.display()))?;
+            Some(file.display().to_string())
+        }
+        _ => None,
+    };
+    let line = PlateLine {
+        camera: event.camera.as_str(),
+        track: event.track.0,
+        text: &event.plate.text,
+        formatted: &event.plate.formatted,
+        confidence: event.plate.confidence,
+        char_confidence: &event.plate.char_confidence,
+        rows: event.plate.rows,
+        valid: event.plate.valid,
+        reads: event.reads,
+        agreeing: event.agreeing,
+        first_seen: event.first_seen.to_rfc3339(),
+        last_seen: event.last_seen.to_rfc3339(),
+        evidence,
+    };
+    if json {
+        outln!("{}", serde_json::to_string(&Output::Plate(line))?);
+    } else {
+        eprintln!(
+            "{} camera {} track {}: plate {} (confidence {:.2}, {} of {} reads agree){}",
+            line.last_seen,
+            line.camera,
+            line.track,
+            line.formatted,
+            line.confidence,
+            line.agreeing,
+            line.reads,
+            line.evidence
+                .map(|e| format!(", evidence {e}"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
 }
 
 fn print_health(record: &CameraHealth, json: bool) {
@@ -123,6 +201,7 @@ struct CameraDetections {
     crossings: u64,
     movements: u64,
     max_queue: u32,
+    plates: u64,
 }
 
 fn summarise(
@@ -152,6 +231,7 @@ fn summarise(
                 line_crossings: detected.map_or(0, |d| d.crossings),
                 movements: detected.map_or(0, |d| d.movements),
                 max_queue: detected.map_or(0, |d| d.max_queue),
+                plates: detected.map_or(0, |d| d.plates),
                 first_capture: s.first_capture.map(|t| t.to_rfc3339()),
                 last_capture: s.last_capture.map(|t| t.to_rfc3339()),
                 last_error: s.last_error.clone(),
@@ -168,7 +248,7 @@ fn print_table(
 ) {
     outln!("city {city}: {:.1} s", wall.as_secs_f64());
     outln!(
-        "{:<20} {:<9} {:>8} {:>8} {:>6} {:>7} {:>6} {:>8} {:>8} {:>6} {:>8}  detections by class / note",
+        "{:<20} {:<9} {:>8} {:>8} {:>6} {:>7} {:>6} {:>8} {:>8} {:>6} {:>8} {:>6}  detections by class / note",
         "camera",
         "state",
         "decoded",
@@ -179,7 +259,8 @@ fn print_table(
         "detected",
         "boxes",
         "tracks",
-        "crossed"
+        "crossed",
+        "plates"
     );
     for s in summaries {
         let classes = s
@@ -189,7 +270,7 @@ fn print_table(
             .collect::<Vec<_>>()
             .join(", ");
         outln!(
-            "{:<20} {:<9} {:>8} {:>8} {:>6.1} {:>7} {:>6} {:>8} {:>8} {:>6} {:>8}  {}{}",
+            "{:<20} {:<9} {:>8} {:>8} {:>6.1} {:>7} {:>6} {:>8} {:>8} {:>6} {:>8} {:>6}  {}{}",
             s.camera,
             s.state,
             s.frames_decoded,
@@ -201,6 +282,7 @@ fn print_table(
             s.vehicles,
             s.tracks,
             s.line_crossings,
+            s.plates,
             classes,
             s.last_error
                 .as_deref()
@@ -245,6 +327,38 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             )
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut plates = if config.plates.enabled {
+        let manifest = Manifest::load(&locations.manifest)?;
+        let env = roadsight_models::runtime::environment(&locations.onnxruntime)?;
+        let reader = PlateReader::open(
+            env,
+            &manifest,
+            &locations.models_dir,
+            &ReaderOptions {
+                session: SessionOptions {
+                    intra_threads: config.plates.intra_threads,
+                    spinning: false,
+                },
+                detector: config.plates.detector.clone(),
+                recogniser: config.plates.recogniser.clone(),
+                ..ReaderOptions::default()
+            },
+        )?;
+        Some(PlateStage::new(
+            reader,
+            PlateStageSettings::from(&config.plates),
+        ))
+    } else {
+        None
+    };
+    if let Some(dir) = &args.evidence_dir {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            anyhow::Error::new(crate::UsageError(format!(
+                "--evidence-dir {}: {e}",
+                dir.display()
+            )))
+        })?;
+    }
     let tensor = detectors
         .first()
         .map(|d| d.tensor_spec())
@@ -261,6 +375,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         queue_depth: config.runtime.queue_depth,
         decoder_threads: config.runtime.decoder_threads,
         live: LiveSettings::from(&config.runtime.live),
+        keep_source: config.plates.enabled,
     };
     let interrupted = Arc::new(AtomicBool::new(false));
     {
@@ -342,6 +457,18 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                     *camera.by_class.entry(detection.class).or_default() += 1;
                 }
                 let update = trackers.step(&frame);
+                if let Some(stage) = plates.as_mut() {
+                    // A failed read costs this frame's plates, never the run.
+                    match stage.step(&frame, &update) {
+                        Ok(events) => {
+                            camera.plates += events.len() as u64;
+                            for event in &events {
+                                report_plate(event, args.evidence_dir.as_deref(), args.json)?;
+                            }
+                        }
+                        Err(e) => eprintln!("camera {}: plate reading failed: {e}", frame.camera),
+                    }
+                }
                 if let Some(camera_analytics) = analytics.get_mut(frame.camera.as_str()) {
                     let events = camera_analytics.step(&update);
                     camera.crossings += events.crossings.len() as u64;
@@ -385,6 +512,18 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
+    let plate_counters = match plates.as_mut() {
+        Some(stage) => {
+            for event in stage.finish() {
+                if let Some(camera) = detections.get_mut(event.camera.as_str()) {
+                    camera.plates += 1;
+                }
+                report_plate(&event, args.evidence_dir.as_deref(), args.json)?;
+            }
+            Some(stage.counters())
+        }
+        None => None,
+    };
     let stats = ingest.stats();
     let detection = stage.metrics();
     ingest.shutdown();
@@ -404,6 +543,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                 wall_seconds: wall.as_secs_f64(),
                 detector: &config.detector.model,
                 detection,
+                plates: plate_counters,
                 cameras: &summaries,
             })?
         );

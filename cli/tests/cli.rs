@@ -325,3 +325,188 @@ fn eval_tracking_agrees_with_py_motmetrics_on_the_same_files() {
     assert!(ours["ground_truth"].as_u64().unwrap() > 100);
     assert!(ours["matches"].as_u64().unwrap() > 0);
 }
+
+fn shared_data() -> std::path::PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
+    assert!(dir.is_dir(), "../shared/data must be beside the repository");
+    dir
+}
+
+#[test]
+fn plates_read_prints_one_line_per_image_and_names_the_bad_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_an_image = dir.path().join("notes.jpg");
+    std::fs::write(&not_an_image, b"this is not a JPEG").unwrap();
+    let photo = shared_data().join("cars-plates/eu/eu1.jpg");
+    let missing = dir.path().join("missing.jpg");
+    let output = Command::new(env!("CARGO_BIN_EXE_roadsight"))
+        .args(["plates", "read"])
+        .arg(&photo)
+        .arg(&missing)
+        .arg(&not_an_image)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    let lines: Vec<serde_json::Value> = text(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["image"], photo.display().to_string());
+    let plates = lines[0]["plates"].as_array().unwrap();
+    let truth = std::fs::read_to_string(shared_data().join("cars-plates/eu/eu1.txt")).unwrap();
+    let truth = truth.trim().split('\t').nth(5).unwrap().to_string();
+    assert!(
+        plates.iter().any(|p| p["text"] == truth.as_str()),
+        "{plates:?} vs {truth}"
+    );
+    for plate in plates {
+        assert_eq!(plate["corners"].as_array().unwrap().len(), 4);
+        for key in ["formatted", "confidence", "rows", "valid"] {
+            assert!(!plate[key].is_null(), "{key} missing in {plate}");
+        }
+    }
+    for line in &lines[1..] {
+        assert!(line["plates"].is_null());
+        assert!(
+            line["error"]
+                .as_str()
+                .unwrap()
+                .contains("cannot read image"),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn plates_read_crops_reads_vietnamese_two_row_plates() {
+    let output = Command::new(env!("CARGO_BIN_EXE_roadsight"))
+        .args(["plates", "read", "--crops"])
+        .arg(shared_data().join("plates-vn/images/10xemay1329.jpg"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let line: serde_json::Value = serde_json::from_str(text(&output.stdout).trim()).unwrap();
+    let plate = &line["plates"][0];
+    assert_eq!(plate["text"], "54V81990", "{line}");
+    assert_eq!(plate["formatted"], "54-V8 1990");
+    assert_eq!(plate["rows"], 2);
+    assert_eq!(plate["valid"], true);
+}
+
+#[test]
+fn bench_plates_reports_both_sides_and_the_ratio() {
+    let output = roadsight(&["bench", "plates", "--count", "4", "--batch", "2", "--json"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let report: serde_json::Value = serde_json::from_str(text(&output.stdout).trim()).unwrap();
+    for side in ["crops_batch_1", "crops_batched", "photos"] {
+        assert_eq!(report[side]["plates"], 4, "{side}");
+        assert!(
+            report[side]["plates_per_cpu_s"].as_f64().unwrap() > 0.0,
+            "{side}"
+        );
+    }
+    assert_eq!(report["peer"]["plates"], 4);
+    let best = report["crops_batch_1"]["plates_per_cpu_s"]
+        .as_f64()
+        .unwrap()
+        .max(
+            report["crops_batched"]["plates_per_cpu_s"]
+                .as_f64()
+                .unwrap(),
+        );
+    let peer = report["peer"]["plates_per_cpu_s"].as_f64().unwrap();
+    assert!((report["ratio"].as_f64().unwrap() - best / peer).abs() < 1e-6 * best / peer);
+}
+
+#[test]
+fn run_reads_and_votes_the_plates_of_tracked_vehicles() {
+    let dir = tempfile::tempdir().unwrap();
+    let footage = dir.path().join("checkpoint");
+    let scenario =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/scenarios/plate-checkpoint.toml");
+    let generated = Command::new(env!("CARGO_BIN_EXE_roadsight"))
+        .args(["fixtures", "generate", "--seed", "1", "--shared-data"])
+        .arg(shared_data())
+        .arg("--scenario")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(&footage)
+        .output()
+        .unwrap();
+    assert!(generated.status.success(), "{}", text(&generated.stderr));
+    let config = dir.path().join("city.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "name = \"checkpoint\"\n[runtime]\nanalytics_fps = 10.0\nstart_time = \"2026-11-23T08:00:00Z\"\n[[cameras]]\nid = \"gate\"\nuri = \"{}\"\n",
+            footage.join("video.mp4").display()
+        ),
+    )
+    .unwrap();
+    let evidence = dir.path().join("evidence");
+    let output = Command::new(env!("CARGO_BIN_EXE_roadsight"))
+        .args(["run", "--json", "--config"])
+        .arg(&config)
+        .arg("--evidence-dir")
+        .arg(&evidence)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let truth: std::collections::HashSet<String> =
+        std::fs::read_to_string(footage.join("plates.csv"))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split(',').nth(1))
+            .map(|p| {
+                p.chars()
+                    .filter(char::is_ascii_alphanumeric)
+                    .collect::<String>()
+                    .to_uppercase()
+            })
+            .collect();
+    let plates: Vec<serde_json::Value> = text(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["type"] == "plate")
+        .collect();
+    let right = plates
+        .iter()
+        .filter(|p| truth.contains(p["text"].as_str().unwrap()))
+        .count();
+    eprintln!(
+        "{} vehicles, {} plates emitted, {right} right: {:?}",
+        truth.len(),
+        plates.len(),
+        plates
+            .iter()
+            .map(|p| p["text"].as_str().unwrap())
+            .collect::<Vec<_>>()
+    );
+    // Each emitted plate has its evidence, a JPEG of the vehicle.
+    for plate in &plates {
+        let file = plate["evidence"].as_str().unwrap();
+        let jpeg = std::fs::read(file).unwrap();
+        assert_eq!(&jpeg[..2], &[0xFF, 0xD8], "{file} is a JPEG");
+        assert!(plate["reads"].as_u64().unwrap() >= 1);
+        assert!(plate["agreeing"].as_u64().unwrap() <= plate["reads"].as_u64().unwrap());
+    }
+    // Recorded in the summary too.
+    let summary: serde_json::Value = text(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["type"] == "summary")
+        .unwrap();
+    assert_eq!(
+        summary["cameras"][0]["plates"].as_u64().unwrap(),
+        plates.len() as u64
+    );
+    // Vehicles wide enough were cropped at full resolution and read.
+    assert!(summary["plates"]["reads"].as_u64().unwrap() >= truth.len() as u64);
+    assert!(summary["plates"]["reads_with_text"].as_u64().unwrap() > 0);
+    assert_eq!(summary["plates"]["frames_without_picture"], 0);
+    // Emitted plates must be right; how many get emitted is the recogniser's weak point on these
+    // small US/EU plates (see the closing note of the plate issue), so it is reported, not bound.
+    assert_eq!(right, plates.len(), "a wrong plate was emitted");
+}

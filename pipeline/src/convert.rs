@@ -307,6 +307,88 @@ fn check_plane(
     Ok(())
 }
 
+/// Converts the region `x, y, width, height` of `view` (clipped to the picture) to packed RGB at
+/// full resolution into `out`, for stages that read detail (plates) from part of a frame. Chroma
+/// is taken from the nearest sample. Returns the region's size; `None` when it misses the
+/// picture.
+pub fn crop_yuv_to_rgb(
+    view: &YuvView<'_>,
+    region: [u32; 4],
+    out: &mut Vec<u8>,
+) -> Result<Option<(u32, u32)>, ConvertError> {
+    let (width, height) = (view.width as usize, view.height as usize);
+    if width < 2 || height < 2 {
+        return Err(ConvertError::BadGeometry {
+            width: view.width,
+            height: view.height,
+        });
+    }
+    let chroma_rows = height.div_ceil(2);
+    let chroma_row_bytes = match view.layout {
+        ChromaLayout::I420 => width.div_ceil(2),
+        ChromaLayout::Nv12 => width.div_ceil(2) * 2,
+    };
+    check_plane("Y", view.luma, view.luma_stride, width, height, view)?;
+    check_plane(
+        "U",
+        view.chroma_a,
+        view.chroma_a_stride,
+        chroma_row_bytes,
+        chroma_rows,
+        view,
+    )?;
+    if view.layout == ChromaLayout::I420 {
+        check_plane(
+            "V",
+            view.chroma_b,
+            view.chroma_b_stride,
+            chroma_row_bytes,
+            chroma_rows,
+            view,
+        )?;
+    }
+    let x0 = (region[0] as usize).min(width);
+    let y0 = (region[1] as usize).min(height);
+    let x1 = (region[0] as usize)
+        .saturating_add(region[2] as usize)
+        .min(width);
+    let y1 = (region[1] as usize)
+        .saturating_add(region[3] as usize)
+        .min(height);
+    if x1 <= x0 || y1 <= y0 {
+        return Ok(None);
+    }
+    let (w, h) = (x1 - x0, y1 - y0);
+    let c = view.matrix.coefficients();
+    out.clear();
+    out.resize(w * h * 3, 0);
+    let (mut u_row, mut v_row) = (vec![0u8; w], vec![0u8; w]);
+    let (mut r, mut g, mut b) = (vec![0u8; w], vec![0u8; w], vec![0u8; w]);
+    for (row, y) in (y0..y1).enumerate() {
+        let luma = &view.luma[y * view.luma_stride + x0..y * view.luma_stride + x1];
+        let cy = y / 2;
+        for (i, x) in (x0..x1).enumerate() {
+            let cx = x / 2;
+            (u_row[i], v_row[i]) = match view.layout {
+                ChromaLayout::I420 => (
+                    view.chroma_a[cy * view.chroma_a_stride + cx],
+                    view.chroma_b[cy * view.chroma_b_stride + cx],
+                ),
+                ChromaLayout::Nv12 => (
+                    view.chroma_a[cy * view.chroma_a_stride + 2 * cx],
+                    view.chroma_a[cy * view.chroma_a_stride + 2 * cx + 1],
+                ),
+            };
+        }
+        yuv_row_to_rgb(&c, luma, &u_row, &v_row, &mut r, &mut g, &mut b);
+        let target = &mut out[row * w * 3..(row + 1) * w * 3];
+        for (i, pixel) in target.chunks_exact_mut(3).enumerate() {
+            pixel.copy_from_slice(&[r[i], g[i], b[i]]);
+        }
+    }
+    Ok(Some((w as u32, h as u32)))
+}
+
 /// Converts `view` into a letterboxed tensor picture, reusing `plan` (rebuilt if it does not fit)
 /// and `out` (resized as needed).
 pub fn letterbox_yuv(
@@ -671,6 +753,40 @@ mod tests {
         };
         let from_nv12 = tensor_image_from_yuv(&nv12, &target).unwrap();
         assert_eq!(from_i420.planes, from_nv12.planes);
+    }
+
+    #[test]
+    fn crops_convert_at_full_resolution_and_clip_to_the_picture() {
+        // Left half white, right half black (BT.601 limited: Y 235 / 16, neutral chroma).
+        let (w, h) = (8u32, 4u32);
+        let mut y = vec![16u8; 32];
+        for row in 0..4 {
+            for col in 0..4 {
+                y[row * 8 + col] = 235;
+            }
+        }
+        let (u, v) = (vec![128u8; 8], vec![128u8; 8]);
+        let view = YuvView {
+            layout: ChromaLayout::I420,
+            matrix: YuvMatrix::Bt601Limited,
+            width: w,
+            height: h,
+            luma: &y,
+            luma_stride: 8,
+            chroma_a: &u,
+            chroma_a_stride: 4,
+            chroma_b: &v,
+            chroma_b_stride: 4,
+        };
+        let mut out = Vec::new();
+        let size = crop_yuv_to_rgb(&view, [2, 1, 100, 2], &mut out).unwrap();
+        assert_eq!(size, Some((6, 2)));
+        assert_eq!(&out[..3], &[255, 255, 255]);
+        assert_eq!(&out[3 * 2..3 * 3], &[0, 0, 0], "column 4 is black");
+        assert_eq!(
+            crop_yuv_to_rgb(&view, [9, 0, 4, 4], &mut out).unwrap(),
+            None
+        );
     }
 
     #[test]

@@ -39,6 +39,8 @@ pub struct DetectedFrame {
     pub seq: u64,
     pub captured_at: Timestamp,
     pub detections: Vec<Detection>,
+    /// The full-resolution picture, when ingest kept it.
+    pub source: Option<std::sync::Arc<dyn roadsight_core::SourcePicture>>,
     /// From the batch being formed to its results.
     pub latency: Duration,
     /// Set when inference failed for this frame's batch.
@@ -177,6 +179,7 @@ impl DetectStage {
                                 seq: frame.seq,
                                 captured_at: frame.captured_at,
                                 detections,
+                                source: frame.source.clone(),
                                 latency,
                                 error: error.clone(),
                             })

@@ -18,7 +18,9 @@
 //!   after an exponential backoff with jitter. Each change is a [`CameraHealth`] record.
 //! - Callbacks hold the pipeline and its elements by weak reference only.
 
-use crate::convert::{letterbox_yuv, ChromaLayout, LetterboxPlan, YuvMatrix, YuvView};
+use crate::convert::{
+    crop_yuv_to_rgb, letterbox_yuv, ChromaLayout, LetterboxPlan, YuvMatrix, YuvView,
+};
 use crate::queue::{FrameMux, Pushed, QueuePolicy};
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -28,7 +30,9 @@ use gstreamer_video::prelude::*;
 use roadsight_core::config::{ResolvedCamera, RtspTransport, SourceLocation};
 use roadsight_core::frame::{Frame, Letterbox, TensorImage, TensorSpec};
 use roadsight_core::BufferPool;
-use roadsight_core::{CameraHealth, CameraId, Clock, HealthState, SourceMode, Timestamp};
+use roadsight_core::{
+    CameraHealth, CameraId, Clock, HealthState, SourceMode, SourcePicture, Timestamp,
+};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
@@ -189,6 +193,9 @@ pub struct IngestSettings {
     /// Decoder threads per stream; 0 lets the decoder choose.
     pub decoder_threads: u32,
     pub live: LiveSettings,
+    /// Hand each analysed frame's decoded picture on ([`Frame::source`]) for stages that read
+    /// detail from it (plates). No copy: the frame holds the decoder's buffer until dropped.
+    pub keep_source: bool,
 }
 
 /// Counters of one camera, readable while it runs.
@@ -862,12 +869,23 @@ impl FrameAnalyser {
             status.first_capture.get_or_insert(captured_at);
             status.last_capture = Some(captured_at);
         }
+        let source = if self.settings.keep_source {
+            sample.buffer_owned().map(|buffer| {
+                Arc::new(DecodedPicture {
+                    buffer,
+                    info: info.clone(),
+                }) as Arc<dyn SourcePicture>
+            })
+        } else {
+            None
+        };
         let frame = Frame {
             camera: self.camera.spec.id.clone(),
             seq,
             pts,
             captured_at,
             image,
+            source,
         };
         match self.mux.push(self.camera.lane, frame) {
             Pushed::Closed => Err(gst::FlowError::Flushing),
@@ -883,6 +901,17 @@ fn convert_buffer(
     plan: &mut Option<LetterboxPlan>,
     out: &mut Vec<u8>,
 ) -> Result<Letterbox, String> {
+    with_yuv_view(buffer, info, |view| {
+        letterbox_yuv(view, spec, plan, out).map_err(|e| e.to_string())
+    })?
+}
+
+/// Maps `buffer` and hands its planes to `read` as a [`YuvView`].
+fn with_yuv_view<R>(
+    buffer: &gst::BufferRef,
+    info: &gst_video::VideoInfo,
+    read: impl FnOnce(&YuvView<'_>) -> R,
+) -> Result<R, String> {
     let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, info)
         .map_err(|e| format!("map: {e}"))?;
     let layout = match info.format() {
@@ -925,7 +954,43 @@ fn convert_buffer(
         chroma_b,
         chroma_b_stride: stride(2),
     };
-    letterbox_yuv(&view, spec, plan, out).map_err(|e| e.to_string())
+    Ok(read(&view))
+}
+
+/// A decoded picture kept for [`Frame::source`]: the decoder's buffer and its layout.
+struct DecodedPicture {
+    buffer: gst::Buffer,
+    info: gst_video::VideoInfo,
+}
+
+impl fmt::Debug for DecodedPicture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "DecodedPicture({}x{} {:?})",
+            self.info.width(),
+            self.info.height(),
+            self.info.format()
+        )
+    }
+}
+
+impl SourcePicture for DecodedPicture {
+    fn width(&self) -> u32 {
+        self.info.width()
+    }
+
+    fn height(&self) -> u32 {
+        self.info.height()
+    }
+
+    fn crop_rgb(&self, region: [u32; 4], out: &mut Vec<u8>) -> Option<(u32, u32)> {
+        with_yuv_view(self.buffer.as_ref(), &self.info, |view| {
+            crop_yuv_to_rgb(view, region, out).ok().flatten()
+        })
+        .ok()
+        .flatten()
+    }
 }
 
 /// The RTCP sender-report (NTP) capture time that rtspsrc attaches, as a Unix timestamp.

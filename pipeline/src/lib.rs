@@ -9,6 +9,8 @@
 //! - [`detect_stage`]: frames of many cameras batched into shared inference runs on N workers
 //!   ([`DetectStage`]), results split back per camera in order, with stage metrics.
 //! - [`track_stage`]: one tracker per camera, stepped on every detected frame ([`CameraTrackers`]).
+//! - [`plate_stage`]: plates read on confirmed tracks from the full-resolution picture (only the
+//!   vehicle crop is converted) and voted per track ([`PlateStage`]).
 //! - [`analytics`]: per-camera counting lines (with hysteresis), turning movements, interval
 //!   counts by class with PCU, zone occupancy and queues, speed through a homography.
 //! - [`queue`]: the bounded per-camera hand-off ([`FrameMux`]): live lanes drop their oldest frame,
@@ -24,6 +26,7 @@ pub mod analytics;
 pub mod convert;
 pub mod detect_stage;
 pub mod ingest;
+pub mod plate_stage;
 pub mod queue;
 pub mod reference;
 pub mod track_stage;
@@ -36,6 +39,7 @@ pub use ingest::{
     AnalyticsRate, CameraSpec, CameraStats, FailureKind, Ingest, IngestError, IngestSettings,
     LiveSettings, SourceFailure,
 };
+pub use plate_stage::{PlateEvent, PlateStage, PlateStageCounters, PlateStageSettings};
 pub use queue::{FrameMux, LaneStats, Popped, PoppedBatch, Pushed, QueuePolicy};
 pub use roadsight_core::{
     ChannelOrder, Frame, Letterbox, LetterboxPlacement, TensorImage, TensorSpec,

@@ -286,6 +286,7 @@ mod tests {
                 letterbox: Letterbox::fit(2, 2, &spec),
                 planes: roadsight_core::PlaneBuffer::unpooled(vec![0; 12]),
             },
+            source: None,
         }
     }
 

@@ -69,6 +69,7 @@ fn batches_mix_cameras_and_every_frame_returns_once_in_camera_order() {
             tensor,
             queue_depth: 4,
             decoder_threads: 1,
+            keep_source: false,
             live: LiveSettings::from(&roadsight_core::config::LiveConfig {
                 rtsp_transport: RtspTransport::Tcp,
                 ..Default::default()

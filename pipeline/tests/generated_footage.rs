@@ -43,6 +43,7 @@ fn every_generated_frame_arrives_through_ingest() {
             queue_depth: 4,
             decoder_threads: 1,
             live: LiveSettings::from(&LiveConfig::default()),
+            keep_source: false,
         },
         Arc::new(SystemClock),
     )

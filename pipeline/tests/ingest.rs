@@ -31,6 +31,7 @@ fn settings(watchdog: Duration) -> IngestSettings {
         },
         queue_depth: 4,
         decoder_threads: 1,
+        keep_source: false,
         live: LiveSettings {
             watchdog,
             backoff_initial: Duration::from_millis(200),

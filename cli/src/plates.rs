@@ -1,0 +1,508 @@
+//! `roadsight plates read` and `roadsight eval plates`.
+
+use crate::images::{print_per_image, Decoded};
+use crate::paths::Locations;
+use anyhow::Context;
+use roadsight_models::runtime::environment;
+use roadsight_models::{Manifest, SessionOptions};
+use roadsight_plate_reader::line::LineImage;
+use roadsight_plate_reader::{
+    normalise, PlateRead, PlateReader, ReaderOptions, Region, DEFAULT_PLATE_DETECTOR,
+    DEFAULT_RECOGNISER,
+};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum PlatesCommand {
+    /// Read licence plates in images; one JSON line per image.
+    #[command(
+        after_help = "Example:\n  roadsight plates read ../shared/data/cars-plates/eu/eu1.jpg\n  roadsight plates read --crops ../shared/data/plates-vn/images/10xemay272.jpg"
+    )]
+    Read(ReadArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ModelArgs {
+    /// The plate detector, by its name in models/manifest.toml.
+    #[arg(long, default_value = DEFAULT_PLATE_DETECTOR)]
+    pub detector: String,
+    /// The text recogniser, by its name in models/manifest.toml.
+    #[arg(long, default_value = DEFAULT_RECOGNISER)]
+    pub recogniser: String,
+    /// ONNX Runtime intra-op threads per session.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReadArgs {
+    /// Each image is already a plate crop.
+    #[arg(long)]
+    pub crops: bool,
+    #[command(flatten)]
+    pub models: ModelArgs,
+    /// Images (JPEG or PNG).
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+}
+
+/// Opens the plate reader with the repository's (or the environment's) runtime and models.
+pub fn open_reader(models: &ModelArgs) -> anyhow::Result<PlateReader> {
+    let locations = Locations::resolve(None, None)?;
+    let manifest = Manifest::load(&locations.manifest)?;
+    let env = environment(&locations.onnxruntime)?;
+    let options = ReaderOptions {
+        session: SessionOptions {
+            intra_threads: models.threads,
+            spinning: false,
+        },
+        detector: models.detector.clone(),
+        recogniser: models.recogniser.clone(),
+        ..ReaderOptions::default()
+    };
+    Ok(PlateReader::open(
+        env,
+        &manifest,
+        &locations.models_dir,
+        &options,
+    )?)
+}
+
+pub fn plates(command: &PlatesCommand) -> anyhow::Result<ExitCode> {
+    let PlatesCommand::Read(args) = command;
+    let mut reader = open_reader(&args.models)?;
+    let region = if args.crops {
+        Region::Crop
+    } else {
+        Region::Whole
+    };
+    print_per_image(&args.images, "plates", |decoded| {
+        let view = decoded.view().ok_or("the image is empty")?;
+        reader
+            .read(&[(view, region)])
+            .map_err(|e| e.to_string())
+            .map(|mut all| all.pop().unwrap_or_default())
+    })
+}
+
+/// Which part of a labelled set to evaluate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Split {
+    All,
+    /// The fifth of the images the plate recogniser was never trained on.
+    Holdout,
+    /// The rest (the recogniser's training part).
+    Train,
+}
+
+use roadsight_plate_reader::split::is_held_out as is_holdout;
+
+fn in_split(file_name: &str, split: Split) -> bool {
+    match split {
+        Split::All => true,
+        Split::Holdout => is_holdout(file_name),
+        Split::Train => !is_holdout(file_name),
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EvalPlatesArgs {
+    /// Plate crops: a folder with labels.csv (image,text,rows) and images/.
+    #[arg(long)]
+    pub crops_dir: Option<PathBuf>,
+    /// Car photos: folders of X.jpg with X.txt (file, x, y, w, h, plate), e.g. cars-plates/eu.
+    #[arg(long)]
+    pub photos_dir: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Split::All)]
+    pub split: Split,
+    #[command(flatten)]
+    pub models: ModelArgs,
+    /// Write every rectified recogniser line as PNG here, with lines.csv (training data).
+    /// Crops are then composed with their labelled row count, so the accuracy printed is not
+    /// the reader's own.
+    #[arg(long)]
+    pub dump_lines: Option<PathBuf>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// List each miss on stderr.
+    #[arg(long)]
+    pub list_misses: bool,
+}
+
+/// Where the misses fall.
+#[derive(Debug, Default, Serialize)]
+pub struct Misses {
+    /// No plate found where the label is.
+    pub detection: u64,
+    /// The plate was found with the wrong row count.
+    pub rows: u64,
+    /// Characters read wrong.
+    pub recognition: u64,
+    /// The raw read was right but grammar correction changed it.
+    pub grammar: u64,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct SetReport {
+    pub images: u64,
+    pub exact: u64,
+    pub accuracy: f64,
+    /// Images that could not be decoded (counted as misses).
+    pub unreadable: u64,
+    pub misses: Misses,
+    /// Exact matches per group (row count for crops, folder for photos).
+    pub by_group: BTreeMap<String, (u64, u64)>,
+    /// Plates per second over this set, end to end on one thread (decode excluded).
+    pub plates_per_s: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct EvalReport {
+    detector: String,
+    recogniser: String,
+    split: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    crops: Option<SetReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    photos: Option<SetReport>,
+}
+
+struct LineDump {
+    dir: PathBuf,
+    index: csv_lines::Writer,
+}
+
+mod csv_lines {
+    use std::io::Write;
+
+    pub struct Writer(std::io::BufWriter<std::fs::File>);
+
+    impl Writer {
+        pub fn create(path: &std::path::Path) -> std::io::Result<Self> {
+            let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+            writeln!(out, "file,label,rows,holdout,source")?;
+            Ok(Self(out))
+        }
+
+        pub fn row(&mut self, fields: &[&str]) -> std::io::Result<()> {
+            writeln!(self.0, "{}", fields.join(","))
+        }
+
+        pub fn finish(mut self) -> std::io::Result<()> {
+            self.0.flush()
+        }
+    }
+}
+
+impl LineDump {
+    fn write(
+        &mut self,
+        name: &str,
+        line: &LineImage,
+        label: &str,
+        rows: u8,
+        holdout: bool,
+        source: &str,
+    ) -> anyhow::Result<()> {
+        let file = format!("{name}.png");
+        image::save_buffer(
+            self.dir.join(&file),
+            &line.to_rgb(),
+            line.stride,
+            line.height,
+            image::ColorType::Rgb8,
+        )
+        .with_context(|| format!("writing {}", self.dir.join(&file).display()))?;
+        self.index.row(&[
+            &file,
+            label,
+            &rows.to_string(),
+            if holdout { "1" } else { "0" },
+            source,
+        ])?;
+        Ok(())
+    }
+}
+
+impl SetReport {
+    /// Counts one labelled image in `group`; its decoded pixels, or `None` (counted as
+    /// unreadable, and said on stderr) when it cannot be decoded.
+    fn open_image(&mut self, group: &str, path: &Path) -> Option<Decoded> {
+        self.images += 1;
+        self.by_group.entry(group.to_string()).or_default().1 += 1;
+        match Decoded::open(path) {
+            Ok(decoded) => Some(decoded),
+            Err(message) => {
+                self.unreadable += 1;
+                eprintln!("{}: {message}", path.display());
+                None
+            }
+        }
+    }
+}
+
+fn finish_set(report: &mut SetReport, seconds: f64) {
+    report.accuracy = report.exact as f64 / report.images.max(1) as f64;
+    report.plates_per_s = report.images as f64 / seconds.max(1e-9);
+}
+
+fn eval_crops(
+    reader: &mut PlateReader,
+    dir: &Path,
+    split: Split,
+    dump: &mut Option<LineDump>,
+    list_misses: bool,
+) -> anyhow::Result<SetReport> {
+    let labels_file = dir.join("labels.csv");
+    let text = std::fs::read_to_string(&labels_file)
+        .with_context(|| format!("reading {}", labels_file.display()))?;
+    let mut report = SetReport::default();
+    let mut busy = std::time::Duration::ZERO;
+    for (number, row) in text.lines().enumerate().skip(1) {
+        let fields: Vec<&str> = row.split(',').collect();
+        let [file, label, rows] = fields[..] else {
+            anyhow::bail!(
+                "{}:{}: expected image,text,rows",
+                labels_file.display(),
+                number + 1
+            );
+        };
+        if !in_split(file, split) {
+            continue;
+        }
+        let rows: u8 = rows
+            .trim()
+            .parse()
+            .with_context(|| format!("{}:{}: rows", labels_file.display(), number + 1))?;
+        let truth = normalise(label);
+        let Some(decoded) =
+            report.open_image(&format!("{rows}-row"), &dir.join("images").join(file))
+        else {
+            continue;
+        };
+        let Some(view) = decoded.view() else {
+            continue;
+        };
+        let started = std::time::Instant::now();
+        // Training lines are composed with the labelled row count.
+        let region = if dump.is_some() {
+            Region::CropWithRows(rows)
+        } else {
+            Region::Crop
+        };
+        let mut plates = reader.read_with_lines(&[(view, region)])?;
+        busy += started.elapsed();
+        let found = plates.pop().unwrap_or_default();
+        let Some((read, line)) = found.into_iter().next() else {
+            report.misses.detection += 1;
+            continue;
+        };
+        if let Some(dump) = dump.as_mut() {
+            let stem = file.rsplit_once('.').map_or(file, |(s, _)| s);
+            dump.write(stem, &line, &truth, rows, is_holdout(file), "crop")?;
+        }
+        if read.plate.text == truth {
+            report.exact += 1;
+            if let Some(g) = report.by_group.get_mut(&format!("{rows}-row")) {
+                g.0 += 1;
+            }
+            continue;
+        }
+        classify_miss(&mut report.misses, &read, &truth, Some(rows));
+        if list_misses {
+            eprintln!(
+                "miss {file}: truth {truth} ({rows} rows), read {} ({} rows, {:?})",
+                read.plate.text, read.plate.rows, read.plate.grammar
+            );
+        }
+    }
+    finish_set(&mut report, busy.as_secs_f64());
+    Ok(report)
+}
+
+fn classify_miss(misses: &mut Misses, read: &PlateRead, truth: &str, rows: Option<u8>) {
+    if rows.is_some_and(|r| r != read.plate.rows) {
+        misses.rows += 1;
+        return;
+    }
+    let read_chars: Vec<char> = read.plate.text.chars().collect();
+    let truth_chars: Vec<char> = truth.chars().collect();
+    let only_corrected_differ = !read.plate.corrected.is_empty()
+        && read_chars.len() == truth_chars.len()
+        && read_chars
+            .iter()
+            .zip(&truth_chars)
+            .enumerate()
+            .all(|(i, (a, b))| a == b || read.plate.corrected.contains(&i));
+    if only_corrected_differ {
+        misses.grammar += 1;
+    } else {
+        misses.recognition += 1;
+    }
+}
+
+fn eval_photos(
+    reader: &mut PlateReader,
+    dirs: &[PathBuf],
+    dump: &mut Option<LineDump>,
+    list_misses: bool,
+) -> anyhow::Result<SetReport> {
+    let mut report = SetReport::default();
+    let mut busy = std::time::Duration::ZERO;
+    for dir in dirs {
+        let group_name = dir.file_name().map_or_else(
+            || dir.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let mut labels: Vec<PathBuf> = std::fs::read_dir(dir)
+            .with_context(|| format!("reading {}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+            .collect();
+        labels.sort();
+        for label_file in labels {
+            let text = std::fs::read_to_string(&label_file)
+                .with_context(|| format!("reading {}", label_file.display()))?;
+            let fields: Vec<&str> = text.trim().split('\t').collect();
+            let [file, x, y, w, h, plate] = fields[..] else {
+                anyhow::bail!(
+                    "{}: expected file, x, y, w, h, plate (tab-separated)",
+                    label_file.display()
+                );
+            };
+            let number = |s: &str| -> anyhow::Result<f32> {
+                s.trim()
+                    .parse()
+                    .with_context(|| format!("{}: `{s}` is not a number", label_file.display()))
+            };
+            let truth_box = [number(x)?, number(y)?, number(w)?, number(h)?];
+            let truth = normalise(plate);
+            let Some(decoded) = report.open_image(&group_name, &dir.join(file)) else {
+                continue;
+            };
+            let Some(view) = decoded.view() else {
+                continue;
+            };
+            let started = std::time::Instant::now();
+            let plates = reader
+                .read_with_lines(&[(view, Region::Whole)])?
+                .pop()
+                .unwrap_or_default();
+            busy += started.elapsed();
+            let centre_inside = |b: &[f32; 4]| {
+                let (cx, cy) = (b[0] + b[2] / 2.0, b[1] + b[3] / 2.0);
+                cx >= truth_box[0]
+                    && cx <= truth_box[0] + truth_box[2]
+                    && cy >= truth_box[1]
+                    && cy <= truth_box[1] + truth_box[3]
+            };
+            let at_label: Vec<&(PlateRead, LineImage)> = plates
+                .iter()
+                .filter(|(p, _)| centre_inside(&p.bbox))
+                .collect();
+            if let (Some(dump), Some((_, line))) = (dump.as_mut(), at_label.first()) {
+                let stem = file.rsplit_once('.').map_or(file, |(s, _)| s);
+                dump.write(
+                    &format!("{group_name}-{stem}"),
+                    line,
+                    &truth,
+                    0,
+                    false,
+                    "photo",
+                )?;
+            }
+            if plates.iter().any(|(p, _)| p.plate.text == truth) {
+                report.exact += 1;
+                if let Some(g) = report.by_group.get_mut(&group_name) {
+                    g.0 += 1;
+                }
+                continue;
+            }
+            match at_label.first() {
+                None => report.misses.detection += 1,
+                Some((read, _)) => classify_miss(&mut report.misses, read, &truth, None),
+            }
+            if list_misses {
+                let reads: Vec<&str> = plates.iter().map(|(p, _)| p.plate.text.as_str()).collect();
+                eprintln!("miss {group_name}/{file}: truth {truth}, read {reads:?}");
+            }
+        }
+    }
+    finish_set(&mut report, busy.as_secs_f64());
+    Ok(report)
+}
+
+pub fn eval_plates(args: &EvalPlatesArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.crops_dir.is_some() || !args.photos_dir.is_empty(),
+        crate::UsageError("give --crops-dir and/or --photos-dir".to_string())
+    );
+    let mut reader = open_reader(&args.models)?;
+    let mut dump = match &args.dump_lines {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            Some(LineDump {
+                dir: dir.clone(),
+                index: csv_lines::Writer::create(&dir.join("lines.csv"))?,
+            })
+        }
+        None => None,
+    };
+    let crops = match &args.crops_dir {
+        Some(dir) => Some(eval_crops(
+            &mut reader,
+            dir,
+            args.split,
+            &mut dump,
+            args.list_misses,
+        )?),
+        None => None,
+    };
+    let photos = if args.photos_dir.is_empty() {
+        None
+    } else {
+        Some(eval_photos(
+            &mut reader,
+            &args.photos_dir,
+            &mut dump,
+            args.list_misses,
+        )?)
+    };
+    if let Some(dump) = dump {
+        dump.index.finish()?;
+    }
+    let report = EvalReport {
+        detector: args.models.detector.clone(),
+        recogniser: args.models.recogniser.clone(),
+        split: format!("{:?}", args.split).to_lowercase(),
+        crops,
+        photos,
+    };
+    if args.json {
+        outln!("{}", serde_json::to_string(&report)?);
+    } else {
+        for (name, set) in [("crops", &report.crops), ("photos", &report.photos)] {
+            if let Some(set) = set {
+                outln!(
+                    "{name}: {}/{} exact ({:.1}%), misses: detection {}, rows {}, recognition {}, grammar {}; {:.1} plates/s",
+                    set.exact,
+                    set.images,
+                    100.0 * set.accuracy,
+                    set.misses.detection,
+                    set.misses.rows,
+                    set.misses.recognition,
+                    set.misses.grammar,
+                    set.plates_per_s
+                );
+                for (group, (exact, total)) in &set.by_group {
+                    outln!("  {group}: {exact}/{total}");
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,199 @@
+//! Plate reading on tracked vehicles.
+//!
+//! For each analysed frame, the confirmed tracks matched in that frame whose box is wide enough
+//! to hold a readable plate are cropped from the frame's full-resolution picture
+//! ([`roadsight_core::SourcePicture`]; only the crop is converted to RGB), read by the
+//! [`PlateReader`] in one batch, and voted per track by a [`PlateVoter`]. A track's plate is
+//! emitted once, when its vote qualifies or when the track ends; its evidence is the JPEG of the
+//! vehicle crop of its best read.
+//!
+//! Cost is bounded: a track is read at most once per `read_every_frames` of its camera's frames,
+//! and a frame reads at most `max_reads_per_frame` tracks (the widest, then the least recently
+//! read).
+
+use crate::detect_stage::DetectedFrame;
+use crate::track_stage::TrackUpdate;
+use roadsight_core::config::PlatesConfig;
+use roadsight_core::{CameraId, TrackId, TrackState};
+use roadsight_plate_reader::{
+    PlateError, PlateReader, PlateVoter, Region, RgbView, VoteConfig, VotedPlate,
+};
+use std::collections::{HashMap, HashSet};
+
+/// JPEG quality of evidence crops.
+pub const EVIDENCE_JPEG_QUALITY: u8 = 85;
+
+/// How the plate stage picks what to read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PlateStageSettings {
+    pub min_vehicle_width_px: f32,
+    pub read_every_frames: u32,
+    pub max_reads_per_frame: usize,
+    pub vote: VoteConfig,
+}
+
+impl From<&PlatesConfig> for PlateStageSettings {
+    fn from(config: &PlatesConfig) -> Self {
+        Self {
+            min_vehicle_width_px: config.min_vehicle_width_px,
+            read_every_frames: config.read_every_frames.max(1),
+            max_reads_per_frame: config.max_reads_per_frame.max(1),
+            vote: VoteConfig {
+                min_reads: config.min_reads.max(1),
+                emit_confidence: config.emit_confidence,
+                ..VoteConfig::default()
+            },
+        }
+    }
+}
+
+/// A track's voted plate, with a JPEG of the vehicle as evidence.
+pub type PlateEvent = VotedPlate<Vec<u8>>;
+
+/// Counters of the plate stage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PlateStageCounters {
+    /// Vehicle crops read.
+    pub reads: u64,
+    /// Reads that found a plate with text.
+    pub reads_with_text: u64,
+    /// Plates emitted.
+    pub plates: u64,
+    /// Frames that came without a full-resolution picture (nothing could be read).
+    pub frames_without_picture: u64,
+}
+
+/// The plate stage of all cameras.
+#[derive(Debug)]
+pub struct PlateStage {
+    reader: PlateReader,
+    voter: PlateVoter<Vec<u8>>,
+    settings: PlateStageSettings,
+    /// Per camera: the frame seq of each live track's last read.
+    last_read: HashMap<CameraId, HashMap<TrackId, u64>>,
+    /// Per camera: the tracks of its previous frame (to notice tracks that ended).
+    live: HashMap<CameraId, HashSet<TrackId>>,
+    counters: PlateStageCounters,
+}
+
+fn encode_jpeg(rgb: &[u8], width: u32, height: u32) -> Option<Vec<u8>> {
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, EVIDENCE_JPEG_QUALITY)
+        .encode(rgb, width, height, image::ExtendedColorType::Rgb8)
+        .ok()?;
+    Some(jpeg)
+}
+
+impl PlateStage {
+    pub fn new(reader: PlateReader, settings: PlateStageSettings) -> Self {
+        Self {
+            reader,
+            voter: PlateVoter::new(settings.vote),
+            settings,
+            last_read: HashMap::new(),
+            live: HashMap::new(),
+            counters: PlateStageCounters::default(),
+        }
+    }
+
+    pub fn counters(&self) -> PlateStageCounters {
+        self.counters
+    }
+
+    /// Reads the frame's eligible tracks and returns the plates that qualified, including those
+    /// of tracks that ended with this frame.
+    pub fn step(
+        &mut self,
+        frame: &DetectedFrame,
+        update: &TrackUpdate,
+    ) -> Result<Vec<PlateEvent>, PlateError> {
+        let mut events = Vec::new();
+        let camera = &update.camera;
+        let now_live: HashSet<TrackId> = update.tracks.iter().map(|t| t.id).collect();
+        let previous = self
+            .live
+            .insert(camera.clone(), now_live.clone())
+            .unwrap_or_default();
+        let last_read = self.last_read.entry(camera.clone()).or_default();
+        for ended in previous.difference(&now_live) {
+            last_read.remove(ended);
+            events.extend(self.voter.finish(camera, *ended));
+        }
+        let Some(picture) = frame.source.as_ref() else {
+            self.counters.frames_without_picture += 1;
+            self.counters.plates += events.len() as u64;
+            return Ok(events);
+        };
+        let every = u64::from(self.settings.read_every_frames);
+        let mut due: Vec<_> = update
+            .tracks
+            .iter()
+            .filter(|t| t.state == TrackState::Confirmed)
+            .filter(|t| t.bbox_image[2] >= self.settings.min_vehicle_width_px)
+            .filter(|t| {
+                last_read
+                    .get(&t.id)
+                    .is_none_or(|seq| update.seq >= seq + every)
+            })
+            .collect();
+        due.sort_by(|a, b| {
+            b.bbox_image[2]
+                .total_cmp(&a.bbox_image[2])
+                .then_with(|| last_read.get(&a.id).cmp(&last_read.get(&b.id)))
+        });
+        due.truncate(self.settings.max_reads_per_frame);
+        let mut crops = Vec::with_capacity(due.len());
+        for track in &due {
+            let [x, y, w, h] = track.bbox_image;
+            let region = [
+                x.max(0.0) as u32,
+                y.max(0.0) as u32,
+                w.max(0.0).ceil() as u32,
+                h.max(0.0).ceil() as u32,
+            ];
+            let mut rgb = Vec::new();
+            if let Some((cw, ch)) = picture.crop_rgb(region, &mut rgb) {
+                crops.push((track.id, rgb, cw, ch));
+            }
+            last_read.insert(track.id, update.seq);
+        }
+        let inputs: Vec<(RgbView<'_>, Region)> = crops
+            .iter()
+            .filter_map(|(_, rgb, w, h)| RgbView::new(rgb, *w, *h).map(|v| (v, Region::Whole)))
+            .collect();
+        let reads = self.reader.read(&inputs)?;
+        self.counters.reads += reads.len() as u64;
+        for ((track, rgb, w, h), plates) in crops.iter().zip(reads) {
+            // A vehicle carries one plate: its most confident read with text.
+            let Some(best) = plates
+                .into_iter()
+                .filter(|p| !p.plate.text.is_empty())
+                .max_by(|a, b| a.plate.confidence.total_cmp(&b.plate.confidence))
+            else {
+                continue;
+            };
+            self.counters.reads_with_text += 1;
+            let emitted = self
+                .voter
+                .add(camera, *track, best.plate, update.captured_at, || {
+                    encode_jpeg(rgb, *w, *h)
+                });
+            events.extend(emitted);
+        }
+        self.counters.plates += events.len() as u64;
+        Ok(events)
+    }
+
+    /// Ends every live track (the run is over): the plates that qualify with the reads they have.
+    pub fn finish(&mut self) -> Vec<PlateEvent> {
+        let mut events = Vec::new();
+        for (camera, tracks) in self.live.drain() {
+            for track in tracks {
+                events.extend(self.voter.finish(&camera, track));
+            }
+        }
+        self.last_read.clear();
+        self.counters.plates += events.len() as u64;
+        events
+    }
+}

@@ -1,0 +1,40 @@
+//! # roadsight-plate-reader
+//!
+//! Reads licence plates, Vietnamese first: locate, rectify, recognise, interpret, vote.
+//!
+//! - [`locate`]: the HyperLPR3 plate detector's output decoded into plates with four corners and
+//!   a one-row / two-row class (pure).
+//! - [`geometry`] and [`line`]: a perspective warp from the four corners into the recogniser's
+//!   text line; two-row plates are cut into rows laid side by side (pure).
+//! - [`ctc`]: greedy CTC decoding restricted to the plate alphabet, with per-character
+//!   confidence (pure).
+//! - [`grammar`]: the Vietnamese civil plate grammar with position-guided, confusion-aware
+//!   correction, and a generic fallback that never forces a foreign plate into the
+//!   Vietnamese form (pure).
+//! - [`vote`]: per-track voting over many reads, with the best evidence kept (pure; time is
+//!   passed in).
+//! - [`split`]: which development images are held out from the recogniser's training.
+//! - [`reader`]: [`PlateReader`], the detector and recogniser sessions (ONNX Runtime, checked
+//!   against the model manifest and warmed up when opened) around the stages above.
+//!
+//! ```text
+//! image ─ PlateDetector ─ corners, rows ─ compose_line ─ Recogniser ─ CTC ─ interpret ─ PlateText
+//!                                                                           └ PlateVoter (per track)
+//! ```
+
+pub mod ctc;
+pub mod geometry;
+pub mod grammar;
+pub mod line;
+pub mod locate;
+pub mod reader;
+pub mod split;
+pub mod vote;
+
+pub use geometry::{Quad, RgbView};
+pub use grammar::{interpret, normalise, Grammar, PlateText};
+pub use reader::{
+    PlateDetector, PlateError, PlateRead, PlateReader, ReaderOptions, ReaderTimes, Recogniser,
+    Region, DEFAULT_PLATE_DETECTOR, DEFAULT_RECOGNISER,
+};
+pub use vote::{consensus, PlateVoter, TrackRead, VoteConfig, VotedPlate};

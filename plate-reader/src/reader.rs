@@ -1,0 +1,866 @@
+//! [`PlateReader`]: the plate detector and the text recogniser, each an ONNX Runtime session
+//! checked against the model manifest and warmed up when it opens, around the pure stages
+//! ([`crate::locate`], [`crate::line`], [`crate::ctc`], [`crate::grammar`]).
+
+use crate::ctc::{Charset, ReadChar};
+use crate::geometry::{Quad, RgbView};
+use crate::grammar::{interpret, PlateText};
+use crate::line::{compose_line, middle_texture_ratio, LineImage, LineSpec};
+use crate::locate::{
+    decode_y5fu, rows_from_aspect, suppress_overlaps, to_image_space, LocatedPlate,
+};
+use ort::environment::Environment;
+use ort::session::Session;
+use ort::value::TensorRef;
+use roadsight_core::TensorImage;
+use roadsight_core::TensorSpec;
+use roadsight_models::detect::{fill_input, letterbox_rgb_into, tensor_spec_of};
+use roadsight_models::manifest::{
+    ClassNames, Colour, DecoderKind, InputSpec, Manifest, ManifestError, OutputSpec,
+};
+use roadsight_models::runtime::{open_session, RuntimeError, SessionOptions};
+use serde::Serialize;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Default plate detector and recogniser (names in `models/manifest.toml`).
+pub const DEFAULT_PLATE_DETECTOR: &str = "hyperlpr3-plate-640";
+pub const DEFAULT_RECOGNISER: &str = "roadsight-plate-rec";
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlateError {
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error("model {model}: {message}")]
+    Unusable { model: String, message: String },
+    #[error("model {model}: {what} is {actual}, expected {expected}")]
+    Mismatch {
+        model: String,
+        what: &'static str,
+        expected: String,
+        actual: String,
+    },
+    #[error("model {model}: inference failed: {message}")]
+    Inference { model: String, message: String },
+}
+
+/// How the reader runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReaderOptions {
+    pub session: SessionOptions,
+    pub detector: String,
+    pub recogniser: String,
+    /// Minimum plate-detector score.
+    pub detector_score: f32,
+    pub detector_nms_iou: f32,
+    /// Lines per recogniser run at most.
+    pub recogniser_batch: usize,
+}
+
+impl Default for ReaderOptions {
+    fn default() -> Self {
+        Self {
+            session: SessionOptions::default(),
+            detector: DEFAULT_PLATE_DETECTOR.to_string(),
+            recogniser: DEFAULT_RECOGNISER.to_string(),
+            detector_score: 0.3,
+            detector_nms_iou: 0.5,
+            recogniser_batch: 32,
+        }
+    }
+}
+
+/// One plate found and read.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlateRead {
+    /// Corners TL, TR, BR, BL in image pixels.
+    pub corners: Quad,
+    pub bbox: [f32; 4],
+    /// The plate detector's score, or `None` when the whole crop was taken as the plate.
+    pub detector_score: Option<f32>,
+    #[serde(flatten)]
+    pub plate: PlateText,
+}
+
+/// Time spent per stage, summed over calls.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct ReaderTimes {
+    pub locate: Duration,
+    pub rectify: Duration,
+    pub recognise: Duration,
+    pub plates: u64,
+}
+
+fn unusable(model: &str, message: impl Into<String>) -> PlateError {
+    PlateError::Unusable {
+        model: model.to_string(),
+        message: message.into(),
+    }
+}
+
+/// The manifest's input and output specs of `name`, which must use `decoder`.
+fn specs_of(
+    manifest: &Manifest,
+    name: &str,
+    decoder: DecoderKind,
+    wrong_kind: &str,
+) -> Result<(InputSpec, OutputSpec), PlateError> {
+    let entry = manifest.entry(name)?;
+    let input = entry
+        .input
+        .clone()
+        .ok_or_else(|| unusable(name, "the manifest gives no input spec"))?;
+    let output = entry
+        .output
+        .clone()
+        .ok_or_else(|| unusable(name, "the manifest gives no output decoder"))?;
+    if output.decoder != decoder {
+        return Err(unusable(name, wrong_kind));
+    }
+    Ok((input, output))
+}
+
+fn check_input(model: &str, session: &Session, input: &InputSpec) -> Result<(), PlateError> {
+    let first = session
+        .inputs()
+        .first()
+        .ok_or_else(|| unusable(model, "the model has no input"))?;
+    let actual: Vec<i64> = first
+        .dtype()
+        .tensor_shape()
+        .map(|s| s.to_vec())
+        .unwrap_or_default();
+    let fits = actual.len() == input.shape.len()
+        && actual
+            .iter()
+            .zip(&input.shape)
+            .all(|(a, e)| a == e || *a < 0);
+    let text = |s: &[i64]| format!("{s:?}");
+    if !fits {
+        return Err(PlateError::Mismatch {
+            model: model.to_string(),
+            what: "input shape",
+            expected: text(&input.shape),
+            actual: text(&actual),
+        });
+    }
+    if first.name() != input.name {
+        return Err(PlateError::Mismatch {
+            model: model.to_string(),
+            what: "input name",
+            expected: input.name.clone(),
+            actual: first.name().to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// The plate detector (HyperLPR3 `y5fu`).
+#[derive(Debug)]
+pub struct PlateDetector {
+    name: String,
+    session: Session,
+    input: InputSpec,
+    spec: TensorSpec,
+    score: f32,
+    nms_iou: f32,
+    picture: TensorImage,
+    tensor: Vec<f32>,
+}
+
+impl PlateDetector {
+    pub fn open(
+        env: &Environment,
+        manifest: &Manifest,
+        models_dir: &Path,
+        name: &str,
+        options: &ReaderOptions,
+    ) -> Result<Self, PlateError> {
+        let (input, _) = specs_of(
+            manifest,
+            name,
+            DecoderKind::Yolov5PlateCorners,
+            "not a plate detector (decoder yolov5-plate-corners)",
+        )?;
+        let spec =
+            tensor_spec_of(&input).ok_or_else(|| unusable(name, "the input size must be fixed"))?;
+        let file = manifest.verified_file(name, models_dir)?;
+        let session = open_session(env, name, &file, options.session)?;
+        check_input(name, &session, &input)?;
+        let mut detector = Self {
+            name: name.to_string(),
+            session,
+            input,
+            spec,
+            score: options.detector_score,
+            nms_iou: options.detector_nms_iou,
+            picture: roadsight_models::detect::letterbox_rgb(&[], 0, 0, &spec),
+            tensor: Vec::new(),
+        };
+        let blank = [0u8; 3];
+        detector.locate(&RgbView {
+            pixels: &blank,
+            width: 1,
+            height: 1,
+        })?;
+        Ok(detector)
+    }
+
+    /// Plates in `image`, best first, in image pixels.
+    pub fn locate(&mut self, image: &RgbView<'_>) -> Result<Vec<LocatedPlate>, PlateError> {
+        let letterbox = letterbox_rgb_into(
+            image.pixels,
+            image.width,
+            image.height,
+            &self.spec,
+            self.picture.planes.as_vec_mut(),
+        );
+        self.picture.letterbox = letterbox;
+        let (w, h) = (self.spec.width as usize, self.spec.height as usize);
+        self.tensor.resize(3 * w * h, 0.0);
+        fill_input(&[&self.picture], &self.input, &mut self.tensor);
+        let (score, nms_iou) = (self.score, self.nms_iou);
+        let plates = run_first_output(
+            &mut self.session,
+            &self.name,
+            &self.input.name,
+            [1, 3, h, w],
+            &self.tensor,
+            |_, values| Ok(suppress_overlaps(decode_y5fu(values, score), nms_iou)),
+        )?;
+        Ok(plates
+            .iter()
+            .map(|p| to_image_space(p, &letterbox))
+            .filter(|p| p.bbox[2] >= 2.0 && p.bbox[3] >= 2.0)
+            .collect())
+    }
+}
+
+/// The CTC text recogniser.
+#[derive(Debug)]
+pub struct Recogniser {
+    name: String,
+    session: Session,
+    input: InputSpec,
+    line: LineSpec,
+    charset: Charset,
+    tensor: Vec<f32>,
+    batch: usize,
+}
+
+impl Recogniser {
+    pub fn open(
+        env: &Environment,
+        manifest: &Manifest,
+        models_dir: &Path,
+        name: &str,
+        options: &ReaderOptions,
+    ) -> Result<Self, PlateError> {
+        let (input, output) = specs_of(
+            manifest,
+            name,
+            DecoderKind::CtcGreedy,
+            "not a text recogniser (decoder ctc-greedy)",
+        )?;
+        let (height, width) = match (input.shape.get(2), input.shape.get(3)) {
+            (Some(&h), Some(&w)) if h > 0 => (h as u32, w),
+            _ => return Err(unusable(name, "the input height must be fixed (NCHW)")),
+        };
+        let line = LineSpec {
+            height,
+            max_width: if width > 0 { width as u32 } else { height * 8 },
+            fixed_width: width > 0,
+            pad_value: 128,
+        };
+        let file = manifest.verified_file(name, models_dir)?;
+        let session = open_session(env, name, &file, options.session)?;
+        check_input(name, &session, &input)?;
+        let symbols: Vec<String> = match &output.classes {
+            ClassNames::List(list) => list.clone(),
+            ClassNames::Named(key) => {
+                let key = key.strip_prefix("metadata:").ok_or_else(|| {
+                    unusable(
+                        name,
+                        format!("classes `{key}`: expected a list or metadata:KEY"),
+                    )
+                })?;
+                let text = session
+                    .metadata()
+                    .map_err(|e| unusable(name, e.to_string()))?
+                    .custom(key)
+                    .ok_or_else(|| {
+                        unusable(name, format!("the model has no metadata key `{key}`"))
+                    })?;
+                text.lines().map(str::to_string).collect()
+            }
+        };
+        let classes = session
+            .outputs()
+            .first()
+            .and_then(|o| o.dtype().tensor_shape().and_then(|s| s.last().copied()))
+            .filter(|c| *c > 0)
+            .map_or(symbols.len() + 1, |c| c as usize);
+        if classes < symbols.len() + 1 {
+            return Err(PlateError::Mismatch {
+                model: name.to_string(),
+                what: "output classes",
+                expected: format!("at least {} (blank + symbols)", symbols.len() + 1),
+                actual: classes.to_string(),
+            });
+        }
+        let mut recogniser = Self {
+            name: name.to_string(),
+            session,
+            input,
+            line,
+            charset: Charset::new(&symbols, classes),
+            tensor: Vec::new(),
+            batch: options.recogniser_batch.max(1),
+        };
+        let blank = LineImage {
+            height: line.height,
+            stride: line.max_width.min(line.height * 4),
+            content_width: 0,
+            planes: vec![
+                line.pad_value;
+                3 * (line.height * line.max_width.min(line.height * 4)) as usize
+            ],
+        };
+        recogniser.recognise(&[blank])?;
+        Ok(recogniser)
+    }
+
+    pub fn line_spec(&self) -> LineSpec {
+        self.line
+    }
+
+    /// Reads each line, in batches; each result holds the characters and the line's steps.
+    pub fn recognise(
+        &mut self,
+        lines: &[LineImage],
+    ) -> Result<Vec<(Vec<ReadChar>, u32)>, PlateError> {
+        let mut results = Vec::with_capacity(lines.len());
+        for group in lines.chunks(self.batch) {
+            results.extend(self.run_group(group)?);
+        }
+        Ok(results)
+    }
+
+    fn run_group(&mut self, group: &[LineImage]) -> Result<Vec<(Vec<ReadChar>, u32)>, PlateError> {
+        let height = self.line.height as usize;
+        let width = if self.line.fixed_width {
+            self.line.max_width as usize
+        } else {
+            group
+                .iter()
+                .map(|l| l.stride as usize)
+                .max()
+                .unwrap_or(1)
+                .max(height)
+        };
+        let per_line = 3 * height * width;
+        self.tensor.resize(group.len() * per_line, 0.0);
+        let swap = self.input.colour == Colour::Bgr;
+        for (line, slot) in group.iter().zip(self.tensor.chunks_exact_mut(per_line)) {
+            let line = if line.stride as usize == width {
+                std::borrow::Cow::Borrowed(line)
+            } else {
+                std::borrow::Cow::Owned(line.widened(width as u32, self.line.pad_value))
+            };
+            let plane = height * width;
+            for c in 0..3 {
+                let source_c = if swap { 2 - c } else { c };
+                let source = &line.planes[source_c * plane..(source_c + 1) * plane];
+                let (scale, mean, std) = (self.input.scale, self.input.mean[c], self.input.std[c]);
+                for (t, s) in slot[c * plane..(c + 1) * plane].iter_mut().zip(source) {
+                    *t = (f32::from(*s) * scale - mean) / std;
+                }
+            }
+        }
+        let charset = &self.charset;
+        let model = self.name.as_str();
+        run_first_output(
+            &mut self.session,
+            model,
+            &self.input.name,
+            [group.len(), 3, height, width],
+            &self.tensor,
+            |shape, values| {
+                let (steps, classes) = match shape.len() {
+                    3 => (shape[1].max(0) as usize, shape[2].max(0) as usize),
+                    _ => {
+                        return Err(PlateError::Inference {
+                            model: model.to_string(),
+                            message: format!(
+                                "output shape {shape:?}, expected [N, steps, classes]"
+                            ),
+                        })
+                    }
+                };
+                let per = steps * classes;
+                Ok((0..group.len())
+                    .map(|i| {
+                        let slice = values.get(i * per..(i + 1) * per).unwrap_or(&[]);
+                        (charset.decode(slice, classes), steps as u32)
+                    })
+                    .collect())
+            },
+        )
+    }
+}
+/// Runs `session` on one `f32` NCHW input of `shape` and hands the first output's shape and
+/// values to `read`; any failure is an inference error naming `model`.
+fn run_first_output<R>(
+    session: &mut Session,
+    model: &str,
+    input_name: &str,
+    shape: [usize; 4],
+    input: &[f32],
+    read: impl FnOnce(&[i64], &[f32]) -> Result<R, PlateError>,
+) -> Result<R, PlateError> {
+    let failed = |e: ort::Error| PlateError::Inference {
+        model: model.to_string(),
+        message: e.to_string(),
+    };
+    let tensor = TensorRef::from_array_view((shape, input)).map_err(failed)?;
+    let outputs = session
+        .run(ort::inputs![input_name => tensor])
+        .map_err(failed)?;
+    let (output_shape, values) = outputs[0].try_extract_tensor::<f32>().map_err(failed)?;
+    read(output_shape, values)
+}
+
+/// Middle-texture ratios ([`middle_texture_ratio`]) below which a plate in doubt is taken as two
+/// rows, and above which as one row.
+const TWO_ROW_MIDDLE_RATIO: f32 = 0.45;
+const ONE_ROW_MIDDLE_RATIO: f32 = 0.8;
+
+/// Grey of the border a plate crop is framed in before detection.
+const CROP_BORDER_GREY: u8 = 114;
+
+/// A plate waiting for the recogniser.
+struct Pending {
+    /// The located plate this line reads (a plate in doubt about its rows has two lines).
+    plate: usize,
+    corners: Quad,
+    bbox: [f32; 4],
+    detector_score: Option<f32>,
+    rows: u8,
+    /// Step (of the line's steps) where the top row ends, for two-row plates.
+    top_row_end: Option<f32>,
+    line: LineImage,
+}
+
+/// Plate detector plus recogniser.
+#[derive(Debug)]
+pub struct PlateReader {
+    pub detector: PlateDetector,
+    pub recogniser: Recogniser,
+    times: ReaderTimes,
+}
+
+/// The input of one read: an image, and where in it to look.
+#[derive(Debug, Clone, Copy)]
+pub enum Region {
+    /// Locate plates in the whole image.
+    Whole,
+    /// Locate plates inside this box `x, y, w, h` (a vehicle), in image pixels.
+    Within([f32; 4]),
+    /// The image is a plate crop: locate the plate in it, or take the whole image as the
+    /// plate when the detector finds none.
+    Crop,
+    /// A plate crop whose row count is known (labelled data): as `Crop`, with the rows given.
+    /// Used to compose training lines.
+    CropWithRows(u8),
+}
+
+impl PlateReader {
+    pub fn open(
+        env: &Environment,
+        manifest: &Manifest,
+        models_dir: &Path,
+        options: &ReaderOptions,
+    ) -> Result<Self, PlateError> {
+        Ok(Self {
+            detector: PlateDetector::open(env, manifest, models_dir, &options.detector, options)?,
+            recogniser: Recogniser::open(env, manifest, models_dir, &options.recogniser, options)?,
+            times: ReaderTimes::default(),
+        })
+    }
+
+    pub fn times(&self) -> ReaderTimes {
+        self.times
+    }
+
+    pub fn reset_times(&mut self) {
+        self.times = ReaderTimes::default();
+    }
+
+    /// Reads the plates of many images in one recogniser pass; one list per image. An
+    /// image without a plate gives an empty list.
+    pub fn read(
+        &mut self,
+        images: &[(RgbView<'_>, Region)],
+    ) -> Result<Vec<Vec<PlateRead>>, PlateError> {
+        Ok(self
+            .read_with_lines(images)?
+            .into_iter()
+            .map(|plates| plates.into_iter().map(|(read, _)| read).collect())
+            .collect())
+    }
+
+    /// [`Self::read`], also giving each plate's rectified line (evidence, training data).
+    pub fn read_with_lines(
+        &mut self,
+        images: &[(RgbView<'_>, Region)],
+    ) -> Result<Vec<Vec<(PlateRead, LineImage)>>, PlateError> {
+        let spec = self.recogniser.line_spec();
+        let mut pending: Vec<(usize, Pending)> = Vec::new();
+        let mut plates_located = 0usize;
+        for (index, (image, region)) in images.iter().enumerate() {
+            let started = Instant::now();
+            let located = self.locate_in(image, *region)?;
+            let located_at = Instant::now();
+            self.times.locate += located_at - started;
+            for plate in located {
+                let corners = if plate.detector_score.is_some() {
+                    // The detector's corners sit on the plate's edge; a margin keeps edge
+                    // characters whole.
+                    plate.corners.grown(0.02, 0.05)
+                } else {
+                    plate.corners
+                };
+                let mut options = vec![plate.rows];
+                if rows_in_doubt(&plate) {
+                    // The texture across the plate's middle settles most doubts; what it leaves
+                    // open is read both ways.
+                    match middle_texture_ratio(image, &corners) {
+                        Some(ratio) if ratio < TWO_ROW_MIDDLE_RATIO => options = vec![2],
+                        Some(ratio) if ratio > ONE_ROW_MIDDLE_RATIO => options = vec![1],
+                        _ => options.push(3 - plate.rows.clamp(1, 2)),
+                    }
+                }
+                for rows in options {
+                    if let Some(line) = compose_line(image, &corners, rows, &spec) {
+                        let top_row_end = (rows >= 2).then(|| top_row_end(&corners, &spec));
+                        pending.push((
+                            index,
+                            Pending {
+                                plate: plates_located,
+                                corners: plate.corners,
+                                bbox: plate.bbox,
+                                detector_score: plate.detector_score,
+                                rows,
+                                top_row_end,
+                                line,
+                            },
+                        ));
+                    }
+                }
+                plates_located += 1;
+            }
+            self.times.rectify += located_at.elapsed();
+        }
+        let started = Instant::now();
+        let lines: Vec<LineImage> = pending.iter().map(|(_, p)| p.line.clone()).collect();
+        let reads = self.recogniser.recognise(&lines)?;
+        self.times.recognise += started.elapsed();
+        self.times.plates += pending.len() as u64;
+        let mut out: Vec<Vec<(PlateRead, LineImage)>> = vec![Vec::new(); images.len()];
+        let mut last_plate: Option<usize> = None;
+        for ((index, plate), (chars, steps)) in pending.into_iter().zip(reads) {
+            let line_width = if spec.fixed_width {
+                spec.max_width
+            } else {
+                plate.line.stride
+            };
+            let top_row_chars = plate.top_row_end.map(|end_px| {
+                let end_step = end_px / line_width.max(1) as f32 * steps as f32;
+                chars.iter().filter(|c| (c.step as f32) < end_step).count()
+            });
+            let text = interpret(&chars, plate.rows, top_row_chars);
+            let read = PlateRead {
+                corners: plate.corners,
+                bbox: plate.bbox,
+                detector_score: plate.detector_score,
+                plate: text,
+            };
+            // The second reading of a plate in doubt about its rows replaces the first if it
+            // is more plausible.
+            let same_plate = last_plate == Some(plate.plate);
+            last_plate = Some(plate.plate);
+            match out[index].last_mut() {
+                Some(previous) if same_plate => {
+                    if plausibility(&read.plate) > plausibility(&previous.0.plate) {
+                        *previous = (read, plate.line);
+                    }
+                }
+                _ => out[index].push((read, plate.line)),
+            }
+        }
+        Ok(out)
+    }
+
+    fn locate_in(&mut self, image: &RgbView<'_>, region: Region) -> Result<Vec<Found>, PlateError> {
+        match region {
+            Region::Whole => Ok(self
+                .detector
+                .locate(image)?
+                .into_iter()
+                .map(Found::detected)
+                .collect()),
+            Region::Crop | Region::CropWithRows(_) => {
+                // The detector was trained on plates in scenes; a plate that fills the whole
+                // picture is found poorly, so the crop is framed in a grey border first.
+                let (w, h) = (image.width as usize, image.height as usize);
+                let (border_x, border_y) = (w / 4 + 4, h / 4 + 4);
+                let (cw, ch) = (w + 2 * border_x, h + 2 * border_y);
+                let mut canvas = vec![CROP_BORDER_GREY; cw * ch * 3];
+                for y in 0..h {
+                    let to = ((y + border_y) * cw + border_x) * 3;
+                    canvas[to..to + w * 3]
+                        .copy_from_slice(&image.pixels[y * w * 3..(y + 1) * w * 3]);
+                }
+                let framed = RgbView {
+                    pixels: &canvas,
+                    width: cw as u32,
+                    height: ch as u32,
+                };
+                let (dx, dy) = (border_x as f32, border_y as f32);
+                let (fw, fh) = (w as f32, h as f32);
+                let best = self.detector.locate(&framed)?.into_iter().next();
+                // A crop holds one plate: the best, if it covers a fair part of the crop.
+                let found = match best {
+                    // One row of a two-row plate, found as a one-row plate, is not the plate.
+                    Some(p)
+                        if p.bbox[2] * p.bbox[3] >= 0.3 * fw * fh
+                            && !(p.rows == 1
+                                && rows_from_aspect(fw, fh) == 2
+                                && p.bbox[3] < 0.6 * fh) =>
+                    {
+                        let mut found = Found::detected(p);
+                        found.corners = Quad(found.corners.0.map(|c| [c[0] - dx, c[1] - dy]));
+                        found.bbox[0] -= dx;
+                        found.bbox[1] -= dy;
+                        vec![found]
+                    }
+                    _ => vec![Found {
+                        corners: Quad::from_rect(0.0, 0.0, fw, fh),
+                        bbox: [0.0, 0.0, fw, fh],
+                        detector_score: None,
+                        rows: rows_from_aspect(fw, fh),
+                        rows_known: false,
+                    }],
+                };
+                Ok(match region {
+                    Region::CropWithRows(rows) => found
+                        .into_iter()
+                        .map(|f| Found {
+                            rows,
+                            rows_known: true,
+                            ..f
+                        })
+                        .collect(),
+                    _ => found,
+                })
+            }
+            Region::Within(bbox) => {
+                let x0 = bbox[0].floor().clamp(0.0, image.width as f32) as u32;
+                let y0 = bbox[1].floor().clamp(0.0, image.height as f32) as u32;
+                let x1 = (bbox[0] + bbox[2]).ceil().clamp(0.0, image.width as f32) as u32;
+                let y1 = (bbox[1] + bbox[3]).ceil().clamp(0.0, image.height as f32) as u32;
+                if x1 <= x0 || y1 <= y0 {
+                    return Ok(Vec::new());
+                }
+                let (w, h) = ((x1 - x0) as usize, (y1 - y0) as usize);
+                let stride = image.width as usize * 3;
+                let mut crop = Vec::with_capacity(w * h * 3);
+                for y in y0 as usize..y1 as usize {
+                    let start = y * stride + x0 as usize * 3;
+                    crop.extend_from_slice(&image.pixels[start..start + w * 3]);
+                }
+                let view = RgbView {
+                    pixels: &crop,
+                    width: w as u32,
+                    height: h as u32,
+                };
+                let (dx, dy) = (x0 as f32, y0 as f32);
+                Ok(self
+                    .detector
+                    .locate(&view)?
+                    .into_iter()
+                    .map(|p| {
+                        let mut found = Found::detected(p);
+                        found.corners = Quad(found.corners.0.map(|c| [c[0] + dx, c[1] + dy]));
+                        found.bbox[0] += dx;
+                        found.bbox[1] += dy;
+                        found
+                    })
+                    .collect())
+            }
+        }
+    }
+}
+
+/// A plate to read: where, and how many rows.
+#[derive(Debug, Clone, Copy)]
+struct Found {
+    corners: Quad,
+    bbox: [f32; 4],
+    detector_score: Option<f32>,
+    rows: u8,
+    /// The row count was given, not guessed: never read both ways.
+    rows_known: bool,
+}
+
+impl Found {
+    fn detected(plate: LocatedPlate) -> Self {
+        Self {
+            corners: plate.corners,
+            bbox: plate.bbox,
+            detector_score: Some(plate.score),
+            rows: rows_from_shape(&plate.corners, plate.rows),
+            rows_known: false,
+        }
+    }
+}
+
+/// The detector's row class, overruled where the plate's shape leaves no doubt: no two-row
+/// plate is three times as wide as it is high, and no one-row plate is less than 1.7 times.
+fn rows_from_shape(corners: &Quad, class_rows: u8) -> u8 {
+    let (w, h) = corners.size();
+    if h <= 0.0 {
+        return class_rows;
+    }
+    match w / h {
+        aspect if aspect > 3.0 => 1,
+        aspect if aspect < 1.7 => 2,
+        _ => class_rows,
+    }
+}
+
+/// Whether a plate's shape leaves its row count open (a two-row plate is about 1.4 : 1, a
+/// one-row plate 3.5-5 : 1; US plates are 2 : 1 on one row): such plates are read both ways.
+fn rows_in_doubt(found: &Found) -> bool {
+    let (w, h) = found.corners.size();
+    if h <= 0.0 || found.rows_known {
+        return false;
+    }
+    let aspect = w / h;
+    if found.detector_score.is_some() {
+        (1.8..=2.8).contains(&aspect)
+    } else {
+        (1.6..=3.2).contains(&aspect)
+    }
+}
+
+/// How believable a read is, to choose between the two readings of a plate in doubt: mean
+/// character confidence, plus a bonus for satisfying the grammar; a two-row reading whose rows
+/// say the same thing (a one-row plate cut in half reads twice) is discounted.
+pub fn plausibility(plate: &PlateText) -> f32 {
+    let n = plate.char_confidence.len();
+    if n == 0 {
+        return 0.0;
+    }
+    let mean = plate.char_confidence.iter().sum::<f32>() / n as f32;
+    let mut score = mean + if plate.valid { 0.5 } else { 0.0 };
+    if plate.rows >= 2 && halves_repeat(&plate.text) {
+        score -= 1.0;
+    }
+    if n < 4 {
+        score -= 0.5;
+    }
+    score
+}
+
+/// True when the first and second half of `text` are nearly the same string.
+fn halves_repeat(text: &str) -> bool {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() < 6 {
+        return false;
+    }
+    let half = chars.len() / 2;
+    let (first, second) = (&chars[..half], &chars[half..]);
+    let distance = edit_distance(first, second);
+    (distance as f32) <= 0.3 * second.len() as f32
+}
+
+fn edit_distance(a: &[char], b: &[char]) -> usize {
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+/// Where the top row ends along a two-row plate's line, in line pixels: the middle of the gap.
+fn top_row_end(corners: &Quad, spec: &LineSpec) -> f32 {
+    let bands = crate::line::row_bands(corners, 2);
+    let height = spec.height as f32;
+    let gap = (spec.height / 4) as f32;
+    let natural: Vec<f32> = bands
+        .iter()
+        .map(|b| {
+            let (w, h) = b.size();
+            if h > 0.0 {
+                (height * w / h).max(height / 2.0)
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let total: f32 = natural.iter().sum();
+    let budget = spec.max_width as f32 - gap;
+    let squeeze = if total > budget && total > 0.0 {
+        budget / total
+    } else {
+        1.0
+    };
+    natural.first().copied().unwrap_or(0.0) * squeeze + gap / 2.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_one_row_plate_cut_in_half_is_recognised_by_its_repeated_halves() {
+        assert!(halves_repeat("18047846180784"));
+        assert!(halves_repeat("3AL08513AL80851"));
+        assert!(!halves_repeat("59L214999"));
+        assert!(!halves_repeat("ABC"));
+        assert_eq!(edit_distance(&['a', 'b'], &['b']), 1);
+    }
+
+    #[test]
+    fn plausibility_prefers_valid_confident_reads() {
+        let read = |text: &str, confidence: f32, rows: u8| {
+            let chars: Vec<crate::ctc::ReadChar> = text
+                .chars()
+                .enumerate()
+                .map(|(i, char)| crate::ctc::ReadChar {
+                    char,
+                    confidence,
+                    step: i as u32,
+                })
+                .collect();
+            interpret(&chars, rows, None)
+        };
+        let one_row = read("1807846", 0.9, 1);
+        let cut = read("18078461807846", 0.9, 2);
+        assert!(plausibility(&one_row) > plausibility(&cut));
+        let valid = read("59L214999", 0.8, 2);
+        let garbled = read("59L2W499Q", 0.9, 1);
+        assert!(plausibility(&valid) > plausibility(&garbled));
+    }
+}

@@ -1,0 +1,345 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failed unwrap is a failed test.
+
+//! The real plate reader (HyperLPR3 detector and roadsight's recogniser through ONNX Runtime):
+//! accuracy bars on the development data, bad input, and bad model files.
+//!
+//! Needs what `scripts/setup.sh` provides (`.deps/`) and `../shared/data`; a missing piece is a
+//! failure, never a skip.
+
+use roadsight_models::runtime::environment;
+use roadsight_models::Manifest;
+use roadsight_plate_reader::split::is_held_out;
+use roadsight_plate_reader::{normalise, PlateError, PlateReader, ReaderOptions, Region, RgbView};
+use std::path::{Path, PathBuf};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn required(path: PathBuf, what: &str) -> PathBuf {
+    assert!(
+        path.exists(),
+        "{what} is missing at {} (run scripts/setup.sh; ../shared must be beside the repository)",
+        path.display()
+    );
+    path
+}
+
+fn open_with(
+    models_dir: &Path,
+    manifest: &Manifest,
+    options: &ReaderOptions,
+) -> Result<PlateReader, PlateError> {
+    let env = environment(&required(
+        repo().join(".deps/onnxruntime/libonnxruntime.so.1.31.1"),
+        "the ONNX Runtime library",
+    ))
+    .unwrap();
+    PlateReader::open(env, manifest, models_dir, options)
+}
+
+fn manifest() -> Manifest {
+    Manifest::load(&repo().join("models/manifest.toml")).unwrap()
+}
+
+fn reader() -> PlateReader {
+    open_with(
+        &required(repo().join(".deps/models"), "the models folder"),
+        &manifest(),
+        &ReaderOptions::default(),
+    )
+    .unwrap()
+}
+
+struct Rgb {
+    pixels: Vec<u8>,
+    width: u32,
+    height: u32,
+}
+
+impl Rgb {
+    fn open(path: &Path) -> Self {
+        let image = image::ImageReader::open(path)
+            .unwrap()
+            .with_guessed_format()
+            .unwrap()
+            .decode()
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .to_rgb8();
+        let (width, height) = image.dimensions();
+        Self {
+            pixels: image.into_raw(),
+            width,
+            height,
+        }
+    }
+
+    fn view(&self) -> RgbView<'_> {
+        RgbView::new(&self.pixels, self.width, self.height).unwrap()
+    }
+}
+
+fn data() -> PathBuf {
+    required(repo().join("../shared/data"), "the shared evaluation data")
+}
+
+#[test]
+fn held_out_vietnamese_crops_stay_above_the_measured_floor() {
+    let dir = data().join("plates-vn");
+    let labels = std::fs::read_to_string(dir.join("labels.csv")).unwrap();
+    let rows: Vec<(String, String, u8)> = labels
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let f: Vec<&str> = line.split(',').collect();
+            (f[0].to_string(), normalise(f[1]), f[2].parse().unwrap())
+        })
+        .filter(|(file, _, _)| is_held_out(file))
+        .collect();
+    assert!(rows.len() > 300, "{} held-out crops", rows.len());
+    let mut reader = reader();
+    let mut exact = 0usize;
+    let mut by_rows = [(0usize, 0usize); 3];
+    for chunk in rows.chunks(16) {
+        let images: Vec<Rgb> = chunk
+            .iter()
+            .map(|(file, _, _)| Rgb::open(&dir.join("images").join(file)))
+            .collect();
+        let inputs: Vec<_> = images.iter().map(|i| (i.view(), Region::Crop)).collect();
+        let reads = reader.read(&inputs).unwrap();
+        for ((_, truth, rows), plates) in chunk.iter().zip(&reads) {
+            assert_eq!(plates.len(), 1, "a crop gives exactly one plate");
+            let hit = plates[0].plate.text == *truth;
+            exact += usize::from(hit);
+            by_rows[*rows as usize].0 += usize::from(hit);
+            by_rows[*rows as usize].1 += 1;
+        }
+    }
+    let accuracy = exact as f64 / rows.len() as f64;
+    eprintln!(
+        "held-out crops: {exact}/{} = {:.3}; one-row {}/{}, two-row {}/{}",
+        rows.len(),
+        accuracy,
+        by_rows[1].0,
+        by_rows[1].1,
+        by_rows[2].0,
+        by_rows[2].1
+    );
+    // The bar is 0.95 and is NOT met yet: this model measures 0.737 (275/373). This
+    // floor guards what has been reached against regressions; it is not the bar.
+    assert!(
+        accuracy >= 0.70,
+        "exact-match rate {accuracy:.3} fell under the 0.70 floor (bar 0.95)"
+    );
+}
+
+#[test]
+fn car_photos_end_to_end_stay_above_the_measured_floor() {
+    let mut reader = reader();
+    let (mut exact, mut total) = (0usize, 0usize);
+    for set in ["eu", "us"] {
+        let dir = data().join("cars-plates").join(set);
+        let mut labels: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+            .collect();
+        labels.sort();
+        for label in labels {
+            let text = std::fs::read_to_string(&label).unwrap();
+            let fields: Vec<&str> = text.trim().split('\t').collect();
+            let truth = normalise(fields[5]);
+            let image = Rgb::open(&dir.join(fields[0]));
+            let plates = reader
+                .read(&[(image.view(), Region::Whole)])
+                .unwrap()
+                .pop()
+                .unwrap();
+            total += 1;
+            exact += usize::from(plates.iter().any(|p| p.plate.text == truth));
+        }
+    }
+    let accuracy = exact as f64 / total as f64;
+    eprintln!("car photos: {exact}/{total} = {accuracy:.3}");
+    assert!(total >= 238, "{total} photos");
+    // The bar is 0.88 and is NOT met yet: this model measures 0.269 (64/238; US plates,
+    // 29/163, are the weak part). A regression floor, not the bar.
+    assert!(
+        accuracy >= 0.24,
+        "end-to-end rate {accuracy:.3} fell under the 0.24 floor (bar 0.88)"
+    );
+}
+
+#[test]
+fn bad_input_gives_empty_or_unsure_reads_never_a_crash() {
+    let mut reader = reader();
+    // Tiny and flat crops: one plate (the crop itself) with nothing readable on it.
+    let tiny = vec![255u8; 2 * 2 * 3];
+    let flat = vec![128u8; 200 * 60 * 3];
+    let mut noise = Vec::with_capacity(160 * 120 * 3);
+    let mut state = 12345u32;
+    for _ in 0..160 * 120 * 3 {
+        state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        noise.push((state >> 16) as u8);
+    }
+    let crops = [
+        RgbView::new(&tiny, 2, 2).unwrap(),
+        RgbView::new(&flat, 200, 60).unwrap(),
+    ];
+    for (i, crop) in crops.iter().enumerate() {
+        let plates = reader
+            .read(&[(*crop, Region::Crop)])
+            .unwrap()
+            .pop()
+            .unwrap();
+        assert!(plates.len() <= 1, "crop {i}");
+        for plate in &plates {
+            assert!(
+                plate.plate.text.is_empty() || plate.plate.confidence < 0.5,
+                "crop {i} read as {:?} with confidence {}",
+                plate.plate.text,
+                plate.plate.confidence
+            );
+        }
+    }
+    // A picture with no plate in it.
+    let plates = reader
+        .read(&[(RgbView::new(&flat, 200, 60).unwrap(), Region::Whole)])
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert!(plates.is_empty(), "{plates:?}");
+    let plates = reader
+        .read(&[(RgbView::new(&noise, 160, 120).unwrap(), Region::Whole)])
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert!(
+        plates
+            .iter()
+            .all(|p| !p.plate.valid || p.plate.confidence < 0.5),
+        "{plates:?}"
+    );
+
+    // A real plate turned on its side: read or not, never a crash, never a confident wrong plate
+    // in the Vietnamese form.
+    let crop = Rgb::open(&data().join("plates-vn/images/10xemay1329.jpg"));
+    let (w, h) = (crop.width as usize, crop.height as usize);
+    let mut rotated = vec![0u8; w * h * 3];
+    for y in 0..h {
+        for x in 0..w {
+            let (rx, ry) = (h - 1 - y, x);
+            rotated[(ry * h + rx) * 3..(ry * h + rx) * 3 + 3]
+                .copy_from_slice(&crop.pixels[(y * w + x) * 3..(y * w + x) * 3 + 3]);
+        }
+    }
+    let plates = reader
+        .read(&[(
+            RgbView::new(&rotated, h as u32, w as u32).unwrap(),
+            Region::Crop,
+        )])
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert!(plates.len() <= 1);
+    // A vehicle box outside the picture gives nothing.
+    let plates = reader
+        .read(&[(crop.view(), Region::Within([5000.0, 5000.0, 10.0, 10.0]))])
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert!(plates.is_empty());
+}
+
+#[test]
+fn reads_in_a_batch_equal_reads_one_by_one() {
+    let dir = data().join("plates-vn/images");
+    let files = [
+        "10xemay1329.jpg",
+        "3CarLongPlate256.jpg",
+        "10PlateBaza299.jpg",
+        "ndata153.jpg",
+    ];
+    let images: Vec<Rgb> = files.iter().map(|f| Rgb::open(&dir.join(f))).collect();
+    let mut reader = reader();
+    let batched = reader
+        .read(
+            &images
+                .iter()
+                .map(|i| (i.view(), Region::Crop))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+    for (image, batch_read) in images.iter().zip(&batched) {
+        let single = reader
+            .read(&[(image.view(), Region::Crop)])
+            .unwrap()
+            .pop()
+            .unwrap();
+        assert_eq!(single[0].plate.text, batch_read[0].plate.text);
+        for (a, b) in single[0]
+            .plate
+            .char_confidence
+            .iter()
+            .zip(&batch_read[0].plate.char_confidence)
+        {
+            assert!((a - b).abs() < 1e-4);
+        }
+    }
+}
+
+#[test]
+fn bad_model_files_are_refused_with_what_and_where() {
+    let models = required(repo().join(".deps/models"), "the models folder");
+    let manifest = manifest();
+    let broken = tempfile::tempdir().unwrap();
+    // Everything as it should be, except a recogniser file that is not the recorded one.
+    for dir in ["hyperlpr3", "plate-rec"] {
+        std::fs::create_dir_all(broken.path().join(dir)).unwrap();
+    }
+    std::fs::copy(
+        models.join("hyperlpr3/y5fu_640x_sim.onnx"),
+        broken.path().join("hyperlpr3/y5fu_640x_sim.onnx"),
+    )
+    .unwrap();
+    std::fs::write(
+        broken.path().join("plate-rec/roadsight_plate_rec.onnx"),
+        b"not a model",
+    )
+    .unwrap();
+    let error = open_with(broken.path(), &manifest, &ReaderOptions::default()).unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains("roadsight-plate-rec"), "{message}");
+    assert!(message.contains("sha256"), "{message}");
+
+    // The vehicle detector named as the plate detector.
+    let wrong_kind = ReaderOptions {
+        detector: "yolox-nano".to_string(),
+        ..ReaderOptions::default()
+    };
+    let message = open_with(&models, &manifest, &wrong_kind)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("yolox-nano") && message.contains("not a plate detector"),
+        "{message}"
+    );
+
+    // A manifest whose recogniser input shape does not match the file.
+    let text = std::fs::read_to_string(repo().join("models/manifest.toml"))
+        .unwrap()
+        .replace("shape = [-1, 3, 32, 192]", "shape = [-1, 3, 48, 192]");
+    let altered = Manifest::parse(&text).unwrap();
+    let message = open_with(&models, &altered, &ReaderOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("roadsight-plate-rec")
+            && message.contains("input shape")
+            && message.contains("48"),
+        "{message}"
+    );
+}
