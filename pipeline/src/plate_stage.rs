@@ -110,15 +110,14 @@ impl PlateStage {
         let mut events = Vec::new();
         let camera = &update.camera;
         let now_live: HashSet<TrackId> = update.tracks.iter().map(|t| t.id).collect();
-        let previous = self
-            .live
-            .insert(camera.clone(), now_live.clone())
-            .unwrap_or_default();
         let last_read = self.last_read.entry(camera.clone()).or_default();
-        for ended in previous.difference(&now_live) {
-            last_read.remove(ended);
-            events.extend(self.voter.finish(camera, *ended));
+        if let Some(previous) = self.live.get(camera) {
+            for ended in previous.difference(&now_live) {
+                last_read.remove(ended);
+                events.extend(self.voter.finish(camera, *ended));
+            }
         }
+        self.live.insert(camera.clone(), now_live);
         let Some(picture) = frame.source.as_ref() else {
             self.counters.frames_without_picture += 1;
             self.counters.plates += events.len() as u64;

@@ -319,16 +319,14 @@ impl Recogniser {
             tensor: Vec::new(),
             batch: options.recogniser_batch.max(1),
         };
+        let blank_width = line.max_width.min(line.height * 4);
         let blank = LineImage {
             height: line.height,
-            stride: line.max_width.min(line.height * 4),
+            stride: blank_width,
             content_width: 0,
-            planes: vec![
-                line.pad_value;
-                3 * (line.height * line.max_width.min(line.height * 4)) as usize
-            ],
+            planes: vec![line.pad_value; 3 * (line.height * blank_width) as usize],
         };
-        recogniser.recognise(&[blank])?;
+        recogniser.recognise(&[&blank])?;
         Ok(recogniser)
     }
 
@@ -339,7 +337,7 @@ impl Recogniser {
     /// Reads each line, in batches; each result holds the characters and the line's steps.
     pub fn recognise(
         &mut self,
-        lines: &[LineImage],
+        lines: &[&LineImage],
     ) -> Result<Vec<(Vec<ReadChar>, u32)>, PlateError> {
         let mut results = Vec::with_capacity(lines.len());
         for group in lines.chunks(self.batch) {
@@ -348,7 +346,7 @@ impl Recogniser {
         Ok(results)
     }
 
-    fn run_group(&mut self, group: &[LineImage]) -> Result<Vec<(Vec<ReadChar>, u32)>, PlateError> {
+    fn run_group(&mut self, group: &[&LineImage]) -> Result<Vec<(Vec<ReadChar>, u32)>, PlateError> {
         let height = self.line.height as usize;
         let width = if self.line.fixed_width {
             self.line.max_width as usize
@@ -363,19 +361,26 @@ impl Recogniser {
         let per_line = 3 * height * width;
         self.tensor.resize(group.len() * per_line, 0.0);
         let swap = self.input.colour == Colour::Bgr;
+        // Lines narrower than the batch are padded as they are normalised, without a copy.
+        let plane = height * width;
         for (line, slot) in group.iter().zip(self.tensor.chunks_exact_mut(per_line)) {
-            let line = if line.stride as usize == width {
-                std::borrow::Cow::Borrowed(line)
-            } else {
-                std::borrow::Cow::Owned(line.widened(width as u32, self.line.pad_value))
-            };
-            let plane = height * width;
+            let stride = (line.stride as usize).min(width);
+            let source_plane = height * line.stride as usize;
             for c in 0..3 {
                 let source_c = if swap { 2 - c } else { c };
-                let source = &line.planes[source_c * plane..(source_c + 1) * plane];
                 let (scale, mean, std) = (self.input.scale, self.input.mean[c], self.input.std[c]);
-                for (t, s) in slot[c * plane..(c + 1) * plane].iter_mut().zip(source) {
-                    *t = (f32::from(*s) * scale - mean) / std;
+                let pad = (f32::from(self.line.pad_value) * scale - mean) / std;
+                let source = &line.planes[source_c * source_plane..(source_c + 1) * source_plane];
+                let target = &mut slot[c * plane..(c + 1) * plane];
+                for (target_row, source_row) in target
+                    .chunks_exact_mut(width)
+                    .zip(source.chunks_exact(line.stride as usize))
+                {
+                    let (pixels, padding) = target_row.split_at_mut(stride);
+                    for (t, s) in pixels.iter_mut().zip(source_row) {
+                        *t = (f32::from(*s) * scale - mean) / std;
+                    }
+                    padding.fill(pad);
                 }
             }
         }
@@ -564,7 +569,7 @@ impl PlateReader {
             self.times.rectify += located_at.elapsed();
         }
         let started = Instant::now();
-        let lines: Vec<LineImage> = pending.iter().map(|(_, p)| p.line.clone()).collect();
+        let lines: Vec<&LineImage> = pending.iter().map(|(_, p)| &p.line).collect();
         let reads = self.recogniser.recognise(&lines)?;
         self.times.recognise += started.elapsed();
         self.times.plates += pending.len() as u64;

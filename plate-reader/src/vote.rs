@@ -7,8 +7,9 @@
 //! confidence reaches [`VoteConfig::emit_confidence`]; a track that ends before that is
 //! emitted at its end if it reaches the threshold with the reads it has.
 //!
-//! The voter keeps the evidence (for example a JPEG crop) of the best read that agrees with the
-//! consensus, asking the caller to make it only when a read becomes the new best.
+//! The voter keeps the evidence (for example a JPEG crop) of the track's best read (highest
+//! confidence, grammar-valid reads counting double), asking the caller to make it only when a
+//! read becomes the new best.
 
 use crate::ctc::ReadChar;
 use crate::grammar::{interpret, PlateText};
@@ -60,7 +61,8 @@ pub struct VotedPlate<E> {
 #[derive(Debug)]
 struct TrackVotes<E> {
     reads: Vec<TrackRead>,
-    best_evidence: Option<(f32, Timestamp, String, E)>,
+    /// The best read's score, time and evidence.
+    best_evidence: Option<(f32, Timestamp, E)>,
     emitted: bool,
 }
 
@@ -202,7 +204,7 @@ impl<E> PlateVoter<E> {
         let score = weight(&plate, plate.confidence);
         if votes.best_evidence.as_ref().is_none_or(|b| score > b.0) {
             if let Some(made) = evidence() {
-                votes.best_evidence = Some((score, at, plate.text.clone(), made));
+                votes.best_evidence = Some((score, at, made));
             }
         }
         votes.reads.push(TrackRead { plate, at });
@@ -261,7 +263,7 @@ impl<E> PlateVoter<E> {
         let evidence = votes
             .best_evidence
             .as_ref()
-            .map(|(_, at, _, e)| (*at, e.clone()));
+            .map(|(_, at, e)| (*at, e.clone()));
         Some(VotedPlate {
             camera: camera.clone(),
             track,
