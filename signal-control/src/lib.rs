@@ -13,8 +13,12 @@
 //!   the intersection's, greens at least their minimum, greens plus change intervals equal to
 //!   the cycle, every field within NTCIP's 0-255 s.
 
+pub mod control;
 pub mod model;
 pub mod plan;
+pub mod simulate;
+pub mod sumo_net;
+pub mod traci;
 pub mod webster;
 
 pub use model::{Bearing, Intersection, ModelProblem, Movement, Phase, Turn};
