@@ -14,7 +14,9 @@
 //!   the cycle, every field within NTCIP's 0-255 s.
 
 pub mod control;
+pub mod dispatch;
 pub mod model;
+pub mod ntcip;
 pub mod plan;
 pub mod simulate;
 pub mod sumo_net;
