@@ -39,6 +39,11 @@ pub enum BenchCommand {
         after_help = "Example:\n  roadsight bench plates --json\n  roadsight bench plates --count 400 --threads 1"
     )]
     Plates(crate::bench_plates::PlatesBenchArgs),
+    /// One round of timing plans for a city of intersections, against a 10 ms budget.
+    #[command(
+        after_help = "Example:\n  roadsight bench signals --json\n  roadsight bench signals --intersections 500"
+    )]
+    Signals(crate::bench_signals::SignalsBenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -323,5 +328,6 @@ pub fn bench(command: &BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Detect(args) => crate::bench_detect::bench_detect(args),
         BenchCommand::Track(args) => crate::bench_track::bench_track(args),
         BenchCommand::Plates(args) => crate::bench_plates::bench_plates(args),
+        BenchCommand::Signals(args) => crate::bench_signals::bench_signals(args),
     }
 }

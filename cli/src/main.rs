@@ -15,6 +15,7 @@ macro_rules! outln {
 mod bench;
 mod bench_detect;
 mod bench_plates;
+mod bench_signals;
 mod bench_track;
 mod detect;
 mod eval;
@@ -22,6 +23,7 @@ mod images;
 mod paths;
 mod plates;
 mod run;
+mod signals;
 mod simulate;
 
 use anyhow::Context;

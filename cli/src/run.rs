@@ -89,9 +89,12 @@ enum Output<'a> {
         detection: DetectStageMetrics,
         #[serde(skip_serializing_if = "Option::is_none")]
         plates: Option<PlateStageCounters>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        signals: Option<crate::signals::SignalCounters>,
         cameras: &'a [CameraSummary],
     },
     Plate(PlateLine<'a>),
+    TimingPlan(&'a roadsight_signal_control::planning::PlanDecision),
 }
 
 /// A track's voted plate, as printed.
@@ -159,6 +162,43 @@ fn report_plate(
                 .map(|e| format!(", evidence {e}"))
                 .unwrap_or_default()
         );
+    }
+    Ok(())
+}
+
+fn report_plans(
+    decisions: &[roadsight_signal_control::planning::PlanDecision],
+    json: bool,
+) -> anyhow::Result<()> {
+    for decision in decisions {
+        if json {
+            outln!("{}", serde_json::to_string(&Output::TimingPlan(decision))?);
+        } else {
+            let splits: Vec<String> = decision
+                .plan
+                .splits
+                .iter()
+                .map(|split| format!("{} {:.0} s", split.phase, split.green_s))
+                .collect();
+            eprintln!(
+                "plan {}: cycle {:.0} s, offset {:.0} s, greens {} ({:?}{}{})",
+                decision.plan.intersection,
+                decision.plan.cycle_s,
+                decision.plan.offset_s,
+                splits.join(", "),
+                decision.basis,
+                decision
+                    .corridor
+                    .as_deref()
+                    .map(|c| format!(", corridor {c}"))
+                    .unwrap_or_default(),
+                decision
+                    .reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default(),
+            );
+        }
     }
     Ok(())
 }
@@ -383,6 +423,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         // A second Ctrl-C while shutting down falls through to the default handler.
         let _ = ctrlc::set_handler(move || interrupted.store(true, Ordering::SeqCst));
     }
+    let mut signals = crate::signals::Signals::start(&config, Arc::clone(&clock))?;
+    let mut last_capture: Option<roadsight_core::Timestamp> = None;
     let ingest = Ingest::start(cameras, settings, Arc::clone(&clock))?;
     let stage = DetectStage::start(
         Arc::clone(ingest.frames()),
@@ -440,6 +482,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             if matches!(record.state, roadsight_core::HealthState::Failed { .. }) {
                 failed_cameras += 1;
             }
+            if let Some(signals) = signals.as_mut() {
+                signals.on_health(&record);
+            }
             match &progress {
                 Some(bar) => bar.suspend(|| print_health(&record, args.json)),
                 None => print_health(&record, args.json),
@@ -484,7 +529,17 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                             .and_then(|()| writer.flush())
                             .context("writing --counts-csv")?;
                     }
+                    if let Some(signals) = signals.as_mut() {
+                        signals.on_frame(&frame.camera, frame.captured_at, &events);
+                        let decisions = signals.due_round(frame.captured_at);
+                        match &progress {
+                            Some(bar) => bar.suspend(|| report_plans(&decisions, args.json))?,
+                            None => report_plans(&decisions, args.json)?,
+                        }
+                    }
                 }
+                last_capture =
+                    Some(last_capture.map_or(frame.captured_at, |t| t.max(frame.captured_at)));
                 total += 1;
                 if let Some(bar) = &progress {
                     if total.is_multiple_of(25) {
@@ -507,6 +562,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         if matches!(record.state, roadsight_core::HealthState::Failed { .. }) {
             failed_cameras += 1;
         }
+        if let Some(signals) = signals.as_mut() {
+            signals.on_health(&record);
+        }
         print_health(&record, args.json);
     }
     if let Some(bar) = progress {
@@ -521,6 +579,16 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                 report_plate(&event, args.evidence_dir.as_deref(), args.json)?;
             }
             Some(stage.counters())
+        }
+        None => None,
+    };
+    // A last round on everything counted, so a recorded run always ends with plans.
+    let signal_counters = match signals.take() {
+        Some(mut signals) => {
+            if let Some(at) = last_capture {
+                report_plans(&signals.round(at), args.json)?;
+            }
+            Some(signals.finish(Duration::from_secs(10)))
         }
         None => None,
     };
@@ -544,11 +612,24 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                 detector: &config.detector.model,
                 detection,
                 plates: plate_counters,
+                signals: signal_counters,
                 cameras: &summaries,
             })?
         );
     } else {
         print_table(&config.name, &summaries, &detection, wall);
+        if let Some(signals) = &signal_counters {
+            println!(
+                "signals: {} rounds, {} plans ({} on counts, {} fallbacks), {} sent to controllers, {} send failures, {} dropped",
+                signals.rounds,
+                signals.plans,
+                signals.plans_on_counts,
+                signals.fallbacks,
+                signals.sent,
+                signals.send_failures,
+                signals.dropped
+            );
+        }
     }
     Ok(if failed_cameras > 0 {
         ExitCode::FAILURE

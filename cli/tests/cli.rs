@@ -510,3 +510,284 @@ fn run_reads_and_votes_the_plates_of_tracked_vehicles() {
     // small US/EU plates (see the closing note of the plate issue), so it is reported, not bound.
     assert_eq!(right, plates.len(), "a wrong plate was emitted");
 }
+
+/// A two-phase intersection counted by camera `cam`'s line `stop`, planned every second;
+/// `signals_extra` goes into `[signals]`. The intersection's table is left open for more keys.
+fn signal_sections(signals_extra: &str) -> String {
+    format!(
+        r#"
+[signals]
+plan_interval_s = 1.0
+stale_after_s = 10.0
+{signals_extra}
+
+[[intersections]]
+id = "x"
+movements = [
+  {{ id = "ns", from = "north", turn = "through", lanes = 2 }},
+  {{ id = "ew", from = "east", turn = "through", lanes = 1 }},
+]
+phases = [
+  {{ id = "a", movements = ["ns"], min_green_s = 10, max_green_s = 60, yellow_s = 3, all_red_s = 2 }},
+  {{ id = "b", movements = ["ew"], min_green_s = 10, max_green_s = 60, yellow_s = 3, all_red_s = 2 }},
+]
+demand = [{{ movement = "ns", camera = "cam", counter = "stop" }}]
+"#
+    )
+}
+
+#[test]
+fn a_signal_config_with_errors_lists_them_all_with_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("city.toml");
+    std::fs::write(
+        &config,
+        r#"
+[[cameras]]
+id = "cam"
+uri = "rtsp://cam/1"
+resolution = [640, 360]
+lines = [{ id = "stop", from = [0, 200], to = [640, 200] }]
+
+[[intersections]]
+id = "x"
+movements = [
+  { id = "nt", from = "north", turn = "through", lanes = 1 },
+  { id = "et", from = "east", turn = "through", lanes = 1 },
+]
+phases = [{ id = "all", movements = ["nt", "et"], min_green_s = 10, max_green_s = 60, yellow_s = 3, all_red_s = 2 }]
+demand = [
+  { movement = "nt", camera = "nowhere", counter = "stop" },
+  { movement = "et", camera = "cam", counter = "no-such-line" },
+]
+ntcip = { address = "10.0.0.9:161", phase_numbers = [2, 4] }
+
+[[corridors]]
+id = "c"
+intersections = ["x", "y"]
+distances_m = []
+speed_kmh = 40
+"#,
+    )
+    .unwrap();
+    let output = roadsight(&["check-config", config.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    for expected in [
+        "intersections[0].phases[0].movements: `nt` and `et` conflict",
+        "intersections[0].demand[0].camera: no camera `nowhere`",
+        "intersections[0].demand[1].counter: `no-such-line` is neither a line nor a movement of camera cam",
+        "intersections[0].ntcip.phase_numbers: 2 numbers for 1 phases",
+        "corridors[0].intersections[1]: no intersection `y`",
+        "corridors[0].distances_m: 0 distances for 2 intersections",
+    ] {
+        assert!(stderr.contains(expected), "`{expected}` missing in:\n{stderr}");
+    }
+}
+
+/// A net-snmp agent whose pass_persist script keeps a controller's NTCIP tables in a file.
+struct SnmpAgent {
+    child: std::process::Child,
+    port: u16,
+    state: std::path::PathBuf,
+}
+
+impl SnmpAgent {
+    fn start(dir: &Path) -> SnmpAgent {
+        let snmpd = Path::new("/usr/sbin/snmpd");
+        assert!(
+            snmpd.is_file(),
+            "snmpd not found (scripts/setup.sh installs it)"
+        );
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let state = dir.join("controller.json");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../signal-control/tests/support/ntcip_store.py");
+        let config = dir.join("snmpd.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "agentAddress udp:127.0.0.1:{port}\nrwcommunity private 127.0.0.1\n\
+                 pass_persist .1.3.6.1.4.1.1206.4.2.1 /usr/bin/python3 {} {}\n",
+                script.display(),
+                state.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new(snmpd)
+            .args(["-f", "-Lo", "-C", "-c"])
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let agent = SnmpAgent { child, port, state };
+        // Ready when snmpd answers (the CLI's own retries would cover a slow start, but the
+        // test's assertions are simpler on a ready agent).
+        for _ in 0..50 {
+            let answer = Command::new("snmpget")
+                .args(["-v2c", "-c", "private", "-t", "0.2", "-r", "0"])
+                .arg(format!("127.0.0.1:{port}"))
+                .arg(".1.3.6.1.4.1.1206.4.2.1.4.14.0")
+                .output();
+            if answer.is_ok_and(|a| a.status.success()) {
+                return agent;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("snmpd did not answer on port {port}");
+    }
+}
+
+impl Drop for SnmpAgent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn run_issues_timing_plans_from_counts_and_pushes_them_to_an_ntcip_controller() {
+    let dir = tempfile::tempdir().unwrap();
+    encode_test_clip(
+        &dir.path().join("cam.mp4"),
+        &TestClip::h264(640, 360, 25, 100),
+    )
+    .unwrap();
+    let agent = SnmpAgent::start(dir.path());
+    let config = dir.path().join("city.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "name = \"signal-city\"\n[runtime]\nanalytics_fps = 5\nstart_time = \"2026-11-23T08:00:00Z\"\n\
+             [[cameras]]\nid = \"cam\"\nuri = \"cam.mp4\"\nresolution = [640, 360]\n\
+             lines = [{{ id = \"stop\", from = [0, 200], to = [640, 200] }}]\n\
+             [plates]\nenabled = false\n{}\
+             ntcip = {{ address = \"127.0.0.1:{}\", pattern = 3, phase_numbers = [2, 6], timeout_ms = 500 }}\n",
+            signal_sections(""),
+            agent.port
+        ),
+    )
+    .unwrap();
+    let output = roadsight(&["run", "--config", config.to_str().unwrap(), "--json"]);
+    let stdout = text(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}\n{stdout}",
+        text(&output.stderr)
+    );
+    let plans: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|line| line["type"] == "timing_plan")
+        .collect();
+    // 4 s of footage at one round a second, plus the closing round.
+    assert!(plans.len() >= 4, "{stdout}");
+    for plan in &plans {
+        assert_eq!(plan["plan"]["intersection"], "x");
+        assert_eq!(
+            plan["basis"], "counts",
+            "a healthy camera with no vehicles is zero flow: {plan}"
+        );
+        assert_eq!(
+            plan["plan"]["cycle_s"], 40.0,
+            "the minimum cycle for zero demand: {plan}"
+        );
+    }
+    let summary: serde_json::Value = stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|line| line["type"] == "summary")
+        .expect("summary");
+    assert_eq!(
+        summary["signals"]["plans"].as_u64(),
+        Some(plans.len() as u64)
+    );
+    assert!(summary["signals"]["sent"].as_u64() >= Some(1), "{summary}");
+    // The controller holds pattern 3 with the last plan's splits, and has it selected.
+    let stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&agent.state).unwrap()).unwrap();
+    let value = |oid: &str| stored["values"][oid].as_i64();
+    assert_eq!(value(".1.3.6.1.4.1.1206.4.2.1.4.14.0"), Some(3));
+    assert_eq!(value(".1.3.6.1.4.1.1206.4.2.1.4.7.1.2.3"), Some(40));
+    // 15 s green + 3 s yellow + 2 s all-red on NTCIP phases 2 and 6.
+    assert_eq!(value(".1.3.6.1.4.1.1206.4.2.1.4.9.1.3.3.2"), Some(20));
+    assert_eq!(value(".1.3.6.1.4.1.1206.4.2.1.4.9.1.3.3.6"), Some(20));
+}
+
+#[test]
+fn a_controller_that_does_not_answer_is_reported_and_the_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    encode_test_clip(
+        &dir.path().join("cam.mp4"),
+        &TestClip::h264(640, 360, 25, 50),
+    )
+    .unwrap();
+    // A port nobody listens on.
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.path().join("city.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[runtime]\nstart_time = \"2026-11-23T08:00:00Z\"\n\
+             [[cameras]]\nid = \"cam\"\nuri = \"cam.mp4\"\nresolution = [640, 360]\n\
+             lines = [{{ id = \"stop\", from = [0, 200], to = [640, 200] }}]\n\
+             [plates]\nenabled = false\n{}\
+             ntcip = {{ address = \"127.0.0.1:{port}\", phase_numbers = [2, 6], timeout_ms = 200 }}\n",
+            signal_sections("retry_initial_s = 0.2\nretry_max_s = 1.0")
+        ),
+    )
+    .unwrap();
+    let output = roadsight(&["run", "--config", config.to_str().unwrap(), "--json"]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("intersection x: plan not taken")
+            && stderr.contains(&format!("127.0.0.1:{port}")),
+        "{stderr}"
+    );
+    let summary: serde_json::Value = text(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|line| line["type"] == "summary")
+        .expect("summary");
+    assert!(
+        summary["signals"]["send_failures"].as_u64() >= Some(1),
+        "{summary}"
+    );
+    assert_eq!(summary["signals"]["sent"].as_u64(), Some(0));
+}
+
+#[test]
+fn bench_signals_reports_the_round_time_against_its_budget() {
+    let output = roadsight(&[
+        "bench",
+        "signals",
+        "--intersections",
+        "20",
+        "--rounds",
+        "5",
+        "--json",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let report: serde_json::Value = serde_json::from_str(text(&output.stdout).trim()).unwrap();
+    assert_eq!(report["intersections"], 20);
+    assert_eq!(report["corridors"], 2);
+    assert_eq!(report["plans_on_counts"], 20, "{report}");
+    assert_eq!(report["limit_ms"], 10.0);
+    let p99 = report["round_ms_p99"].as_f64().unwrap();
+    let ratio = report["ratio"].as_f64().unwrap();
+    assert!(
+        p99 > 0.0 && (ratio - 10.0 / p99).abs() < 1e-6 * ratio,
+        "{report}"
+    );
+}

@@ -97,6 +97,9 @@ pub struct CityConfig {
     pub plates: PlatesConfig,
     pub paths: PathsConfig,
     pub cameras: Vec<CameraConfig>,
+    pub signals: SignalsConfig,
+    pub intersections: Vec<IntersectionConfig>,
+    pub corridors: Vec<CorridorConfig>,
     /// The folder of the config file; relative paths in it resolve here.
     pub base_dir: PathBuf,
 }
@@ -303,6 +306,133 @@ impl Default for PlatesConfig {
             intra_threads: 1,
         }
     }
+}
+
+/// Signal control: how often plans are made from the counts, and when counts are too old.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SignalsConfig {
+    /// Plans are made and issued this often (capture time), seconds.
+    pub plan_interval_s: f64,
+    /// Time constant of the short-horizon smoothed flow, seconds.
+    pub smoothing_s: f64,
+    /// An intersection whose counts are older than this, or whose camera is down, falls back
+    /// to its last valid plan (or fixed time when it has none), seconds.
+    pub stale_after_s: f64,
+    /// Retry of a plan a controller refused or did not answer: first wait and longest wait, s.
+    pub retry_initial_s: f64,
+    pub retry_max_s: f64,
+}
+
+impl Default for SignalsConfig {
+    fn default() -> Self {
+        Self {
+            plan_interval_s: 900.0,
+            smoothing_s: 300.0,
+            stale_after_s: 1800.0,
+            retry_initial_s: 2.0,
+            retry_max_s: 120.0,
+        }
+    }
+}
+
+/// Where an intersection movement's demand is counted: a camera's counting line (in a
+/// direction) or turning movement, and optionally a zone whose queue it has.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemandSourceConfig {
+    /// The intersection movement this counts.
+    pub movement: String,
+    pub camera: String,
+    /// A line or a turning movement of that camera.
+    pub counter: String,
+    /// For a line: only crossings this way count (default: both).
+    #[serde(default)]
+    pub direction: Option<crate::counting::CrossingDirection>,
+    /// A zone of that camera whose queue stands at this movement's stop line.
+    #[serde(default)]
+    pub zone: Option<String>,
+}
+
+/// A controller that receives timing plans over NTCIP 1202 (SNMP v2c).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NtcipControllerConfig {
+    /// `host:port` of the controller's SNMP agent.
+    pub address: String,
+    #[serde(default = "default_community")]
+    pub community: String,
+    /// The coordination pattern roadsight writes and selects (1-253).
+    #[serde(default = "default_pattern")]
+    pub pattern: u8,
+    /// NTCIP phase number of each of the intersection's phases, in order.
+    pub phase_numbers: Vec<u8>,
+    #[serde(default = "default_snmp_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_community() -> String {
+    "private".to_string()
+}
+
+fn default_pattern() -> u8 {
+    1
+}
+
+fn default_snmp_timeout_ms() -> u64 {
+    1000
+}
+
+/// One signalised intersection: its model, where its demand is counted, its controller.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntersectionConfig {
+    pub id: String,
+    pub movements: Vec<crate::intersection::Movement>,
+    /// In the order they run.
+    pub phases: Vec<crate::intersection::Phase>,
+    #[serde(default = "default_min_cycle")]
+    pub min_cycle_s: f64,
+    #[serde(default = "default_max_cycle")]
+    pub max_cycle_s: f64,
+    #[serde(default)]
+    pub demand: Vec<DemandSourceConfig>,
+    #[serde(default)]
+    pub ntcip: Option<NtcipControllerConfig>,
+}
+
+fn default_min_cycle() -> f64 {
+    40.0
+}
+
+fn default_max_cycle() -> f64 {
+    150.0
+}
+
+impl IntersectionConfig {
+    /// The intersection model planners work on.
+    pub fn model(&self) -> crate::intersection::Intersection {
+        crate::intersection::Intersection {
+            id: self.id.clone(),
+            movements: self.movements.clone(),
+            phases: self.phases.clone(),
+            min_cycle_s: self.min_cycle_s,
+            max_cycle_s: self.max_cycle_s,
+        }
+    }
+}
+
+/// A green wave: intersections in driving order, with a common cycle and offsets from the
+/// travel time between them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorridorConfig {
+    pub id: String,
+    pub intersections: Vec<String>,
+    /// Distance from each intersection to the next, metres (one fewer than intersections).
+    pub distances_m: Vec<f64>,
+    /// The progression speed, km/h.
+    pub speed_kmh: f64,
 }
 
 /// Where the runtime libraries and models live, when not in the repository's `.deps/`.
@@ -543,6 +673,9 @@ impl CityConfig {
         let mut tracker = TrackerConfig::default();
         let mut plates = PlatesConfig::default();
         let mut cameras = Vec::new();
+        let mut signals = SignalsConfig::default();
+        let mut intersections = Vec::new();
+        let mut corridors = Vec::new();
 
         for (key, value) in table {
             match key.as_str() {
@@ -601,9 +734,26 @@ impl CityConfig {
                         ),
                     )),
                 },
+                "signals" => {
+                    if let Some(parsed) = section::<SignalsConfig>("signals", value, &mut problems)
+                    {
+                        signals = parsed;
+                    }
+                }
+                "intersections" => {
+                    intersections = array_section::<IntersectionConfig>(
+                        "intersections",
+                        value,
+                        &mut problems,
+                    )
+                }
+                "corridors" => {
+                    corridors =
+                        array_section::<CorridorConfig>("corridors", value, &mut problems)
+                }
                 other => problems.push(problem(
                     other,
-                    "unknown section (expected name, runtime, detector, tracker, plates, paths, cameras)",
+                    "unknown section (expected name, runtime, detector, tracker, plates, paths, cameras, signals, intersections, corridors)",
                 )),
             }
         }
@@ -619,6 +769,10 @@ impl CityConfig {
         for (index, camera) in &cameras {
             validate_camera(*index, camera, base_dir, &mut seen_ids, &mut problems);
         }
+        validate_signals(&signals, &mut problems);
+        let camera_list: Vec<&CameraConfig> = cameras.iter().map(|(_, camera)| camera).collect();
+        validate_intersections(&intersections, &camera_list, &mut problems);
+        validate_corridors(&corridors, &intersections, &mut problems);
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -633,6 +787,9 @@ impl CityConfig {
                 models_dir: paths.models_dir.map(|p| base_dir.join(p)),
             },
             cameras: cameras.into_iter().map(|(_, camera)| camera).collect(),
+            signals,
+            intersections: intersections.into_iter().map(|(_, item)| item).collect(),
+            corridors: corridors.into_iter().map(|(_, item)| item).collect(),
             base_dir: base_dir.to_path_buf(),
         })
     }
@@ -697,6 +854,233 @@ fn section<T: DeserializeOwned>(
             problems.push(problem(&full, first_line));
             None
         }
+    }
+}
+
+/// Deserializes an array of tables (`[[name]]`), each item with its own path.
+fn array_section<T: DeserializeOwned>(
+    name: &str,
+    value: toml::Value,
+    problems: &mut Vec<ConfigProblem>,
+) -> Vec<(usize, T)> {
+    match value {
+        toml::Value::Array(items) => items
+            .into_iter()
+            .enumerate()
+            .filter_map(|(index, item)| {
+                section::<T>(&format!("{name}[{index}]"), item, problems)
+                    .map(|parsed| (index, parsed))
+            })
+            .collect(),
+        other => {
+            problems.push(problem(
+                name,
+                format!(
+                    "expected an array of tables ([[{name}]]), found {}",
+                    other.type_str()
+                ),
+            ));
+            Vec::new()
+        }
+    }
+}
+
+fn validate_signals(signals: &SignalsConfig, problems: &mut Vec<ConfigProblem>) {
+    check_positive(
+        "signals.plan_interval_s",
+        signals.plan_interval_s,
+        86_400.0,
+        problems,
+    );
+    check_positive(
+        "signals.smoothing_s",
+        signals.smoothing_s,
+        86_400.0,
+        problems,
+    );
+    check_positive(
+        "signals.stale_after_s",
+        signals.stale_after_s,
+        86_400.0,
+        problems,
+    );
+    check_positive(
+        "signals.retry_initial_s",
+        signals.retry_initial_s,
+        3_600.0,
+        problems,
+    );
+    check_positive(
+        "signals.retry_max_s",
+        signals.retry_max_s,
+        86_400.0,
+        problems,
+    );
+    if signals.retry_max_s < signals.retry_initial_s {
+        problems.push(problem(
+            "signals.retry_max_s",
+            format!(
+                "{} is below retry_initial_s {}",
+                signals.retry_max_s, signals.retry_initial_s
+            ),
+        ));
+    }
+}
+
+fn validate_intersections(
+    intersections: &[(usize, IntersectionConfig)],
+    cameras: &[&CameraConfig],
+    problems: &mut Vec<ConfigProblem>,
+) {
+    let mut ids = HashSet::new();
+    for (index, config) in intersections {
+        let at = format!("intersections[{index}]");
+        if !is_valid_id(&config.id) {
+            problems.push(problem(
+                &format!("{at}.id"),
+                format!(
+                    "`{}` must be 1-64 characters of letters, digits, `-`, `_` or `.`",
+                    config.id
+                ),
+            ));
+        } else if !ids.insert(config.id.clone()) {
+            problems.push(problem(
+                &format!("{at}.id"),
+                format!("`{}` is used by an earlier intersection", config.id),
+            ));
+        }
+        for model_problem in config.model().validate(&at) {
+            problems.push(problem(&model_problem.path, model_problem.message));
+        }
+        for (d, source) in config.demand.iter().enumerate() {
+            let here = format!("{at}.demand[{d}]");
+            if !config.movements.iter().any(|m| m.id == source.movement) {
+                problems.push(problem(
+                    &format!("{here}.movement"),
+                    format!("`{}` is not a movement of {}", source.movement, config.id),
+                ));
+            }
+            let Some(camera) = cameras.iter().find(|c| c.id == source.camera) else {
+                problems.push(problem(
+                    &format!("{here}.camera"),
+                    format!("no camera `{}`", source.camera),
+                ));
+                continue;
+            };
+            let is_line = camera.lines.iter().any(|line| line.id == source.counter);
+            let is_movement = camera.movements.iter().any(|m| m.id == source.counter);
+            if !is_line && !is_movement {
+                problems.push(problem(
+                    &format!("{here}.counter"),
+                    format!(
+                        "`{}` is neither a line nor a movement of camera {}",
+                        source.counter, camera.id
+                    ),
+                ));
+            } else if source.direction.is_some() && !is_line {
+                problems.push(problem(
+                    &format!("{here}.direction"),
+                    "a direction applies to a line, not to a turning movement",
+                ));
+            }
+            if let Some(zone) = &source.zone {
+                if !camera.zones.iter().any(|z| &z.id == zone) {
+                    problems.push(problem(
+                        &format!("{here}.zone"),
+                        format!("`{zone}` is not a zone of camera {}", camera.id),
+                    ));
+                }
+            }
+        }
+        if let Some(ntcip) = &config.ntcip {
+            if ntcip.phase_numbers.len() != config.phases.len() {
+                problems.push(problem(
+                    &format!("{at}.ntcip.phase_numbers"),
+                    format!(
+                        "{} numbers for {} phases",
+                        ntcip.phase_numbers.len(),
+                        config.phases.len()
+                    ),
+                ));
+            }
+            if ntcip.phase_numbers.iter().any(|n| !(1..=40).contains(n)) {
+                problems.push(problem(
+                    &format!("{at}.ntcip.phase_numbers"),
+                    "NTCIP phases are 1-40",
+                ));
+            }
+            if !(1..=253).contains(&ntcip.pattern) {
+                problems.push(problem(
+                    &format!("{at}.ntcip.pattern"),
+                    "patterns are 1-253",
+                ));
+            }
+            if ntcip.address.parse::<std::net::SocketAddr>().is_err()
+                && !ntcip
+                    .address
+                    .rsplit_once(':')
+                    .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+            {
+                problems.push(problem(
+                    &format!("{at}.ntcip.address"),
+                    format!("`{}` is not host:port", ntcip.address),
+                ));
+            }
+        }
+    }
+}
+
+fn validate_corridors(
+    corridors: &[(usize, CorridorConfig)],
+    intersections: &[(usize, IntersectionConfig)],
+    problems: &mut Vec<ConfigProblem>,
+) {
+    let mut member_of: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+    for (index, corridor) in corridors {
+        let at = format!("corridors[{index}]");
+        if corridor.intersections.len() < 2 {
+            problems.push(problem(
+                &format!("{at}.intersections"),
+                "a corridor needs at least two intersections",
+            ));
+        }
+        for (i, id) in corridor.intersections.iter().enumerate() {
+            if !intersections.iter().any(|(_, x)| &x.id == id) {
+                problems.push(problem(
+                    &format!("{at}.intersections[{i}]"),
+                    format!("no intersection `{id}`"),
+                ));
+            } else if let Some(other) = member_of.insert(id.as_str(), corridor.id.as_str()) {
+                problems.push(problem(
+                    &format!("{at}.intersections[{i}]"),
+                    format!("`{id}` is already in corridor `{other}`; an intersection has one common cycle"),
+                ));
+            }
+        }
+        if corridor.distances_m.len() + 1 != corridor.intersections.len() {
+            problems.push(problem(
+                &format!("{at}.distances_m"),
+                format!(
+                    "{} distances for {} intersections (one between each pair)",
+                    corridor.distances_m.len(),
+                    corridor.intersections.len()
+                ),
+            ));
+        }
+        for (i, distance) in corridor.distances_m.iter().enumerate() {
+            check_positive(
+                &format!("{at}.distances_m[{i}]"),
+                *distance,
+                100_000.0,
+                problems,
+            );
+        }
+        check_positive(
+            &format!("{at}.speed_kmh"),
+            corridor.speed_kmh,
+            200.0,
+            problems,
+        );
     }
 }
 

@@ -24,13 +24,16 @@ pub mod counting;
 pub mod frame;
 pub mod health;
 pub mod ids;
+pub mod intersection;
 pub mod time;
 pub mod vehicle;
 
 pub use buffer_pool::{BufferPool, PlaneBuffer};
 pub use config::{
-    CameraConfig, CityConfig, ConfigError, ConfigProblem, CountDirection, DetectorConfig,
-    LineConfig, MovementConfig, PcuWeights, PlatesConfig, SourceMode, TrackerConfig, ZoneConfig,
+    CameraConfig, CityConfig, ConfigError, ConfigProblem, CorridorConfig, CountDirection,
+    DemandSourceConfig, DetectorConfig, IntersectionConfig, LineConfig, MovementConfig,
+    NtcipControllerConfig, PcuWeights, PlatesConfig, SignalsConfig, SourceMode, TrackerConfig,
+    ZoneConfig,
 };
 pub use frame::{
     ChannelOrder, Frame, Letterbox, LetterboxPlacement, SourcePicture, TensorImage, TensorSpec,

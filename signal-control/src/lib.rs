@@ -18,6 +18,7 @@ pub mod dispatch;
 pub mod model;
 pub mod ntcip;
 pub mod plan;
+pub mod planning;
 pub mod simulate;
 pub mod sumo_net;
 pub mod traci;

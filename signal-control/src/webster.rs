@@ -54,6 +54,21 @@ pub fn webster_plan(
         _ => intersection.max_cycle_s,
     }
     .clamp(floor.ceil(), intersection.max_cycle_s.max(floor.ceil()));
+    split_cycle(intersection, &ratios, cycle, at)
+}
+
+/// Greens for a given whole-second `cycle`: effective green `C - L` shared in proportion to the
+/// phases' critical `ratios` (evenly when all are zero), each phase raised to its least green
+/// with the time taken from those above theirs, rounded to whole seconds with the remainder on
+/// the largest. Used by Webster's plan and to fit a plan to a corridor's common cycle.
+pub fn split_cycle(
+    intersection: &Intersection,
+    ratios: &[f64],
+    cycle: f64,
+    at: Timestamp,
+) -> TimingPlan {
+    let lost = intersection.lost_time_s();
+    let y: f64 = ratios.iter().sum();
     let effective = cycle - lost;
     let shares: Vec<f64> = if y > 0.0 {
         ratios.iter().map(|r| r / y).collect()
