@@ -14,6 +14,11 @@
 //!   [`TrackedVehicle`] (image pixels).
 //! - [`counting`]: analytics records: [`counting::Crossing`], [`counting::FlowCount`],
 //!   [`counting::ZoneState`].
+//! - [`intersection`]: the intersection model (movements, phases, timing limits) and its
+//!   validation; [`signal`]: timing plans and the basis they were made on.
+//! - [`event`]: the event stream: [`Event`], one tagged enum over the records above plus a
+//!   vehicle's voted plate ([`TrackPlate`]) and timing plans, versioned on the wire
+//!   ([`EventEnvelope`]), with stable ids for de-duplication.
 //! - [`config`]: the city configuration (one TOML file), parsed with unknown fields denied and
 //!   validated all at once, so that every problem is reported with its path
 //!   (`cameras[2].uri: ...`).
@@ -21,10 +26,13 @@
 pub mod buffer_pool;
 pub mod config;
 pub mod counting;
+pub mod event;
 pub mod frame;
 pub mod health;
 pub mod ids;
 pub mod intersection;
+pub mod plate_match;
+pub mod signal;
 pub mod time;
 pub mod vehicle;
 
@@ -35,6 +43,7 @@ pub use config::{
     NtcipControllerConfig, PcuWeights, PlatesConfig, SignalsConfig, SourceMode, TrackerConfig,
     ZoneConfig,
 };
+pub use event::{content_address, Event, EventEnvelope, TrackPlate, EVENT_SCHEMA_VERSION};
 pub use frame::{
     ChannelOrder, Frame, Letterbox, LetterboxPlacement, SourcePicture, TensorImage, TensorSpec,
 };

@@ -1,28 +1,7 @@
 //! Timing plans and their validation before anything is sent to a controller.
 
 use crate::model::Intersection;
-use roadsight_core::Timestamp;
-use serde::{Deserialize, Serialize};
-
-/// One phase's share of the cycle.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Split {
-    pub phase: String,
-    /// Green time, seconds (yellow and all-red come after it).
-    pub green_s: f64,
-}
-
-/// A timing plan for one intersection.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TimingPlan {
-    pub intersection: String,
-    pub cycle_s: f64,
-    /// Start of the first phase's green relative to the corridor's common reference.
-    pub offset_s: f64,
-    /// In phase order.
-    pub splits: Vec<Split>,
-    pub valid_from: Timestamp,
-}
+pub use roadsight_core::signal::{Split, TimingPlan};
 
 /// Why a plan may not be sent.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -123,6 +102,7 @@ pub fn validate(plan: &TimingPlan, intersection: &Intersection) -> Result<(), Pl
 mod tests {
     use super::*;
     use crate::model::tests::two_phase;
+    use roadsight_core::Timestamp;
 
     fn plan(greens: &[f64], cycle: f64) -> TimingPlan {
         TimingPlan {

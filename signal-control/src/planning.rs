@@ -26,8 +26,8 @@ use crate::model::Intersection;
 use crate::plan::{validate, TimingPlan};
 use crate::webster::{critical_ratios, split_cycle, webster_plan};
 use roadsight_core::counting::{CrossingDirection, FlowCount, ZoneState};
+pub use roadsight_core::signal::{PlanBasis, PlanDecision};
 use roadsight_core::{CameraId, CorridorConfig, IntersectionConfig, Timestamp};
-use serde::Serialize;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -38,31 +38,6 @@ pub struct PlannerSettings {
     pub stale_after_s: f64,
     /// How often rounds run: a standing queue is to clear within one.
     pub plan_interval_s: f64,
-}
-
-/// What a plan stands on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PlanBasis {
-    /// Webster on the counted demand.
-    Counts,
-    /// The last valid plan, re-issued.
-    LastValid,
-    /// Even splits at the minimum cycle: no valid plan yet.
-    FixedTime,
-}
-
-/// One intersection's plan in a round.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PlanDecision {
-    pub plan: TimingPlan,
-    pub basis: PlanBasis,
-    /// The corridor whose common cycle and offset it runs, if any.
-    pub corridor: Option<String>,
-    /// Why it fell back, when it did.
-    pub reason: Option<String>,
-    /// The demand planned for: PCU per hour per movement.
-    pub flows_pcu_h: Vec<(String, f64)>,
 }
 
 #[derive(Debug, Clone)]

@@ -1,0 +1,228 @@
+//! The event stream: one versioned, tagged record type for everything the pipeline tells the
+//! rest of the city (the store, the live feed, the broker, other systems).
+//!
+//! On the wire an event is one JSON object: `{"v": 1, "type": "crossing", ...the record}`.
+//! `docs/events.md` documents every type with an example; a test parses each example, so the
+//! page stays true. New fields may appear within a version; a field's meaning never changes
+//! without a new `v`.
+
+use crate::counting::{Crossing, FlowCount, MovementDone};
+use crate::health::CameraHealth;
+use crate::ids::CameraId;
+use crate::signal::PlanDecision;
+use crate::time::Timestamp;
+use crate::vehicle::TrackId;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The version written in every event's `v`.
+pub const EVENT_SCHEMA_VERSION: u32 = 1;
+
+/// A tracked vehicle's plate, voted over the camera's reads of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrackPlate {
+    pub camera: CameraId,
+    pub track: TrackId,
+    /// Normalised: upper case, letters and digits.
+    pub text: String,
+    /// As printed on the plate (`59-L2 149.99`).
+    pub formatted: String,
+    /// The lowest per-character confidence, 0-1.
+    pub confidence: f32,
+    pub char_confidence: Vec<f32>,
+    /// One- or two-row plate.
+    pub rows: u8,
+    /// Whether the Vietnamese plate grammar holds.
+    pub valid: bool,
+    /// Reads voted over, and how many agree with the result exactly.
+    pub reads: usize,
+    pub agreeing: usize,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    /// When the vehicle was at the camera: the time of the best read (its evidence).
+    pub at: Timestamp,
+    /// The evidence image (JPEG of the vehicle), by content address: `sha256:<hex>`.
+    pub evidence: Option<String>,
+}
+
+/// Everything the pipeline emits, tagged by `type`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// A camera's health changed.
+    CameraHealth(CameraHealth),
+    /// A tracked vehicle crossed a counting line.
+    Crossing(Crossing),
+    /// A tracked vehicle completed a turning movement.
+    Movement(MovementDone),
+    /// Vehicles of one class over one counter in a closed interval.
+    FlowCount(FlowCount),
+    /// A tracked vehicle's plate.
+    Plate(TrackPlate),
+    /// A timing plan issued for an intersection.
+    TimingPlan(PlanDecision),
+}
+
+/// The wire form: the version, then the event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventEnvelope {
+    pub v: u32,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+impl From<Event> for EventEnvelope {
+    fn from(event: Event) -> Self {
+        EventEnvelope {
+            v: EVENT_SCHEMA_VERSION,
+            event,
+        }
+    }
+}
+
+impl Event {
+    /// The `type` tag.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::CameraHealth(_) => "camera_health",
+            Event::Crossing(_) => "crossing",
+            Event::Movement(_) => "movement",
+            Event::FlowCount(_) => "flow_count",
+            Event::Plate(_) => "plate",
+            Event::TimingPlan(_) => "timing_plan",
+        }
+    }
+
+    /// Every `type` tag, in the order of the enum.
+    pub const KINDS: [&'static str; 6] = [
+        "camera_health",
+        "crossing",
+        "movement",
+        "flow_count",
+        "plate",
+        "timing_plan",
+    ];
+
+    /// When it happened: capture time for what cameras saw, the end of a count's interval,
+    /// the start of a plan's validity.
+    pub fn at(&self) -> Timestamp {
+        match self {
+            Event::CameraHealth(health) => health.at,
+            Event::Crossing(crossing) => crossing.at,
+            Event::Movement(movement) => movement.at,
+            Event::FlowCount(count) => count
+                .interval_start
+                .plus(std::time::Duration::from_secs(count.interval_s)),
+            Event::Plate(plate) => plate.at,
+            Event::TimingPlan(decision) => decision.plan.valid_from,
+        }
+    }
+
+    /// The camera it comes from, if a camera.
+    pub fn camera(&self) -> Option<&CameraId> {
+        match self {
+            Event::CameraHealth(health) => Some(&health.camera),
+            Event::Crossing(crossing) => Some(&crossing.camera),
+            Event::Movement(movement) => Some(&movement.camera),
+            Event::FlowCount(count) => Some(&count.camera),
+            Event::Plate(plate) => Some(&plate.camera),
+            Event::TimingPlan(_) => None,
+        }
+    }
+
+    /// The intersection, for a timing plan.
+    pub fn intersection(&self) -> Option<&str> {
+        match self {
+            Event::TimingPlan(decision) => Some(&decision.plan.intersection),
+            _ => None,
+        }
+    }
+
+    /// A stable identity: the same event (replayed footage, a redelivered message) always has
+    /// the same id, so stores and consumers can drop duplicates. 128 bits of SHA-256 over the
+    /// event's JSON, hex.
+    pub fn id(&self) -> String {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        let digest = Sha256::digest(&json);
+        digest[..16]
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect()
+    }
+}
+
+/// The content address of a blob: `sha256:<64 hex>`.
+pub fn content_address(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::counting::CrossingDirection;
+    use crate::health::HealthState;
+    use crate::vehicle::VehicleClass;
+
+    fn crossing() -> Event {
+        Event::Crossing(Crossing {
+            camera: CameraId::new("cam"),
+            line: "stop".into(),
+            lane: Some("1".into()),
+            track: TrackId(7),
+            class: VehicleClass::Car,
+            at: Timestamp::from_nanos(1_700_000_000_000_000_000),
+            direction: CrossingDirection::Forward,
+            speed_kmh: Some(41.5),
+        })
+    }
+
+    #[test]
+    fn the_wire_form_is_versioned_and_tagged_and_round_trips() {
+        let envelope = EventEnvelope::from(crossing());
+        let json = serde_json::to_value(&envelope).expect("serialises");
+        assert_eq!(json["v"], 1);
+        assert_eq!(json["type"], "crossing");
+        assert_eq!(json["line"], "stop");
+        let back: EventEnvelope = serde_json::from_value(json).expect("parses");
+        assert_eq!(back, envelope);
+        // A health record keeps its own `state` tag beside the event's `type`.
+        let health = EventEnvelope::from(Event::CameraHealth(CameraHealth {
+            camera: CameraId::new("cam"),
+            at: Timestamp::UNIX_EPOCH,
+            state: HealthState::Stalled { silent_for_ms: 500 },
+        }));
+        let json = serde_json::to_string(&health).expect("serialises");
+        assert!(
+            json.contains(r#""type":"camera_health""#) && json.contains(r#""state":"stalled""#),
+            "{json}"
+        );
+        assert_eq!(
+            serde_json::from_str::<EventEnvelope>(&json).expect("parses"),
+            health
+        );
+    }
+
+    #[test]
+    fn ids_are_stable_and_differ_between_events() {
+        let a = crossing();
+        assert_eq!(a.id(), crossing().id());
+        assert_eq!(a.id().len(), 32);
+        let Event::Crossing(mut other) = crossing() else {
+            unreachable!("built as a crossing")
+        };
+        other.track = TrackId(8);
+        assert_ne!(a.id(), Event::Crossing(other).id());
+        assert_eq!(a.kind(), "crossing");
+        assert_eq!(a.camera().map(CameraId::as_str), Some("cam"));
+    }
+
+    #[test]
+    fn content_addresses_are_sha256() {
+        assert_eq!(
+            content_address(b"abc"),
+            "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

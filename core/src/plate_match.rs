@@ -1,0 +1,131 @@
+//! How alike two normalised plate texts are, the way an OCR engine errs: edit distance where
+//! swapping look-alike characters (O/0, I/1, B/8, S/5, Z/2, G/6, D/0, A/4) costs less than any
+//! other edit. Used to find a plate misread by one character, in the store's fuzzy search and
+//! in route tracing.
+
+/// The cost of substituting look-alikes; every other edit costs 1.
+pub const LOOKALIKE_COST: f64 = 0.5;
+
+const LOOKALIKES: [(char, char); 9] = [
+    ('O', '0'),
+    ('D', '0'),
+    ('Q', '0'),
+    ('I', '1'),
+    ('B', '8'),
+    ('S', '5'),
+    ('Z', '2'),
+    ('G', '6'),
+    ('A', '4'),
+];
+
+fn substitution_cost(a: char, b: char) -> f64 {
+    if a == b {
+        0.0
+    } else if LOOKALIKES
+        .iter()
+        .any(|&(x, y)| (x == a && y == b) || (x == b && y == a))
+    {
+        LOOKALIKE_COST
+    } else {
+        1.0
+    }
+}
+
+/// Weighted edit distance (insertions, deletions and substitutions; look-alike
+/// substitutions cost [`LOOKALIKE_COST`]).
+pub fn weighted_distance(a: &str, b: &str) -> f64 {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<f64> = (0..=b.len()).map(|j| j as f64).collect();
+    let mut current = vec![0.0; b.len() + 1];
+    for (i, &ca) in a.iter().enumerate() {
+        current[0] = (i + 1) as f64;
+        for (j, &cb) in b.iter().enumerate() {
+            let substitute = previous[j] + substitution_cost(ca, cb);
+            let delete = previous[j + 1] + 1.0;
+            let insert = current[j] + 1.0;
+            current[j + 1] = substitute.min(delete).min(insert);
+        }
+        std::mem::swap(&mut previous, &mut current);
+    }
+    previous[b.len()]
+}
+
+/// Plain edit distance, capped: `None` when above `max`.
+pub fn within_edits(a: &str, b: &str, max: usize) -> Option<usize> {
+    let (la, lb) = (a.chars().count(), b.chars().count());
+    if la.abs_diff(lb) > max {
+        return None;
+    }
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    let mut current = vec![0; b.len() + 1];
+    for (i, &ca) in a.iter().enumerate() {
+        current[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            current[j + 1] = (previous[j] + usize::from(ca != cb))
+                .min(previous[j + 1] + 1)
+                .min(current[j] + 1);
+        }
+        std::mem::swap(&mut previous, &mut current);
+    }
+    let distance = previous[b.len()];
+    (distance <= max).then_some(distance)
+}
+
+/// The texts one deletion away from `plate` (SymSpell's deletion neighbourhood). Two plates
+/// within one edit of each other share one of these, or one is among the other's.
+pub fn single_deletions(plate: &str) -> Vec<String> {
+    let chars: Vec<char> = plate.chars().collect();
+    let mut variants: Vec<String> = (0..chars.len())
+        .map(|skip| {
+            chars
+                .iter()
+                .enumerate()
+                .filter(|(index, _)| *index != skip)
+                .map(|(_, c)| *c)
+                .collect()
+        })
+        .collect();
+    variants.sort();
+    variants.dedup();
+    variants
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookalike_swaps_cost_less_than_other_edits() {
+        assert_eq!(weighted_distance("51G12345", "51G12345"), 0.0);
+        assert_eq!(weighted_distance("51G12345", "5IG12345"), LOOKALIKE_COST);
+        assert_eq!(weighted_distance("51G12345", "51G12346"), 1.0);
+        assert_eq!(weighted_distance("51G12345", "51G1234"), 1.0);
+        assert_eq!(weighted_distance("30A12345", "3OA12345"), LOOKALIKE_COST);
+        assert_eq!(within_edits("51G12345", "51G1234", 1), Some(1));
+        assert_eq!(within_edits("51G12345", "52G12346", 1), None);
+    }
+
+    #[test]
+    fn one_edit_apart_plates_share_a_deletion() {
+        let deletes = |p: &str| single_deletions(p);
+        let related = |a: &str, b: &str| {
+            let da = deletes(a);
+            let db = deletes(b);
+            a == b
+                || da.contains(&b.to_string())
+                || db.contains(&a.to_string())
+                || da.iter().any(|x| db.contains(x))
+        };
+        assert!(related("51G12345", "51G12346"), "substitution");
+        assert!(related("51G12345", "51G1234"), "deletion");
+        assert!(related("51G1234", "51G12345"), "insertion");
+        assert!(!related("51G12345", "52G12346"));
+        assert_eq!(
+            single_deletions("AAB"),
+            vec!["AA".to_string(), "AB".to_string()]
+        );
+    }
+}

@@ -1,0 +1,340 @@
+//! # roadsight-store
+//!
+//! The event store behind one trait, [`EventStore`], with two backends that share one schema
+//! and one set of migrations:
+//!
+//! - [`SqliteStore`]: one file, bundled SQLite in WAL mode, the embedded default. The main job
+//!   runs with it on a machine that has nothing else.
+//! - [`PostgresStore`]: PostgreSQL, for the city at scale (~15 million sightings a day).
+//!
+//! What it keeps:
+//! - **events**: every [`Event`] as its wire JSON, keyed by [`Event::id`]. Writes are
+//!   idempotent: appending an event already stored is a counted duplicate, never a second row,
+//!   so replaying footage or redelivering messages duplicates nothing.
+//! - **sightings**: each plate event, by plate and time, for plate traces; with **plates** (one
+//!   row per plate text) and its single-deletion neighbourhood, so a fuzzy search finds every
+//!   plate within one edit through an index instead of a scan.
+//! - **counts**: each closed interval count, by camera and interval.
+//! - **evidence**: images, content-addressed (`sha256:<hex>`): the same image is stored once.
+//! - **audit_log**: who asked what about which plate, when, and how many results came back.
+//!
+//! [`open`] takes a URL: `sqlite:PATH` or `postgres://user@host:port/db`. Errors name the
+//! store and the operation. Retention ([`EventStore::apply_retention`]) deletes by age and
+//! then the evidence no sighting refers to any more.
+
+mod postgres_store;
+mod schema;
+mod sqlite_store;
+
+pub use postgres_store::PostgresStore;
+pub use sqlite_store::SqliteStore;
+
+use roadsight_core::counting::FlowCount;
+use roadsight_core::{Event, EventEnvelope, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// What went wrong, naming the store (its URL without credentials) and the operation.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store {store}: {operation}: {message}")]
+    Backend {
+        store: String,
+        operation: String,
+        message: String,
+    },
+    #[error("store URL {url:?}: {message}")]
+    Url { url: String, message: String },
+    #[error("store {store}: event {id} in the store is not a valid event: {message}")]
+    Corrupt {
+        store: String,
+        id: String,
+        message: String,
+    },
+}
+
+/// How an append went.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct AppendReport {
+    pub inserted: usize,
+    /// Events already stored (same id), left as they were.
+    pub duplicates: usize,
+}
+
+/// A plate seen at a camera.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sighting {
+    pub event_id: String,
+    pub plate: String,
+    pub camera: String,
+    pub at: Timestamp,
+    pub track: u64,
+    pub confidence: f32,
+    /// The evidence image's content address.
+    pub evidence: Option<String>,
+}
+
+/// Sightings of one plate in a time window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SightingQuery {
+    pub plate: String,
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+    pub limit: usize,
+}
+
+/// A plate found by fuzzy search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlateMatch {
+    pub plate: String,
+    /// Weighted edit distance to the query (look-alike swaps cost 0.5).
+    pub distance: f64,
+    pub sightings: u64,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+}
+
+/// Interval counts matching every given field.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CountQuery {
+    pub camera: Option<String>,
+    /// `line` or `movement`.
+    pub kind: Option<String>,
+    pub counter: Option<String>,
+    pub class: Option<String>,
+    /// On the interval's start.
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+    pub limit: usize,
+}
+
+/// Events by type, camera and time (on [`Event::at`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventQuery {
+    /// `type` tags; empty means all.
+    pub kinds: Vec<String>,
+    pub camera: Option<String>,
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+    pub limit: usize,
+}
+
+/// An event as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredEvent {
+    pub id: String,
+    #[serde(flatten)]
+    pub envelope: EventEnvelope,
+}
+
+/// A stored image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evidence {
+    pub address: String,
+    pub media_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// One question about personal data, and its answer's size.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub at: Timestamp,
+    /// Who asked (the token's user).
+    pub who: String,
+    pub role: String,
+    /// What kind of question: `plate_trace`, `plate_search`, `evidence`, ...
+    pub action: String,
+    /// What it was about (the plate, the evidence address).
+    pub subject: String,
+    /// The question's parameters, as the caller gave them.
+    pub query: String,
+    pub results: u64,
+}
+
+/// How long each kind of record is kept, in days.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Retention {
+    pub events_days: f64,
+    pub sightings_days: f64,
+    pub counts_days: f64,
+    pub evidence_days: f64,
+    pub audit_days: f64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            events_days: 90.0,
+            sightings_days: 90.0,
+            counts_days: 730.0,
+            evidence_days: 90.0,
+            audit_days: 1825.0,
+        }
+    }
+}
+
+/// Rows deleted by a retention pass.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RetentionReport {
+    pub events: u64,
+    pub sightings: u64,
+    pub counts: u64,
+    pub evidence: u64,
+    pub audit: u64,
+}
+
+/// The store, whichever backend.
+pub trait EventStore: Send {
+    /// `sqlite:PATH` or `postgres://host/db` (no credentials), for messages.
+    fn describe(&self) -> String;
+
+    /// Stores `events` in one transaction; events already stored are counted, not repeated.
+    fn append(&mut self, events: &[Event]) -> Result<AppendReport, StoreError>;
+
+    /// Stores an image once per content; returns its address (`sha256:<hex>`).
+    fn put_evidence(
+        &mut self,
+        media_type: &str,
+        bytes: &[u8],
+        at: Timestamp,
+    ) -> Result<String, StoreError>;
+
+    fn evidence(&mut self, address: &str) -> Result<Option<Evidence>, StoreError>;
+
+    /// Sightings of exactly `query.plate`, oldest first.
+    fn sightings(&mut self, query: &SightingQuery) -> Result<Vec<Sighting>, StoreError>;
+
+    /// Plates within one edit of `plate`, nearest first (look-alike swaps nearer), seen in the
+    /// window when one is given.
+    fn search_plates(
+        &mut self,
+        plate: &str,
+        from: Option<Timestamp>,
+        to: Option<Timestamp>,
+        limit: usize,
+    ) -> Result<Vec<PlateMatch>, StoreError>;
+
+    fn counts(&mut self, query: &CountQuery) -> Result<Vec<FlowCount>, StoreError>;
+
+    /// Events, oldest first.
+    fn events(&mut self, query: &EventQuery) -> Result<Vec<StoredEvent>, StoreError>;
+
+    fn record_audit(&mut self, entry: &AuditEntry) -> Result<(), StoreError>;
+
+    /// Audit entries, newest first.
+    fn audit_log(
+        &mut self,
+        from: Option<Timestamp>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Deletes what is older than `retention` allows at `now`.
+    fn apply_retention(
+        &mut self,
+        now: Timestamp,
+        retention: &Retention,
+    ) -> Result<RetentionReport, StoreError>;
+}
+
+/// Opens (and migrates) the store at `url`: `sqlite:PATH` (created if missing) or
+/// `postgres://...` / `postgresql://...`.
+pub fn open(url: &str) -> Result<Box<dyn EventStore>, StoreError> {
+    if let Some(path) = url.strip_prefix("sqlite:") {
+        if path.is_empty() {
+            return Err(StoreError::Url {
+                url: url.to_string(),
+                message: "no file after sqlite:".into(),
+            });
+        }
+        return Ok(Box::new(SqliteStore::open(std::path::Path::new(path))?));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Box::new(PostgresStore::connect(url, None)?));
+    }
+    Err(StoreError::Url {
+        url: url.to_string(),
+        message: "expected sqlite:PATH or postgres://user@host:port/database".into(),
+    })
+}
+
+/// What both backends derive from an event when they store it.
+pub(crate) fn sighting_of(id: &str, event: &Event) -> Option<Sighting> {
+    match event {
+        Event::Plate(plate) => Some(Sighting {
+            event_id: id.to_string(),
+            plate: plate.text.clone(),
+            camera: plate.camera.to_string(),
+            at: plate.at,
+            track: plate.track.0,
+            confidence: plate.confidence,
+            evidence: plate.evidence.clone(),
+        }),
+        _ => None,
+    }
+}
+
+/// Nanoseconds for a window bound (open bounds become the extremes).
+pub(crate) fn bound(at: Option<Timestamp>, low: bool) -> i64 {
+    match at {
+        Some(at) => at.as_nanos(),
+        None if low => i64::MIN,
+        None => i64::MAX,
+    }
+}
+
+/// Orders fuzzy candidates: nearest, then most seen, then alphabetical; keeps `limit`.
+pub(crate) fn rank_matches(
+    query: &str,
+    candidates: Vec<PlateMatch>,
+    limit: usize,
+) -> Vec<PlateMatch> {
+    let mut matches: Vec<PlateMatch> = candidates
+        .into_iter()
+        .filter(|candidate| {
+            roadsight_core::plate_match::within_edits(query, &candidate.plate, 1).is_some()
+        })
+        .map(|candidate| PlateMatch {
+            distance: roadsight_core::plate_match::weighted_distance(query, &candidate.plate),
+            ..candidate
+        })
+        .collect();
+    matches.sort_by(|a, b| {
+        a.distance
+            .total_cmp(&b.distance)
+            .then(b.sightings.cmp(&a.sightings))
+            .then(a.plate.cmp(&b.plate))
+    });
+    matches.dedup_by(|a, b| a.plate == b.plate);
+    matches.truncate(limit);
+    matches
+}
+
+/// The variants a fuzzy search looks up: the query and its single deletions.
+pub(crate) fn search_variants(plate: &str) -> Vec<String> {
+    let mut variants = roadsight_core::plate_match::single_deletions(plate);
+    variants.push(plate.to_string());
+    variants
+}
+
+/// A row limit for SQL.
+pub(crate) fn sql_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+/// A stored JSON body parsed back, or the row named as corrupt.
+pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(
+    store: &str,
+    id: &str,
+    body: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(body).map_err(|error| StoreError::Corrupt {
+        store: store.to_string(),
+        id: id.to_string(),
+        message: error.to_string(),
+    })
+}
+
+/// An event as its wire JSON.
+pub(crate) fn event_json(event: &Event) -> String {
+    serde_json::to_string(&EventEnvelope::from(event.clone())).unwrap_or_default()
+}

@@ -1,0 +1,194 @@
+//! One schema, two dialects. Migrations run in order, each once, recorded in
+//! `schema_version`; a store opened by a newer roadsight than wrote it is migrated forward.
+
+/// Which SQL the migration is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// `(version, statements)`; statements are separated by `;` and written once for both
+/// dialects, with `BLOB` and `AUTOID` rewritten for PostgreSQL.
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    "
+    CREATE TABLE events (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        camera TEXT,
+        at_ns BIGINT NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX events_kind_at ON events (kind, at_ns);
+    CREATE INDEX events_camera_at ON events (camera, at_ns);
+    CREATE INDEX events_at ON events (at_ns);
+    CREATE TABLE sightings (
+        event_id TEXT PRIMARY KEY,
+        plate TEXT NOT NULL,
+        camera TEXT NOT NULL,
+        at_ns BIGINT NOT NULL,
+        track BIGINT NOT NULL,
+        confidence REAL NOT NULL,
+        evidence TEXT
+    );
+    CREATE INDEX sightings_plate_at ON sightings (plate, at_ns);
+    CREATE INDEX sightings_at ON sightings (at_ns);
+    CREATE TABLE plates (
+        plate TEXT PRIMARY KEY,
+        first_ns BIGINT NOT NULL,
+        last_ns BIGINT NOT NULL,
+        sightings BIGINT NOT NULL
+    );
+    CREATE TABLE plate_deletes (
+        variant TEXT NOT NULL,
+        plate TEXT NOT NULL,
+        PRIMARY KEY (variant, plate)
+    );
+    CREATE TABLE counts (
+        event_id TEXT PRIMARY KEY,
+        camera TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        counter TEXT NOT NULL,
+        lane TEXT,
+        direction TEXT,
+        class TEXT NOT NULL,
+        interval_start_ns BIGINT NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX counts_camera_interval ON counts (camera, interval_start_ns);
+    CREATE INDEX counts_interval ON counts (interval_start_ns);
+    CREATE TABLE evidence (
+        address TEXT PRIMARY KEY,
+        media_type TEXT NOT NULL,
+        bytes BLOB NOT NULL,
+        stored_ns BIGINT NOT NULL
+    );
+    CREATE INDEX evidence_stored ON evidence (stored_ns);
+    CREATE TABLE audit_log (
+        id AUTOID,
+        at_ns BIGINT NOT NULL,
+        who TEXT NOT NULL,
+        role TEXT NOT NULL,
+        action TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        query TEXT NOT NULL,
+        results BIGINT NOT NULL
+    );
+    CREATE INDEX audit_at ON audit_log (at_ns)
+    ",
+)];
+
+/// The statements of every migration above `applied`, in the dialect.
+pub(crate) fn pending(applied: i64, dialect: Dialect) -> Vec<(i64, Vec<String>)> {
+    MIGRATIONS
+        .iter()
+        .filter(|(version, _)| *version > applied)
+        .map(|(version, sql)| {
+            let sql = match dialect {
+                Dialect::Sqlite => sql.replace("AUTOID", "INTEGER PRIMARY KEY AUTOINCREMENT"),
+                Dialect::Postgres => sql
+                    .replace("AUTOID", "BIGSERIAL PRIMARY KEY")
+                    .replace("BLOB", "BYTEA")
+                    .replace("REAL", "DOUBLE PRECISION"),
+            };
+            let statements = sql
+                .split(';')
+                .map(str::trim)
+                .filter(|statement| !statement.is_empty())
+                .map(str::to_string)
+                .collect();
+            (*version, statements)
+        })
+        .collect()
+}
+
+/// The newest schema version this build knows.
+pub(crate) fn latest() -> i64 {
+    MIGRATIONS.last().map_or(0, |(version, _)| *version)
+}
+
+/// Refuses a store written by a newer roadsight (its schema would be misread).
+pub(crate) fn check_not_newer(applied: i64, store: &str) -> Result<(), crate::StoreError> {
+    if applied > latest() {
+        return Err(crate::StoreError::Backend {
+            store: store.to_string(),
+            operation: "migrate".into(),
+            message: format!(
+                "schema version {applied} is newer than this roadsight knows ({})",
+                latest()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// What a retention pass deletes, in order (sightings first: plates, variants and evidence
+/// go once nothing refers to them). `$1` is the cut-off in nanoseconds for the field named.
+pub(crate) enum RetentionField {
+    Events,
+    Sightings,
+    Counts,
+    Evidence,
+    Audit,
+    /// Bookkeeping whose rows are not reported; `$1` as for sightings.
+    Unreported,
+    /// Rows nothing refers to any more; no parameter.
+    Orphans,
+}
+
+pub(crate) const RETENTION: &[(RetentionField, &str)] = &[
+    (RetentionField::Sightings, "DELETE FROM sightings WHERE at_ns < $1"),
+    (
+        RetentionField::Unreported,
+        "DELETE FROM plates WHERE last_ns < $1 AND NOT EXISTS (SELECT 1 FROM sightings s WHERE s.plate = plates.plate)",
+    ),
+    (
+        RetentionField::Orphans,
+        "DELETE FROM plate_deletes WHERE NOT EXISTS (SELECT 1 FROM plates p WHERE p.plate = plate_deletes.plate)",
+    ),
+    (RetentionField::Events, "DELETE FROM events WHERE at_ns < $1"),
+    (RetentionField::Counts, "DELETE FROM counts WHERE interval_start_ns < $1"),
+    (
+        RetentionField::Evidence,
+        "DELETE FROM evidence WHERE stored_ns < $1 AND NOT EXISTS (SELECT 1 FROM sightings s WHERE s.evidence = evidence.address)",
+    ),
+    (RetentionField::Audit, "DELETE FROM audit_log WHERE at_ns < $1"),
+];
+
+impl RetentionField {
+    /// The cut-off for this field: `now` less its retention (the sightings' for bookkeeping).
+    pub(crate) fn cutoff(
+        &self,
+        now: roadsight_core::Timestamp,
+        retention: &crate::Retention,
+    ) -> i64 {
+        let days = match self {
+            RetentionField::Events => retention.events_days,
+            RetentionField::Sightings | RetentionField::Unreported | RetentionField::Orphans => {
+                retention.sightings_days
+            }
+            RetentionField::Counts => retention.counts_days,
+            RetentionField::Evidence => retention.evidence_days,
+            RetentionField::Audit => retention.audit_days,
+        };
+        now.as_nanos().saturating_sub((days * 86_400e9) as i64)
+    }
+
+    /// Whether the statement takes the cut-off as `$1`.
+    pub(crate) fn takes_cutoff(&self) -> bool {
+        !matches!(self, RetentionField::Orphans)
+    }
+
+    /// Adds `deleted` rows to the report.
+    pub(crate) fn record(&self, report: &mut crate::RetentionReport, deleted: u64) {
+        match self {
+            RetentionField::Events => report.events += deleted,
+            RetentionField::Sightings => report.sightings += deleted,
+            RetentionField::Counts => report.counts += deleted,
+            RetentionField::Evidence => report.evidence += deleted,
+            RetentionField::Audit => report.audit += deleted,
+            RetentionField::Unreported | RetentionField::Orphans => {}
+        }
+    }
+}

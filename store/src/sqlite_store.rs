@@ -1,0 +1,486 @@
+//! The embedded backend: one SQLite file in WAL mode (readers never block the writer).
+
+use crate::schema::{self, Dialect};
+use crate::{
+    bound, event_json, parse_body, rank_matches, search_variants, sighting_of, sql_limit,
+    AppendReport, AuditEntry, CountQuery, EventQuery, EventStore, Evidence, PlateMatch, Retention,
+    RetentionReport, Sighting, SightingQuery, StoreError, StoredEvent,
+};
+use roadsight_core::counting::FlowCount;
+use roadsight_core::{content_address, Event, Timestamp};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+use std::time::Duration;
+
+/// A SQLite store.
+#[derive(Debug)]
+pub struct SqliteStore {
+    connection: Connection,
+    name: String,
+}
+
+/// Maps a SQLite error to a [`StoreError`] naming the store and the operation.
+fn failing(name: &str, operation: &str) -> impl Fn(rusqlite::Error) -> StoreError {
+    let name = name.to_string();
+    let operation = operation.to_string();
+    move |error| StoreError::Backend {
+        store: name.clone(),
+        operation: operation.clone(),
+        message: error.to_string(),
+    }
+}
+
+impl SqliteStore {
+    /// Opens or creates the file and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let name = format!("sqlite:{}", path.display());
+        let fail = |operation: &str, error: rusqlite::Error| StoreError::Backend {
+            store: name.clone(),
+            operation: operation.to_string(),
+            message: error.to_string(),
+        };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|error| StoreError::Backend {
+                store: name.clone(),
+                operation: "create its folder".into(),
+                message: error.to_string(),
+            })?;
+        }
+        let connection = Connection::open(path).map_err(|e| fail("open", e))?;
+        connection
+            .busy_timeout(Duration::from_secs(10))
+            .map_err(|e| fail("set busy timeout", e))?;
+        connection
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| fail("enable WAL", e))?;
+        connection
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| fail("set synchronous", e))?;
+        let mut store = SqliteStore { connection, name };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn fail(&self, operation: &str) -> impl Fn(rusqlite::Error) -> StoreError {
+        failing(&self.name, operation)
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let name = self.name.clone();
+        let fail = |operation: &str| failing(&name, operation);
+        let transaction = self
+            .connection
+            .transaction()
+            .map_err(fail("begin migration"))?;
+        transaction
+            .execute(
+                "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT PRIMARY KEY, applied_ns BIGINT NOT NULL)",
+                [],
+            )
+            .map_err(fail("create schema_version"))?;
+        let applied: i64 = transaction
+            .query_row(
+                "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(fail("read schema_version"))?;
+        schema::check_not_newer(applied, &name)?;
+        for (version, statements) in schema::pending(applied, Dialect::Sqlite) {
+            for statement in statements {
+                transaction
+                    .execute(&statement, [])
+                    .map_err(fail(&format!("migration {version}")))?;
+            }
+            transaction
+                .execute(
+                    "INSERT INTO schema_version (version, applied_ns) VALUES (?1, 0)",
+                    params![version],
+                )
+                .map_err(fail("record migration"))?;
+        }
+        transaction.commit().map_err(fail("commit migration"))
+    }
+}
+
+impl EventStore for SqliteStore {
+    fn describe(&self) -> String {
+        self.name.clone()
+    }
+
+    fn append(&mut self, events: &[Event]) -> Result<AppendReport, StoreError> {
+        let name = self.name.clone();
+        let fail = |operation: &str| failing(&name, operation);
+        let mut report = AppendReport::default();
+        let transaction = self
+            .connection
+            .transaction()
+            .map_err(fail("begin append"))?;
+        {
+            let mut insert_event = transaction
+                .prepare_cached(
+                    "INSERT INTO events (id, kind, camera, at_ns, body) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (id) DO NOTHING",
+                )
+                .map_err(fail("prepare event insert"))?;
+            let mut insert_sighting = transaction
+                .prepare_cached(
+                    "INSERT INTO sightings (event_id, plate, camera, at_ns, track, confidence, evidence) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(fail("prepare sighting insert"))?;
+            let mut upsert_plate = transaction
+                .prepare_cached(
+                    "INSERT INTO plates (plate, first_ns, last_ns, sightings) VALUES (?1, ?2, ?2, 1)
+                     ON CONFLICT (plate) DO UPDATE SET first_ns = MIN(first_ns, excluded.first_ns),
+                     last_ns = MAX(last_ns, excluded.last_ns), sightings = sightings + 1",
+                )
+                .map_err(fail("prepare plate upsert"))?;
+            let mut insert_delete = transaction
+                .prepare_cached("INSERT INTO plate_deletes (variant, plate) VALUES (?1, ?2) ON CONFLICT DO NOTHING")
+                .map_err(fail("prepare plate variant insert"))?;
+            let mut insert_count = transaction
+                .prepare_cached(
+                    "INSERT INTO counts (event_id, camera, kind, counter, lane, direction, class, interval_start_ns, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )
+                .map_err(fail("prepare count insert"))?;
+            for event in events {
+                let id = event.id();
+                let inserted = insert_event
+                    .execute(params![
+                        id,
+                        event.kind(),
+                        event.camera().map(|c| c.as_str().to_string()),
+                        event.at().as_nanos(),
+                        event_json(event)
+                    ])
+                    .map_err(fail("insert event"))?;
+                if inserted == 0 {
+                    report.duplicates += 1;
+                    continue;
+                }
+                report.inserted += 1;
+                if let Some(sighting) = sighting_of(&id, event) {
+                    insert_sighting
+                        .execute(params![
+                            sighting.event_id,
+                            sighting.plate,
+                            sighting.camera,
+                            sighting.at.as_nanos(),
+                            i64::try_from(sighting.track).unwrap_or(i64::MAX),
+                            f64::from(sighting.confidence),
+                            sighting.evidence
+                        ])
+                        .map_err(fail("insert sighting"))?;
+                    upsert_plate
+                        .execute(params![sighting.plate, sighting.at.as_nanos()])
+                        .map_err(fail("update plate"))?;
+                    for variant in roadsight_core::plate_match::single_deletions(&sighting.plate) {
+                        insert_delete
+                            .execute(params![variant, sighting.plate])
+                            .map_err(fail("insert plate variant"))?;
+                    }
+                }
+                if let Event::FlowCount(count) = event {
+                    insert_count
+                        .execute(params![
+                            id,
+                            count.camera.as_str(),
+                            serde_plain(&count.kind),
+                            count.counter,
+                            count.lane,
+                            count.direction.as_ref().map(serde_plain),
+                            serde_plain(&count.class),
+                            count.interval_start.as_nanos(),
+                            serde_json::to_string(count).unwrap_or_default()
+                        ])
+                        .map_err(fail("insert count"))?;
+                }
+            }
+        }
+        transaction.commit().map_err(fail("commit append"))?;
+        Ok(report)
+    }
+
+    fn put_evidence(
+        &mut self,
+        media_type: &str,
+        bytes: &[u8],
+        at: Timestamp,
+    ) -> Result<String, StoreError> {
+        let address = content_address(bytes);
+        self.connection
+            .execute(
+                "INSERT INTO evidence (address, media_type, bytes, stored_ns) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (address) DO NOTHING",
+                params![address, media_type, bytes, at.as_nanos()],
+            )
+            .map_err(self.fail("store evidence"))?;
+        Ok(address)
+    }
+
+    fn evidence(&mut self, address: &str) -> Result<Option<Evidence>, StoreError> {
+        self.connection
+            .query_row(
+                "SELECT media_type, bytes FROM evidence WHERE address = ?1",
+                params![address],
+                |row| {
+                    Ok(Evidence {
+                        address: address.to_string(),
+                        media_type: row.get(0)?,
+                        bytes: row.get(1)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(self.fail("read evidence"))
+    }
+
+    fn sightings(&mut self, query: &SightingQuery) -> Result<Vec<Sighting>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare_cached(
+                "SELECT event_id, plate, camera, at_ns, track, confidence, evidence FROM sightings
+                 WHERE plate = ?1 AND at_ns >= ?2 AND at_ns <= ?3 ORDER BY at_ns, event_id LIMIT ?4",
+            )
+            .map_err(self.fail("prepare sightings"))?;
+        let rows = statement
+            .query_map(
+                params![
+                    query.plate,
+                    bound(query.from, true),
+                    bound(query.to, false),
+                    sql_limit(query.limit)
+                ],
+                |row| {
+                    Ok(Sighting {
+                        event_id: row.get(0)?,
+                        plate: row.get(1)?,
+                        camera: row.get(2)?,
+                        at: Timestamp::from_nanos(row.get(3)?),
+                        track: u64::try_from(row.get::<_, i64>(4)?).unwrap_or(0),
+                        confidence: row.get::<_, f64>(5)? as f32,
+                        evidence: row.get(6)?,
+                    })
+                },
+            )
+            .map_err(self.fail("query sightings"))?;
+        let name = self.name.clone();
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|error| StoreError::Backend {
+                store: name,
+                operation: "read sightings".into(),
+                message: error.to_string(),
+            })
+    }
+
+    fn search_plates(
+        &mut self,
+        plate: &str,
+        from: Option<Timestamp>,
+        to: Option<Timestamp>,
+        limit_to: usize,
+    ) -> Result<Vec<PlateMatch>, StoreError> {
+        let variants = search_variants(plate);
+        let placeholders = (1..=variants.len())
+            .map(|i| format!("?{i}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let sql = format!(
+            "SELECT p.plate, p.sightings, p.first_ns, p.last_ns FROM plates p
+             WHERE (p.plate IN ({placeholders}) OR p.plate IN (SELECT plate FROM plate_deletes WHERE variant IN ({placeholders})))
+             AND p.last_ns >= ?{lo} AND p.first_ns <= ?{hi}",
+            lo = variants.len() + 1,
+            hi = variants.len() + 2
+        );
+        let mut values: Vec<rusqlite::types::Value> = variants
+            .iter()
+            .map(|v| rusqlite::types::Value::Text(v.clone()))
+            .collect();
+        values.push(rusqlite::types::Value::Integer(bound(from, true)));
+        values.push(rusqlite::types::Value::Integer(bound(to, false)));
+        let mut statement = self
+            .connection
+            .prepare(&sql)
+            .map_err(self.fail("prepare plate search"))?;
+        let rows = statement
+            .query_map(rusqlite::params_from_iter(values), |row| {
+                Ok(PlateMatch {
+                    plate: row.get(0)?,
+                    distance: 0.0,
+                    sightings: u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0),
+                    first_seen: Timestamp::from_nanos(row.get(2)?),
+                    last_seen: Timestamp::from_nanos(row.get(3)?),
+                })
+            })
+            .map_err(self.fail("search plates"))?;
+        let name = self.name.clone();
+        let candidates =
+            rows.collect::<Result<Vec<_>, _>>()
+                .map_err(|error| StoreError::Backend {
+                    store: name,
+                    operation: "read plate search".into(),
+                    message: error.to_string(),
+                })?;
+        Ok(rank_matches(plate, candidates, limit_to))
+    }
+
+    fn counts(&mut self, query: &CountQuery) -> Result<Vec<FlowCount>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare_cached(
+                "SELECT event_id, body FROM counts
+                 WHERE (?1 IS NULL OR camera = ?1) AND (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR counter = ?3)
+                 AND (?4 IS NULL OR class = ?4) AND interval_start_ns >= ?5 AND interval_start_ns <= ?6
+                 ORDER BY interval_start_ns, camera, counter, event_id LIMIT ?7",
+            )
+            .map_err(self.fail("prepare counts"))?;
+        let rows = statement
+            .query_map(
+                params![
+                    query.camera,
+                    query.kind,
+                    query.counter,
+                    query.class,
+                    bound(query.from, true),
+                    bound(query.to, false),
+                    sql_limit(query.limit)
+                ],
+                |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
+            )
+            .map_err(self.fail("query counts"))?;
+        let mut counts = Vec::new();
+        for row in rows {
+            let (id, body) = row.map_err(self.fail("read counts"))?;
+            counts.push(
+                serde_json::from_str(&body).map_err(|error| StoreError::Corrupt {
+                    store: self.name.clone(),
+                    id,
+                    message: error.to_string(),
+                })?,
+            );
+        }
+        Ok(counts)
+    }
+
+    fn events(&mut self, query: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
+        let kinds = if query.kinds.is_empty() {
+            None
+        } else {
+            Some(query.kinds.join(","))
+        };
+        let mut statement = self
+            .connection
+            .prepare_cached(
+                "SELECT id, body FROM events
+                 WHERE (?1 IS NULL OR instr(',' || ?1 || ',', ',' || kind || ',') > 0)
+                 AND (?2 IS NULL OR camera = ?2) AND at_ns >= ?3 AND at_ns <= ?4
+                 ORDER BY at_ns, id LIMIT ?5",
+            )
+            .map_err(self.fail("prepare events"))?;
+        let rows = statement
+            .query_map(
+                params![
+                    kinds,
+                    query.camera,
+                    bound(query.from, true),
+                    bound(query.to, false),
+                    sql_limit(query.limit)
+                ],
+                |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
+            )
+            .map_err(self.fail("query events"))?;
+        let mut events = Vec::new();
+        for row in rows {
+            let (id, body) = row.map_err(self.fail("read events"))?;
+            let envelope = parse_body(&self.name, &id, &body)?;
+            events.push(StoredEvent { id, envelope });
+        }
+        Ok(events)
+    }
+
+    fn record_audit(&mut self, entry: &AuditEntry) -> Result<(), StoreError> {
+        self.connection
+            .execute(
+                "INSERT INTO audit_log (at_ns, who, role, action, subject, query, results) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    entry.at.as_nanos(),
+                    entry.who,
+                    entry.role,
+                    entry.action,
+                    entry.subject,
+                    entry.query,
+                    i64::try_from(entry.results).unwrap_or(i64::MAX)
+                ],
+            )
+            .map_err(self.fail("record audit"))?;
+        Ok(())
+    }
+
+    fn audit_log(
+        &mut self,
+        from: Option<Timestamp>,
+        limit_to: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare_cached(
+                "SELECT at_ns, who, role, action, subject, query, results FROM audit_log
+                 WHERE at_ns >= ?1 ORDER BY at_ns DESC, id DESC LIMIT ?2",
+            )
+            .map_err(self.fail("prepare audit log"))?;
+        let rows = statement
+            .query_map(params![bound(from, true), sql_limit(limit_to)], |row| {
+                Ok(AuditEntry {
+                    at: Timestamp::from_nanos(row.get(0)?),
+                    who: row.get(1)?,
+                    role: row.get(2)?,
+                    action: row.get(3)?,
+                    subject: row.get(4)?,
+                    query: row.get(5)?,
+                    results: u64::try_from(row.get::<_, i64>(6)?).unwrap_or(0),
+                })
+            })
+            .map_err(self.fail("query audit log"))?;
+        let name = self.name.clone();
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|error| StoreError::Backend {
+                store: name,
+                operation: "read audit log".into(),
+                message: error.to_string(),
+            })
+    }
+
+    fn apply_retention(
+        &mut self,
+        now: Timestamp,
+        retention: &Retention,
+    ) -> Result<RetentionReport, StoreError> {
+        let name = self.name.clone();
+        let fail = |operation: &str| failing(&name, operation);
+        let transaction = self
+            .connection
+            .transaction()
+            .map_err(fail("begin retention"))?;
+        let mut report = RetentionReport::default();
+        for (field, sql) in schema::RETENTION {
+            let sql = sql.replace("$1", "?1");
+            let deleted = if field.takes_cutoff() {
+                transaction.execute(&sql, params![field.cutoff(now, retention)])
+            } else {
+                transaction.execute(&sql, [])
+            }
+            .map_err(fail("apply retention"))?;
+            field.record(&mut report, deleted as u64);
+        }
+        transaction.commit().map_err(fail("commit retention"))?;
+        Ok(report)
+    }
+}
+
+/// A unit enum's serde name (`car`, `line`, `forward`).
+pub(crate) fn serde_plain<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(text)) => text,
+        Ok(other) => other.to_string(),
+        Err(_) => String::new(),
+    }
+}

@@ -1,0 +1,398 @@
+#![allow(clippy::expect_used)] // Test code: a failed expect is a failed test.
+//! One behaviour suite, run on both backends: SQLite in a temporary file and PostgreSQL in a
+//! schema of its own (at `ROADSIGHT_TEST_POSTGRES`, default the machine's
+//! `postgres://postgres@127.0.0.1:5432/test`). Without a reachable PostgreSQL the PostgreSQL
+//! run fails under `CI=true` and is reported as not run otherwise.
+
+use roadsight_core::counting::{CounterKind, Crossing, CrossingDirection, FlowCount};
+use roadsight_core::signal::{PlanBasis, PlanDecision, Split, TimingPlan};
+use roadsight_core::{
+    CameraHealth, CameraId, Event, HealthState, Timestamp, TrackId, TrackPlate, VehicleClass,
+};
+use roadsight_store::{
+    AuditEntry, CountQuery, EventQuery, EventStore, PostgresStore, Retention, SightingQuery,
+    SqliteStore,
+};
+use std::time::Duration;
+
+const DAY_S: u64 = 86_400;
+
+fn at(seconds: u64) -> Timestamp {
+    // 2026-11-23T00:00:00Z plus seconds.
+    Timestamp::from_nanos(1_795_392_000_000_000_000).plus(Duration::from_secs(seconds))
+}
+
+fn plate(text: &str, camera: &str, track: u64, seconds: u64, evidence: Option<String>) -> Event {
+    Event::Plate(TrackPlate {
+        camera: CameraId::new(camera),
+        track: TrackId(track),
+        text: text.into(),
+        formatted: text.into(),
+        confidence: 0.9,
+        char_confidence: vec![0.9; text.len()],
+        rows: 1,
+        valid: true,
+        reads: 4,
+        agreeing: 3,
+        first_seen: at(seconds),
+        last_seen: at(seconds + 2),
+        at: at(seconds + 1),
+        evidence,
+    })
+}
+
+fn crossing(camera: &str, track: u64, seconds: u64) -> Event {
+    Event::Crossing(Crossing {
+        camera: CameraId::new(camera),
+        line: "stop".into(),
+        lane: None,
+        track: TrackId(track),
+        class: VehicleClass::Car,
+        at: at(seconds),
+        direction: CrossingDirection::Forward,
+        speed_kmh: None,
+    })
+}
+
+fn count(camera: &str, class: VehicleClass, interval: u64, count: u64) -> Event {
+    Event::FlowCount(FlowCount {
+        camera: CameraId::new(camera),
+        kind: CounterKind::Line,
+        counter: "stop".into(),
+        lane: None,
+        direction: Some(CrossingDirection::Forward),
+        class,
+        interval_start: at(interval * 900),
+        interval_s: 900,
+        count,
+        pcu: count as f64,
+    })
+}
+
+fn plan(seconds: u64) -> Event {
+    Event::TimingPlan(PlanDecision {
+        plan: TimingPlan {
+            intersection: "ben-thanh".into(),
+            cycle_s: 60.0,
+            offset_s: 0.0,
+            splits: vec![Split {
+                phase: "a".into(),
+                green_s: 55.0,
+            }],
+            valid_from: at(seconds),
+        },
+        basis: PlanBasis::Counts,
+        corridor: None,
+        reason: None,
+        flows_pcu_h: vec![("ns".into(), 600.0)],
+    })
+}
+
+fn suite(store: &mut dyn EventStore) {
+    let name = store.describe();
+    // Idempotent appends.
+    let evidence = store
+        .put_evidence("image/jpeg", b"\xFF\xD8jpeg-1", at(10))
+        .expect("evidence");
+    assert!(evidence.starts_with("sha256:"), "{evidence}");
+    assert_eq!(
+        store
+            .put_evidence("image/jpeg", b"\xFF\xD8jpeg-1", at(20))
+            .expect("again"),
+        evidence
+    );
+    let events = vec![
+        Event::CameraHealth(CameraHealth {
+            camera: CameraId::new("north"),
+            at: at(0),
+            state: HealthState::Connected,
+        }),
+        crossing("north", 1, 5),
+        crossing("north", 2, 6),
+        crossing("east", 3, 7),
+        plate("51G12345", "north", 1, 5, Some(evidence.clone())),
+        plate("51G12345", "east", 9, 300, None),
+        plate("51G12346", "south", 4, 400, None),
+        plate("30A99999", "south", 5, 500, None),
+        count("north", VehicleClass::Car, 0, 40),
+        count("north", VehicleClass::Motorcycle, 0, 120),
+        count("north", VehicleClass::Car, 1, 35),
+        count("east", VehicleClass::Car, 0, 12),
+        plan(900),
+    ];
+    let report = store.append(&events).expect("append");
+    assert_eq!((report.inserted, report.duplicates), (13, 0), "{name}");
+    let again = store.append(&events[..5]).expect("replay");
+    assert_eq!(
+        (again.inserted, again.duplicates),
+        (0, 5),
+        "{name}: a replay duplicates nothing"
+    );
+
+    // Events by type, camera and time.
+    let all = store
+        .events(&EventQuery {
+            limit: 100,
+            ..EventQuery::default()
+        })
+        .expect("events");
+    assert_eq!(all.len(), 13, "{name}");
+    assert!(
+        all.windows(2)
+            .all(|w| w[0].envelope.event.at() <= w[1].envelope.event.at()),
+        "{name}: oldest first"
+    );
+    assert_eq!(all[0].envelope.v, 1);
+    let north_crossings = store
+        .events(&EventQuery {
+            kinds: vec!["crossing".into()],
+            camera: Some("north".into()),
+            limit: 100,
+            ..EventQuery::default()
+        })
+        .expect("crossings");
+    assert_eq!(north_crossings.len(), 2, "{name}");
+    let plans_and_plates = store
+        .events(&EventQuery {
+            kinds: vec!["plate".into(), "timing_plan".into()],
+            from: Some(at(350)),
+            limit: 100,
+            ..EventQuery::default()
+        })
+        .expect("by window");
+    assert_eq!(
+        plans_and_plates.len(),
+        3,
+        "{name}: plates at 401 and 501, the plan at 900"
+    );
+    assert_eq!(plans_and_plates[0].id, events[6].id());
+
+    // Plate traces.
+    let trace = store
+        .sightings(&SightingQuery {
+            plate: "51G12345".into(),
+            from: None,
+            to: None,
+            limit: 100,
+        })
+        .expect("sightings");
+    assert_eq!(
+        trace.iter().map(|s| s.camera.as_str()).collect::<Vec<_>>(),
+        ["north", "east"],
+        "{name}"
+    );
+    assert_eq!(trace[0].evidence.as_deref(), Some(evidence.as_str()));
+    assert_eq!(trace[0].at, at(6));
+    let window = store
+        .sightings(&SightingQuery {
+            plate: "51G12345".into(),
+            from: Some(at(100)),
+            to: Some(at(1000)),
+            limit: 100,
+        })
+        .expect("window");
+    assert_eq!(window.len(), 1, "{name}");
+
+    // Fuzzy search: one edit, look-alikes nearest.
+    let found = store
+        .search_plates("51G12345", None, None, 10)
+        .expect("search");
+    let plates: Vec<&str> = found.iter().map(|m| m.plate.as_str()).collect();
+    assert_eq!(plates, ["51G12345", "51G12346"], "{name}");
+    assert_eq!(found[0].sightings, 2);
+    let lookalike = store
+        .search_plates("5IG12345", None, None, 10)
+        .expect("search");
+    assert_eq!(lookalike[0].plate, "51G12345", "{name}");
+    assert_eq!(lookalike[0].distance, 0.5);
+    let shorter = store
+        .search_plates("51G1234", None, None, 10)
+        .expect("search");
+    assert_eq!(shorter.len(), 2, "{name}: one deletion from both");
+    assert!(store
+        .search_plates("52G12999", None, None, 10)
+        .expect("search")
+        .is_empty());
+
+    // Counts.
+    let north_cars = store
+        .counts(&CountQuery {
+            camera: Some("north".into()),
+            class: Some("car".into()),
+            limit: 100,
+            ..CountQuery::default()
+        })
+        .expect("counts");
+    assert_eq!(
+        north_cars.iter().map(|c| c.count).collect::<Vec<_>>(),
+        [40, 35],
+        "{name}"
+    );
+    let first_interval = store
+        .counts(&CountQuery {
+            to: Some(at(0)),
+            limit: 100,
+            ..CountQuery::default()
+        })
+        .expect("counts");
+    assert_eq!(first_interval.len(), 3, "{name}");
+
+    // Evidence.
+    let image = store.evidence(&evidence).expect("read").expect("stored");
+    assert_eq!(image.bytes, b"\xFF\xD8jpeg-1");
+    assert_eq!(image.media_type, "image/jpeg");
+    assert!(store.evidence("sha256:00").expect("read").is_none());
+
+    // Audit.
+    for (offset, who) in [(0, "officer-a"), (5, "officer-b")] {
+        store
+            .record_audit(&AuditEntry {
+                at: at(1000 + offset),
+                who: who.into(),
+                role: "officer".into(),
+                action: "plate_trace".into(),
+                subject: "51G12345".into(),
+                query: "from=..&to=..".into(),
+                results: 2,
+            })
+            .expect("audit");
+    }
+    let log = store.audit_log(None, 10).expect("audit log");
+    assert_eq!(
+        log.iter().map(|e| e.who.as_str()).collect::<Vec<_>>(),
+        ["officer-b", "officer-a"],
+        "{name}"
+    );
+
+    // Retention, 60 days later, keeping 30 days of events and sightings: all of today's go,
+    // and the evidence with them; fresh events stay.
+    let orphan = store
+        .put_evidence("image/jpeg", b"orphan", at(0))
+        .expect("evidence");
+    let later = 60 * DAY_S;
+    store
+        .append(&[
+            crossing("north", 77, later),
+            plate("51G12345", "north", 78, later, None),
+        ])
+        .expect("fresh");
+    let removed = store
+        .apply_retention(
+            at(later),
+            &Retention {
+                events_days: 30.0,
+                sightings_days: 30.0,
+                counts_days: 30.0,
+                evidence_days: 30.0,
+                audit_days: 365.0,
+            },
+        )
+        .expect("retention");
+    assert_eq!(removed.events, 13, "{name}: {removed:?}");
+    assert_eq!(removed.sightings, 4, "{name}: {removed:?}");
+    assert_eq!(removed.counts, 4, "{name}: {removed:?}");
+    assert_eq!(removed.evidence, 2, "{name}: {removed:?}");
+    assert_eq!(removed.audit, 0);
+    assert!(store.evidence(&orphan).expect("read").is_none());
+    let left = store
+        .events(&EventQuery {
+            limit: 100,
+            ..EventQuery::default()
+        })
+        .expect("events");
+    assert_eq!(left.len(), 2, "{name}");
+    let found = store
+        .search_plates("51G12345", None, None, 10)
+        .expect("search");
+    assert_eq!(
+        found.iter().map(|m| m.plate.as_str()).collect::<Vec<_>>(),
+        ["51G12345"],
+        "{name}"
+    );
+}
+
+#[test]
+fn sqlite_store_behaves_as_specified_and_keeps_it_across_reopening() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let path = directory.path().join("nested/roadsight.db");
+    {
+        let mut store = SqliteStore::open(&path).expect("opens");
+        suite(&mut store);
+    }
+    // Reopening migrates nothing twice and finds what was written.
+    let mut store = SqliteStore::open(&path).expect("reopens");
+    let left = store
+        .events(&EventQuery {
+            limit: 100,
+            ..EventQuery::default()
+        })
+        .expect("events");
+    assert_eq!(left.len(), 2);
+    let via_url = roadsight_store::open(&format!("sqlite:{}", path.display())).expect("by URL");
+    assert!(via_url.describe().starts_with("sqlite:"));
+}
+
+fn postgres_url() -> String {
+    std::env::var("ROADSIGHT_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// Drops the test's schema when the test ends, passed or failed.
+struct SchemaGuard(String);
+
+impl Drop for SchemaGuard {
+    fn drop(&mut self) {
+        if let Ok(mut client) = postgres::Client::connect(&postgres_url(), postgres::NoTls) {
+            let _ = client.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.0));
+        }
+    }
+}
+
+/// A store in a fresh schema, or `None` (with a message) when PostgreSQL is not reachable
+/// outside CI.
+fn postgres_store(schema: &str) -> Option<(PostgresStore, SchemaGuard)> {
+    let url = postgres_url();
+    // A schema of its own per run, so runs never see each other's rows.
+    let schema = format!("{schema}_{}", std::process::id());
+    match PostgresStore::connect(&url, Some(&schema)) {
+        Ok(store) => Some((store, SchemaGuard(schema))),
+        Err(error) if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
+            panic!("CI=true and PostgreSQL is not usable: {error}")
+        }
+        Err(error) => {
+            eprintln!("NOT RUN: PostgreSQL store suite ({error}); set ROADSIGHT_TEST_POSTGRES or start PostgreSQL");
+            None
+        }
+    }
+}
+
+#[test]
+fn postgres_store_behaves_as_specified() {
+    let Some((mut store, _schema)) = postgres_store("roadsight_suite") else {
+        return;
+    };
+    suite(&mut store);
+}
+
+#[test]
+fn bad_urls_and_unreachable_servers_are_named() {
+    let error = roadsight_store::open("mysql://x")
+        .err()
+        .expect("unsupported");
+    assert!(error.to_string().contains("mysql://x"), "{error}");
+    let error = roadsight_store::open("postgres://nobody:secret@127.0.0.1:1/none")
+        .err()
+        .expect("unreachable");
+    let text = error.to_string();
+    assert!(
+        text.contains("127.0.0.1:1") && !text.contains("secret"),
+        "{text}"
+    );
+    let error = roadsight_store::open("sqlite:/proc/definitely/not/here.db")
+        .err()
+        .expect("unwritable");
+    assert!(
+        error.to_string().contains("/proc/definitely/not/here.db"),
+        "{error}"
+    );
+}
