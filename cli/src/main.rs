@@ -19,6 +19,7 @@ mod bench_signals;
 mod bench_track;
 mod detect;
 mod eval;
+mod events;
 mod images;
 mod paths;
 mod plates;

@@ -2,7 +2,9 @@
 
 use crate::paths::Locations;
 use anyhow::Context;
-use roadsight_core::{CameraHealth, Clock, SystemClock, VehicleClass};
+use roadsight_core::{
+    CameraHealth, Clock, Event, EventEnvelope, SystemClock, TrackPlate, VehicleClass,
+};
 use roadsight_models::{DetectorOptions, Manifest, SessionOptions, Thresholds};
 use roadsight_pipeline::{
     counts_csv_rows, CameraAnalytics, CameraSpec, CameraStats, CameraTrackers, DetectStage,
@@ -38,9 +40,14 @@ pub struct RunArgs {
     /// Write the line and turning-movement counts per interval and class to this CSV file.
     #[arg(long)]
     pub counts_csv: Option<PathBuf>,
-    /// Write each plate's evidence (JPEG of the vehicle) here, as CAMERA-TRACK.jpg.
+    /// Write each plate's evidence (JPEG of the vehicle) here, as CAMERA-TRACK.jpg (it is in
+    /// the store in any case).
     #[arg(long)]
     pub evidence_dir: Option<PathBuf>,
+    /// The event store, overriding the config's `[store] url`: `sqlite:PATH` or
+    /// `postgres://user@host:port/db`.
+    #[arg(long)]
+    pub store: Option<String>,
 }
 
 /// The tensor picture a detector model wants, from its manifest entry.
@@ -81,7 +88,6 @@ struct CameraSummary {
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum Output<'a> {
-    CameraHealth(&'a CameraHealth),
     Summary {
         city: &'a str,
         wall_seconds: f64,
@@ -91,88 +97,95 @@ enum Output<'a> {
         plates: Option<PlateStageCounters>,
         #[serde(skip_serializing_if = "Option::is_none")]
         signals: Option<crate::signals::SignalCounters>,
+        store: &'a crate::events::StoreReport,
         cameras: &'a [CameraSummary],
     },
-    Plate(PlateLine<'a>),
-    TimingPlan(&'a roadsight_signal_control::planning::PlanDecision),
 }
 
-/// A track's voted plate, as printed.
-#[derive(Debug, Serialize)]
-struct PlateLine<'a> {
-    camera: &'a str,
-    track: u64,
-    text: &'a str,
-    formatted: &'a str,
-    confidence: f32,
-    char_confidence: &'a [f32],
-    rows: u8,
-    valid: bool,
-    reads: usize,
-    agreeing: usize,
-    first_seen: String,
-    last_seen: String,
-    /// The evidence file, when --evidence-dir is given.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    evidence: Option<String>,
+/// Prints an event as a JSON line (the wire form), with `extra` fields after it.
+fn print_event(event: &Event, extra: &[(&str, serde_json::Value)]) -> anyhow::Result<()> {
+    let mut value = serde_json::to_value(EventEnvelope::from(event.clone()))?;
+    if let Some(object) = value.as_object_mut() {
+        for (key, field) in extra {
+            object.insert((*key).to_string(), field.clone());
+        }
+    }
+    outln!("{}", serde_json::to_string(&value)?);
+    Ok(())
 }
 
+/// A voted plate: its evidence to the store (and to `--evidence-dir`), the event to the
+/// store, and a line to the terminal.
 fn report_plate(
     event: &PlateEvent,
+    sink: &crate::events::EventSink,
     evidence_dir: Option<&std::path::Path>,
     json: bool,
 ) -> anyhow::Result<()> {
-    let evidence = match (evidence_dir, &event.evidence) {
-        (Some(dir), Some((_, jpeg))) => {
+    let mut evidence_file = None;
+    let mut evidence = None;
+    if let Some((taken_at, jpeg)) = &event.evidence {
+        if let Some(dir) = evidence_dir {
             let file = dir.join(format!("{}-{}.jpg", event.camera, event.track.0));
             std::fs::write(&file, jpeg)
                 .with_context(|| format!("writing evidence {}", file.display()))?;
-            Some(file.display().to_string())
+            evidence_file = Some(file.display().to_string());
         }
-        _ => None,
-    };
-    let line = PlateLine {
-        camera: event.camera.as_str(),
-        track: event.track.0,
-        text: &event.plate.text,
-        formatted: &event.plate.formatted,
+        evidence = Some(sink.evidence("image/jpeg", jpeg.clone(), *taken_at)?);
+    }
+    let plate = TrackPlate {
+        camera: event.camera.clone(),
+        track: event.track,
+        text: event.plate.text.clone(),
+        formatted: event.plate.formatted.clone(),
         confidence: event.plate.confidence,
-        char_confidence: &event.plate.char_confidence,
+        char_confidence: event.plate.char_confidence.clone(),
         rows: event.plate.rows,
         valid: event.plate.valid,
         reads: event.reads,
         agreeing: event.agreeing,
-        first_seen: event.first_seen.to_rfc3339(),
-        last_seen: event.last_seen.to_rfc3339(),
+        first_seen: event.first_seen,
+        last_seen: event.last_seen,
+        at: event
+            .evidence
+            .as_ref()
+            .map_or(event.last_seen, |(at, _)| *at),
         evidence,
     };
+    let line = Event::Plate(plate.clone());
     if json {
-        outln!("{}", serde_json::to_string(&Output::Plate(line))?);
+        let extra: Vec<(&str, serde_json::Value)> = evidence_file
+            .iter()
+            .map(|file| ("evidence_file", serde_json::Value::String(file.clone())))
+            .collect();
+        print_event(&line, &extra)?;
     } else {
         eprintln!(
             "{} camera {} track {}: plate {} (confidence {:.2}, {} of {} reads agree){}",
-            line.last_seen,
-            line.camera,
-            line.track,
-            line.formatted,
-            line.confidence,
-            line.agreeing,
-            line.reads,
-            line.evidence
+            plate.last_seen.to_rfc3339(),
+            plate.camera,
+            plate.track.0,
+            plate.formatted,
+            plate.confidence,
+            plate.agreeing,
+            plate.reads,
+            evidence_file
                 .map(|e| format!(", evidence {e}"))
                 .unwrap_or_default()
         );
     }
-    Ok(())
+    sink.event(line)
 }
 
 fn report_plans(
     decisions: &[roadsight_signal_control::planning::PlanDecision],
+    sink: &crate::events::EventSink,
     json: bool,
 ) -> anyhow::Result<()> {
     for decision in decisions {
+        let event = Event::TimingPlan(decision.clone());
         if json {
-            outln!("{}", serde_json::to_string(&Output::TimingPlan(decision))?);
+            print_event(&event, &[])?;
         } else {
             let splits: Vec<String> = decision
                 .plan
@@ -199,14 +212,15 @@ fn report_plans(
                     .unwrap_or_default(),
             );
         }
+        sink.event(event)?;
     }
     Ok(())
 }
 
 fn print_health(record: &CameraHealth, json: bool) {
     if json {
-        if let Ok(line) = serde_json::to_string(&Output::CameraHealth(record)) {
-            outln!("{line}");
+        if let Err(error) = print_event(&Event::CameraHealth(record.clone()), &[]) {
+            eprintln!("camera {}: cannot print its health: {error}", record.camera);
         }
         return;
     }
@@ -424,6 +438,19 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         let _ = ctrlc::set_handler(move || interrupted.store(true, Ordering::SeqCst));
     }
     let mut signals = crate::signals::Signals::start(&config, Arc::clone(&clock))?;
+    let store_url = match &args.store {
+        Some(url) => url.clone(),
+        None => config.store.resolved_url(&config.base_dir),
+    };
+    let store = roadsight_store::open(&store_url)?;
+    let sink = crate::events::EventSink::start(
+        store,
+        config.store.retention,
+        config.store.queue_depth,
+        config.store.batch_size,
+        Arc::clone(&clock),
+        Duration::from_secs(30),
+    )?;
     let mut last_capture: Option<roadsight_core::Timestamp> = None;
     let ingest = Ingest::start(cameras, settings, Arc::clone(&clock))?;
     let stage = DetectStage::start(
@@ -489,6 +516,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                 Some(bar) => bar.suspend(|| print_health(&record, args.json)),
                 None => print_health(&record, args.json),
             }
+            sink.event(Event::CameraHealth(record))?;
         }
         if interrupted.load(Ordering::SeqCst) || deadline.is_some_and(|d| Instant::now() >= d) {
             break;
@@ -508,7 +536,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                         Ok(events) => {
                             camera.plates += events.len() as u64;
                             for event in &events {
-                                report_plate(event, args.evidence_dir.as_deref(), args.json)?;
+                                report_plate(
+                                    event,
+                                    &sink,
+                                    args.evidence_dir.as_deref(),
+                                    args.json,
+                                )?;
                             }
                         }
                         Err(e) => eprintln!("camera {}: plate reading failed: {e}", frame.camera),
@@ -533,9 +566,20 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                         signals.on_frame(&frame.camera, frame.captured_at, &events);
                         let decisions = signals.due_round(frame.captured_at);
                         match &progress {
-                            Some(bar) => bar.suspend(|| report_plans(&decisions, args.json))?,
-                            None => report_plans(&decisions, args.json)?,
+                            Some(bar) => {
+                                bar.suspend(|| report_plans(&decisions, &sink, args.json))?
+                            }
+                            None => report_plans(&decisions, &sink, args.json)?,
                         }
+                    }
+                    for crossing in events.crossings {
+                        sink.event(Event::Crossing(crossing))?;
+                    }
+                    for movement in events.movements {
+                        sink.event(Event::Movement(movement))?;
+                    }
+                    for count in events.counts {
+                        sink.event(Event::FlowCount(count))?;
                     }
                 }
                 last_capture =
@@ -566,6 +610,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             signals.on_health(&record);
         }
         print_health(&record, args.json);
+        sink.event(Event::CameraHealth(record))?;
     }
     if let Some(bar) = progress {
         bar.finish_and_clear();
@@ -576,7 +621,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                 if let Some(camera) = detections.get_mut(event.camera.as_str()) {
                     camera.plates += 1;
                 }
-                report_plate(&event, args.evidence_dir.as_deref(), args.json)?;
+                report_plate(&event, &sink, args.evidence_dir.as_deref(), args.json)?;
             }
             Some(stage.counters())
         }
@@ -586,7 +631,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let signal_counters = match signals.take() {
         Some(mut signals) => {
             if let Some(at) = last_capture {
-                report_plans(&signals.round(at), args.json)?;
+                report_plans(&signals.round(at), &sink, args.json)?;
             }
             Some(signals.finish(Duration::from_secs(10)))
         }
@@ -596,12 +641,20 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let detection = stage.metrics();
     ingest.shutdown();
     drop(stage);
-    if let Some(mut writer) = counts_file.take() {
-        for camera_analytics in analytics.values_mut() {
-            writer.write_all(counts_csv_rows(&camera_analytics.flush()).as_bytes())?;
+    // The intervals still open close now: to the CSV and to the store.
+    for camera_analytics in analytics.values_mut() {
+        let counts = camera_analytics.flush();
+        if let Some(writer) = counts_file.as_mut() {
+            writer.write_all(counts_csv_rows(&counts).as_bytes())?;
         }
+        for count in counts {
+            sink.event(Event::FlowCount(count))?;
+        }
+    }
+    if let Some(mut writer) = counts_file.take() {
         writer.flush().context("writing --counts-csv")?;
     }
+    let store_report = sink.finish();
     let summaries = summarise(&stats, &detections, &trackers, wall);
     if args.json {
         outln!(
@@ -613,6 +666,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                 detection,
                 plates: plate_counters,
                 signals: signal_counters,
+                store: &store_report,
                 cameras: &summaries,
             })?
         );
@@ -631,7 +685,21 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    Ok(if failed_cameras > 0 {
+    if !args.json {
+        println!(
+            "store {}: {} events stored ({} already there), {} evidence images{}",
+            store_report.store,
+            store_report.events,
+            store_report.duplicates,
+            store_report.evidence,
+            if store_report.not_stored > 0 {
+                format!(", {} NOT stored", store_report.not_stored)
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(if failed_cameras > 0 || store_report.not_stored > 0 {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

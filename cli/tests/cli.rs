@@ -486,7 +486,8 @@ fn run_reads_and_votes_the_plates_of_tracked_vehicles() {
     );
     // Each emitted plate has its evidence, a JPEG of the vehicle.
     for plate in &plates {
-        let file = plate["evidence"].as_str().unwrap();
+        let file = plate["evidence_file"].as_str().unwrap();
+        assert!(plate["evidence"].as_str().unwrap().starts_with("sha256:"));
         let jpeg = std::fs::read(file).unwrap();
         assert_eq!(&jpeg[..2], &[0xFF, 0xD8], "{file} is a JPEG");
         assert!(plate["reads"].as_u64().unwrap() >= 1);
@@ -789,5 +790,90 @@ fn bench_signals_reports_the_round_time_against_its_budget() {
     assert!(
         p99 > 0.0 && (ratio - 10.0 / p99).abs() < 1e-6 * ratio,
         "{report}"
+    );
+}
+
+#[test]
+fn run_stores_its_events_and_a_replay_duplicates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    encode_test_clip(
+        &dir.path().join("cam.mp4"),
+        &TestClip::h264(640, 360, 25, 75),
+    )
+    .unwrap();
+    let config = dir.path().join("city.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[runtime]\nstart_time = \"2026-11-23T08:00:00Z\"\n[store]\nurl = \"sqlite:events/city.db\"\n\
+             [[cameras]]\nid = \"cam\"\nuri = \"cam.mp4\"\nresolution = [640, 360]\n\
+             lines = [{{ id = \"stop\", from = [0, 200], to = [640, 200] }}]\n\
+             [plates]\nenabled = false\n{}",
+            signal_sections("")
+        ),
+    )
+    .unwrap();
+    let summary = |output: &Output| -> serde_json::Value {
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+        text(&output.stdout)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .find(|line| line["type"] == "summary")
+            .expect("summary")
+    };
+    let first = summary(&roadsight(&[
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+        "--json",
+    ]));
+    let plans = first["signals"]["plans"].as_u64().unwrap();
+    assert!(plans >= 3, "{first}");
+    // Health records (wall-clock stamped), timing plans and the closing counts.
+    assert!(
+        first["store"]["events"].as_u64().unwrap() >= plans + 2,
+        "{first}"
+    );
+    assert_eq!(first["store"]["duplicates"], 0);
+    assert!(
+        dir.path().join("events/city.db").is_file(),
+        "relative to the config"
+    );
+    let second = summary(&roadsight(&[
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+        "--json",
+    ]));
+    // The same footage gives the same plans at the same capture times: all already stored.
+    assert!(
+        second["store"]["duplicates"].as_u64().unwrap() >= plans,
+        "{second}"
+    );
+    // Only the two new health records (their time is the wall clock's) are new.
+    assert_eq!(second["store"]["events"].as_u64(), Some(2), "{second}");
+}
+
+#[test]
+fn an_unreachable_store_is_named_and_the_run_does_not_start() {
+    let dir = tempfile::tempdir().unwrap();
+    encode_test_clip(
+        &dir.path().join("cam.mp4"),
+        &TestClip::h264(320, 240, 25, 25),
+    )
+    .unwrap();
+    let config = write_config(dir.path(), &[("cam", "cam.mp4")]);
+    let output = roadsight(&[
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+        "--store",
+        "postgres://roadsight:secret@127.0.0.1:1/city",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("127.0.0.1:1") && stderr.contains("connect") && !stderr.contains("secret"),
+        "{stderr}"
     );
 }

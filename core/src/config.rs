@@ -97,6 +97,7 @@ pub struct CityConfig {
     pub plates: PlatesConfig,
     pub paths: PathsConfig,
     pub cameras: Vec<CameraConfig>,
+    pub store: StoreConfig,
     pub signals: SignalsConfig,
     pub intersections: Vec<IntersectionConfig>,
     pub corridors: Vec<CorridorConfig>,
@@ -435,6 +436,66 @@ pub struct CorridorConfig {
     pub speed_kmh: f64,
 }
 
+/// The event store: where events, sightings, counts, evidence and the audit log go.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `sqlite:PATH` (relative to the config file's folder) or `postgres://user@host:port/db`.
+    pub url: String,
+    /// Events waiting for the store, at most; a full queue blocks the pipeline (events are
+    /// never dropped).
+    pub queue_depth: usize,
+    /// Events written per transaction, at most.
+    pub batch_size: usize,
+    pub retention: RetentionConfig,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite:roadsight.db".to_string(),
+            queue_depth: 10_000,
+            batch_size: 1_000,
+            retention: RetentionConfig::default(),
+        }
+    }
+}
+
+impl StoreConfig {
+    /// The URL with a relative SQLite path resolved against `base_dir`.
+    pub fn resolved_url(&self, base_dir: &Path) -> String {
+        match self.url.strip_prefix("sqlite:") {
+            Some(path) if Path::new(path).is_relative() => {
+                format!("sqlite:{}", base_dir.join(path).display())
+            }
+            _ => self.url.clone(),
+        }
+    }
+}
+
+/// How long each kind of record is kept, in days.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    pub events_days: f64,
+    pub sightings_days: f64,
+    pub counts_days: f64,
+    pub evidence_days: f64,
+    pub audit_days: f64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            events_days: 90.0,
+            sightings_days: 90.0,
+            counts_days: 730.0,
+            evidence_days: 90.0,
+            audit_days: 1825.0,
+        }
+    }
+}
+
 /// Where the runtime libraries and models live, when not in the repository's `.deps/`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -674,6 +735,7 @@ impl CityConfig {
         let mut plates = PlatesConfig::default();
         let mut cameras = Vec::new();
         let mut signals = SignalsConfig::default();
+        let mut store = StoreConfig::default();
         let mut intersections = Vec::new();
         let mut corridors = Vec::new();
 
@@ -734,6 +796,11 @@ impl CityConfig {
                         ),
                     )),
                 },
+                "store" => {
+                    if let Some(parsed) = section::<StoreConfig>("store", value, &mut problems) {
+                        store = parsed;
+                    }
+                }
                 "signals" => {
                     if let Some(parsed) = section::<SignalsConfig>("signals", value, &mut problems)
                     {
@@ -753,7 +820,7 @@ impl CityConfig {
                 }
                 other => problems.push(problem(
                     other,
-                    "unknown section (expected name, runtime, detector, tracker, plates, paths, cameras, signals, intersections, corridors)",
+                    "unknown section (expected name, runtime, detector, tracker, plates, paths, cameras, store, signals, intersections, corridors)",
                 )),
             }
         }
@@ -769,6 +836,7 @@ impl CityConfig {
         for (index, camera) in &cameras {
             validate_camera(*index, camera, base_dir, &mut seen_ids, &mut problems);
         }
+        validate_store(&store, &mut problems);
         validate_signals(&signals, &mut problems);
         let camera_list: Vec<&CameraConfig> = cameras.iter().map(|(_, camera)| camera).collect();
         validate_intersections(&intersections, &camera_list, &mut problems);
@@ -787,6 +855,7 @@ impl CityConfig {
                 models_dir: paths.models_dir.map(|p| base_dir.join(p)),
             },
             cameras: cameras.into_iter().map(|(_, camera)| camera).collect(),
+            store,
             signals,
             intersections: intersections.into_iter().map(|(_, item)| item).collect(),
             corridors: corridors.into_iter().map(|(_, item)| item).collect(),
@@ -882,6 +951,44 @@ fn array_section<T: DeserializeOwned>(
             ));
             Vec::new()
         }
+    }
+}
+
+fn validate_store(store: &StoreConfig, problems: &mut Vec<ConfigProblem>) {
+    let sqlite = store
+        .url
+        .strip_prefix("sqlite:")
+        .is_some_and(|path| !path.is_empty());
+    let postgres = store.url.starts_with("postgres://") || store.url.starts_with("postgresql://");
+    if !sqlite && !postgres {
+        problems.push(problem(
+            "store.url",
+            format!(
+                "`{}`: expected sqlite:PATH or postgres://user@host:port/database",
+                store.url
+            ),
+        ));
+    }
+    if !(1..=10_000_000).contains(&store.queue_depth) {
+        problems.push(problem("store.queue_depth", "must be 1..=10000000"));
+    }
+    if !(1..=100_000).contains(&store.batch_size) {
+        problems.push(problem("store.batch_size", "must be 1..=100000"));
+    }
+    let retention = &store.retention;
+    for (field, days) in [
+        ("events_days", retention.events_days),
+        ("sightings_days", retention.sightings_days),
+        ("counts_days", retention.counts_days),
+        ("evidence_days", retention.evidence_days),
+        ("audit_days", retention.audit_days),
+    ] {
+        check_positive(
+            &format!("store.retention.{field}"),
+            days,
+            36_500.0,
+            problems,
+        );
     }
 }
 

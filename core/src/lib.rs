@@ -40,8 +40,8 @@ pub use buffer_pool::{BufferPool, PlaneBuffer};
 pub use config::{
     CameraConfig, CityConfig, ConfigError, ConfigProblem, CorridorConfig, CountDirection,
     DemandSourceConfig, DetectorConfig, IntersectionConfig, LineConfig, MovementConfig,
-    NtcipControllerConfig, PcuWeights, PlatesConfig, SignalsConfig, SourceMode, TrackerConfig,
-    ZoneConfig,
+    NtcipControllerConfig, PcuWeights, PlatesConfig, RetentionConfig, SignalsConfig, SourceMode,
+    StoreConfig, TrackerConfig, ZoneConfig,
 };
 pub use event::{content_address, Event, EventEnvelope, TrackPlate, EVENT_SCHEMA_VERSION};
 pub use frame::{

@@ -150,28 +150,8 @@ pub struct AuditEntry {
     pub results: u64,
 }
 
-/// How long each kind of record is kept, in days.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Retention {
-    pub events_days: f64,
-    pub sightings_days: f64,
-    pub counts_days: f64,
-    pub evidence_days: f64,
-    pub audit_days: f64,
-}
-
-impl Default for Retention {
-    fn default() -> Self {
-        Retention {
-            events_days: 90.0,
-            sightings_days: 90.0,
-            counts_days: 730.0,
-            evidence_days: 90.0,
-            audit_days: 1825.0,
-        }
-    }
-}
+/// How long each kind of record is kept (the city config's `[store.retention]`).
+pub use roadsight_core::RetentionConfig as Retention;
 
 /// Rows deleted by a retention pass.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
