@@ -98,6 +98,9 @@ pub struct CityConfig {
     pub paths: PathsConfig,
     pub cameras: Vec<CameraConfig>,
     pub store: StoreConfig,
+    /// `None` when the file has no `[api]` section.
+    pub api: Option<ApiConfig>,
+    pub routes: RoutesConfig,
     pub signals: SignalsConfig,
     pub intersections: Vec<IntersectionConfig>,
     pub corridors: Vec<CorridorConfig>,
@@ -496,6 +499,114 @@ impl Default for RetentionConfig {
     }
 }
 
+/// The road between two cameras (both ways).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraLinkConfig {
+    pub from: String,
+    pub to: String,
+    pub distance_m: f64,
+    #[serde(default = "default_min_speed")]
+    pub min_speed_kmh: f64,
+    #[serde(default = "default_max_speed")]
+    pub max_speed_kmh: f64,
+}
+
+fn default_min_speed() -> f64 {
+    5.0
+}
+
+fn default_max_speed() -> f64 {
+    120.0
+}
+
+impl CameraLinkConfig {
+    /// The plausible travel times, seconds.
+    pub fn travel_window_s(&self) -> (f64, f64) {
+        (
+            self.distance_m / (self.max_speed_kmh / 3.6),
+            self.distance_m / (self.min_speed_kmh.max(0.1) / 3.6),
+        )
+    }
+}
+
+/// How plate sightings become routes across cameras (`[routes]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutesConfig {
+    /// Without a link, a sighting this long after the last one starts a new route.
+    pub max_gap_s: f64,
+    /// Sightings at one camera this close together are one pass.
+    pub same_camera_s: f64,
+    /// Join plates one edit apart over fitting links.
+    pub fuzzy: bool,
+    pub links: Vec<CameraLinkConfig>,
+}
+
+impl Default for RoutesConfig {
+    fn default() -> Self {
+        RoutesConfig {
+            max_gap_s: 1800.0,
+            same_camera_s: 120.0,
+            fuzzy: true,
+            links: Vec::new(),
+        }
+    }
+}
+
+/// What an API user may do. Each role has everything of the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The live feed (without plates), cameras, counts, origin-destination, timing plans.
+    Operator,
+    /// Also plates: traces, search, evidence, plate events. Every such question is audited.
+    Officer,
+    /// Also the audit log.
+    Admin,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Operator => "operator",
+            Role::Officer => "officer",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// One API user: a bearer token and its role.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiUserConfig {
+    pub name: String,
+    /// The bearer token (at least 16 characters).
+    pub token: String,
+    pub role: Role,
+}
+
+/// The HTTP API (`[api]`; without the section, `run` starts no API).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Address to listen on; port 0 picks a free one.
+    pub bind: String,
+    pub users: Vec<ApiUserConfig>,
+    /// Events buffered for the live feed; a client further behind is told how many it missed.
+    pub live_buffer: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".to_string(),
+            users: Vec::new(),
+            live_buffer: 4096,
+        }
+    }
+}
+
 /// Where the runtime libraries and models live, when not in the repository's `.deps/`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -736,6 +847,8 @@ impl CityConfig {
         let mut cameras = Vec::new();
         let mut signals = SignalsConfig::default();
         let mut store = StoreConfig::default();
+        let mut routes = RoutesConfig::default();
+        let mut api = None;
         let mut intersections = Vec::new();
         let mut corridors = Vec::new();
 
@@ -801,6 +914,16 @@ impl CityConfig {
                         store = parsed;
                     }
                 }
+                "api" => {
+                    if let Some(parsed) = section::<ApiConfig>("api", value, &mut problems) {
+                        api = Some(parsed);
+                    }
+                }
+                "routes" => {
+                    if let Some(parsed) = section::<RoutesConfig>("routes", value, &mut problems) {
+                        routes = parsed;
+                    }
+                }
                 "signals" => {
                     if let Some(parsed) = section::<SignalsConfig>("signals", value, &mut problems)
                     {
@@ -820,7 +943,7 @@ impl CityConfig {
                 }
                 other => problems.push(problem(
                     other,
-                    "unknown section (expected name, runtime, detector, tracker, plates, paths, cameras, store, signals, intersections, corridors)",
+                    "unknown section (expected name, runtime, detector, tracker, plates, paths, cameras, store, api, routes, signals, intersections, corridors)",
                 )),
             }
         }
@@ -837,6 +960,10 @@ impl CityConfig {
             validate_camera(*index, camera, base_dir, &mut seen_ids, &mut problems);
         }
         validate_store(&store, &mut problems);
+        if let Some(api) = &api {
+            validate_api(api, &mut problems);
+        }
+        validate_routes(&routes, &camera_list_ids(&cameras), &mut problems);
         validate_signals(&signals, &mut problems);
         let camera_list: Vec<&CameraConfig> = cameras.iter().map(|(_, camera)| camera).collect();
         validate_intersections(&intersections, &camera_list, &mut problems);
@@ -856,6 +983,8 @@ impl CityConfig {
             },
             cameras: cameras.into_iter().map(|(_, camera)| camera).collect(),
             store,
+            api,
+            routes,
             signals,
             intersections: intersections.into_iter().map(|(_, item)| item).collect(),
             corridors: corridors.into_iter().map(|(_, item)| item).collect(),
@@ -950,6 +1079,81 @@ fn array_section<T: DeserializeOwned>(
                 ),
             ));
             Vec::new()
+        }
+    }
+}
+
+fn camera_list_ids(cameras: &[(usize, CameraConfig)]) -> Vec<String> {
+    cameras
+        .iter()
+        .map(|(_, camera)| camera.id.clone())
+        .collect()
+}
+
+fn validate_routes(routes: &RoutesConfig, cameras: &[String], problems: &mut Vec<ConfigProblem>) {
+    check_positive("routes.max_gap_s", routes.max_gap_s, 86_400.0, problems);
+    check_positive(
+        "routes.same_camera_s",
+        routes.same_camera_s,
+        86_400.0,
+        problems,
+    );
+    for (index, link) in routes.links.iter().enumerate() {
+        let at = |field: &str| format!("routes.links[{index}].{field}");
+        for (field, camera) in [("from", &link.from), ("to", &link.to)] {
+            if !cameras.contains(camera) {
+                problems.push(problem(&at(field), format!("no camera `{camera}`")));
+            }
+        }
+        check_positive(&at("distance_m"), link.distance_m, 1_000_000.0, problems);
+        check_positive(&at("min_speed_kmh"), link.min_speed_kmh, 300.0, problems);
+        check_positive(&at("max_speed_kmh"), link.max_speed_kmh, 300.0, problems);
+        if link.min_speed_kmh > link.max_speed_kmh {
+            problems.push(problem(&at("min_speed_kmh"), "is above max_speed_kmh"));
+        }
+    }
+}
+
+fn validate_api(api: &ApiConfig, problems: &mut Vec<ConfigProblem>) {
+    if api.bind.parse::<std::net::SocketAddr>().is_err() {
+        problems.push(problem(
+            "api.bind",
+            format!(
+                "`{}` is not an address:port such as 127.0.0.1:8080",
+                api.bind
+            ),
+        ));
+    }
+    if !(16..=1_000_000).contains(&api.live_buffer) {
+        problems.push(problem("api.live_buffer", "must be 16..=1000000"));
+    }
+    let mut names = HashSet::new();
+    let mut tokens = HashSet::new();
+    for (index, user) in api.users.iter().enumerate() {
+        if !is_valid_id(&user.name) {
+            problems.push(problem(
+                &format!("api.users[{index}].name"),
+                format!(
+                    "`{}` must be 1-64 characters of letters, digits, `-`, `_` or `.`",
+                    user.name
+                ),
+            ));
+        } else if !names.insert(user.name.clone()) {
+            problems.push(problem(
+                &format!("api.users[{index}].name"),
+                format!("`{}` is used by an earlier user", user.name),
+            ));
+        }
+        if user.token.chars().count() < 16 || user.token.chars().any(char::is_whitespace) {
+            problems.push(problem(
+                &format!("api.users[{index}].token"),
+                "must be at least 16 characters, without spaces",
+            ));
+        } else if !tokens.insert(user.token.clone()) {
+            problems.push(problem(
+                &format!("api.users[{index}].token"),
+                "is the token of an earlier user",
+            ));
         }
     }
 }

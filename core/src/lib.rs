@@ -38,10 +38,11 @@ pub mod vehicle;
 
 pub use buffer_pool::{BufferPool, PlaneBuffer};
 pub use config::{
-    CameraConfig, CityConfig, ConfigError, ConfigProblem, CorridorConfig, CountDirection,
-    DemandSourceConfig, DetectorConfig, IntersectionConfig, LineConfig, MovementConfig,
-    NtcipControllerConfig, PcuWeights, PlatesConfig, RetentionConfig, SignalsConfig, SourceMode,
-    StoreConfig, TrackerConfig, ZoneConfig,
+    ApiConfig, ApiUserConfig, CameraConfig, CameraLinkConfig, CityConfig, ConfigError,
+    ConfigProblem, CorridorConfig, CountDirection, DemandSourceConfig, DetectorConfig,
+    IntersectionConfig, LineConfig, MovementConfig, NtcipControllerConfig, PcuWeights,
+    PlatesConfig, RetentionConfig, Role, RoutesConfig, SignalsConfig, SourceMode, StoreConfig,
+    TrackerConfig, ZoneConfig,
 };
 pub use event::{content_address, Event, EventEnvelope, TrackPlate, EVENT_SCHEMA_VERSION};
 pub use frame::{

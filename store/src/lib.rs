@@ -116,6 +116,8 @@ pub struct EventQuery {
     pub from: Option<Timestamp>,
     pub to: Option<Timestamp>,
     pub limit: usize,
+    /// Newest first (the default is oldest first).
+    pub newest_first: bool,
 }
 
 /// An event as stored.
@@ -184,6 +186,14 @@ pub trait EventStore: Send {
     /// Sightings of exactly `query.plate`, oldest first.
     fn sightings(&mut self, query: &SightingQuery) -> Result<Vec<Sighting>, StoreError>;
 
+    /// Every sighting in a window, oldest first (for routes and origin-destination).
+    fn sightings_between(
+        &mut self,
+        from: Option<Timestamp>,
+        to: Option<Timestamp>,
+        limit: usize,
+    ) -> Result<Vec<Sighting>, StoreError>;
+
     /// Plates within one edit of `plate`, nearest first (look-alike swaps nearer), seen in the
     /// window when one is given.
     fn search_plates(
@@ -196,7 +206,7 @@ pub trait EventStore: Send {
 
     fn counts(&mut self, query: &CountQuery) -> Result<Vec<FlowCount>, StoreError>;
 
-    /// Events, oldest first.
+    /// Events, oldest first (or newest first when the query asks).
     fn events(&mut self, query: &EventQuery) -> Result<Vec<StoredEvent>, StoreError>;
 
     fn record_audit(&mut self, entry: &AuditEntry) -> Result<(), StoreError>;

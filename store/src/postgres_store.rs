@@ -89,6 +89,46 @@ impl PostgresStore {
         }
     }
 
+    /// Sightings matching `filter` (over `$1` plate, `$2`/`$3` the window), oldest first.
+    fn read_sightings(
+        &mut self,
+        filter: &str,
+        plate: Option<&str>,
+        from: Option<Timestamp>,
+        to: Option<Timestamp>,
+        limit_to: usize,
+    ) -> Result<Vec<Sighting>, StoreError> {
+        let fail = self.fail("query sightings");
+        let sql = format!(
+            "SELECT event_id, plate, camera, at_ns, track, confidence, evidence FROM sightings {filter}
+             ORDER BY at_ns, event_id LIMIT $4"
+        );
+        let rows = self
+            .client
+            .query(
+                sql.as_str(),
+                &[
+                    &plate,
+                    &bound(from, true),
+                    &bound(to, false),
+                    &sql_limit(limit_to),
+                ],
+            )
+            .map_err(fail)?;
+        Ok(rows
+            .iter()
+            .map(|row| Sighting {
+                event_id: row.get(0),
+                plate: row.get(1),
+                camera: row.get(2),
+                at: Timestamp::from_nanos(row.get(3)),
+                track: u64::try_from(row.get::<_, i64>(4)).unwrap_or(0),
+                confidence: row.get::<_, f64>(5) as f32,
+                evidence: row.get(6),
+            })
+            .collect())
+    }
+
     fn migrate(&mut self) -> Result<(), StoreError> {
         let fail = |operation: &str| self.fail(operation);
         let (f_begin, f_lock, f_create, f_read, f_run, f_record, f_commit) = (
@@ -279,27 +319,28 @@ impl EventStore for PostgresStore {
     }
 
     fn sightings(&mut self, query: &SightingQuery) -> Result<Vec<Sighting>, StoreError> {
-        let fail = self.fail("query sightings");
-        let rows = self
-            .client
-            .query(
-                "SELECT event_id, plate, camera, at_ns, track, confidence, evidence FROM sightings
-                 WHERE plate = $1 AND at_ns >= $2 AND at_ns <= $3 ORDER BY at_ns, event_id LIMIT $4",
-                &[&query.plate, &bound(query.from, true), &bound(query.to, false), &sql_limit(query.limit)],
-            )
-            .map_err(fail)?;
-        Ok(rows
-            .iter()
-            .map(|row| Sighting {
-                event_id: row.get(0),
-                plate: row.get(1),
-                camera: row.get(2),
-                at: Timestamp::from_nanos(row.get(3)),
-                track: u64::try_from(row.get::<_, i64>(4)).unwrap_or(0),
-                confidence: row.get::<_, f64>(5) as f32,
-                evidence: row.get(6),
-            })
-            .collect())
+        self.read_sightings(
+            "WHERE plate = $1 AND at_ns >= $2 AND at_ns <= $3",
+            Some(&query.plate),
+            query.from,
+            query.to,
+            query.limit,
+        )
+    }
+
+    fn sightings_between(
+        &mut self,
+        from: Option<Timestamp>,
+        to: Option<Timestamp>,
+        limit_to: usize,
+    ) -> Result<Vec<Sighting>, StoreError> {
+        self.read_sightings(
+            "WHERE $1::TEXT IS NULL AND at_ns >= $2 AND at_ns <= $3",
+            None,
+            from,
+            to,
+            limit_to,
+        )
     }
 
     fn search_plates(
@@ -371,13 +412,15 @@ impl EventStore for PostgresStore {
             .query(
                 "SELECT id, body FROM events
                  WHERE ($1::TEXT[] IS NULL OR kind = ANY($1)) AND ($2::TEXT IS NULL OR camera = $2)
-                 AND at_ns >= $3 AND at_ns <= $4 ORDER BY at_ns, id LIMIT $5",
+                 AND at_ns >= $3 AND at_ns <= $4
+                 ORDER BY CASE WHEN $6 THEN -at_ns ELSE at_ns END, id LIMIT $5",
                 &[
                     &kinds,
                     &query.camera,
                     &bound(query.from, true),
                     &bound(query.to, false),
                     &sql_limit(query.limit),
+                    &query.newest_first,
                 ],
             )
             .map_err(fail)?;

@@ -65,6 +65,48 @@ impl SqliteStore {
         failing(&self.name, operation)
     }
 
+    /// Sightings matching `filter` (over `?1` plate, `?2`/`?3` the window), oldest first.
+    fn read_sightings(
+        &mut self,
+        filter: &str,
+        plate: Option<&str>,
+        from: Option<Timestamp>,
+        to: Option<Timestamp>,
+        limit_to: usize,
+    ) -> Result<Vec<Sighting>, StoreError> {
+        let sql = format!(
+            "SELECT event_id, plate, camera, at_ns, track, confidence, evidence FROM sightings {filter}
+             ORDER BY at_ns, event_id LIMIT ?4"
+        );
+        let mut statement = self
+            .connection
+            .prepare_cached(&sql)
+            .map_err(failing(&self.name, "prepare sightings"))?;
+        let rows = statement
+            .query_map(
+                params![
+                    plate,
+                    bound(from, true),
+                    bound(to, false),
+                    sql_limit(limit_to)
+                ],
+                |row| {
+                    Ok(Sighting {
+                        event_id: row.get(0)?,
+                        plate: row.get(1)?,
+                        camera: row.get(2)?,
+                        at: Timestamp::from_nanos(row.get(3)?),
+                        track: u64::try_from(row.get::<_, i64>(4)?).unwrap_or(0),
+                        confidence: row.get::<_, f64>(5)? as f32,
+                        evidence: row.get(6)?,
+                    })
+                },
+            )
+            .map_err(failing(&self.name, "query sightings"))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(failing(&self.name, "read sightings"))
+    }
+
     fn migrate(&mut self) -> Result<(), StoreError> {
         let name = self.name.clone();
         let fail = |operation: &str| failing(&name, operation);
@@ -235,41 +277,28 @@ impl EventStore for SqliteStore {
     }
 
     fn sightings(&mut self, query: &SightingQuery) -> Result<Vec<Sighting>, StoreError> {
-        let mut statement = self
-            .connection
-            .prepare_cached(
-                "SELECT event_id, plate, camera, at_ns, track, confidence, evidence FROM sightings
-                 WHERE plate = ?1 AND at_ns >= ?2 AND at_ns <= ?3 ORDER BY at_ns, event_id LIMIT ?4",
-            )
-            .map_err(self.fail("prepare sightings"))?;
-        let rows = statement
-            .query_map(
-                params![
-                    query.plate,
-                    bound(query.from, true),
-                    bound(query.to, false),
-                    sql_limit(query.limit)
-                ],
-                |row| {
-                    Ok(Sighting {
-                        event_id: row.get(0)?,
-                        plate: row.get(1)?,
-                        camera: row.get(2)?,
-                        at: Timestamp::from_nanos(row.get(3)?),
-                        track: u64::try_from(row.get::<_, i64>(4)?).unwrap_or(0),
-                        confidence: row.get::<_, f64>(5)? as f32,
-                        evidence: row.get(6)?,
-                    })
-                },
-            )
-            .map_err(self.fail("query sightings"))?;
-        let name = self.name.clone();
-        rows.collect::<Result<Vec<_>, _>>()
-            .map_err(|error| StoreError::Backend {
-                store: name,
-                operation: "read sightings".into(),
-                message: error.to_string(),
-            })
+        self.read_sightings(
+            "WHERE plate = ?1 AND at_ns >= ?2 AND at_ns <= ?3",
+            Some(&query.plate),
+            query.from,
+            query.to,
+            query.limit,
+        )
+    }
+
+    fn sightings_between(
+        &mut self,
+        from: Option<Timestamp>,
+        to: Option<Timestamp>,
+        limit_to: usize,
+    ) -> Result<Vec<Sighting>, StoreError> {
+        self.read_sightings(
+            "WHERE ?1 IS NULL AND at_ns >= ?2 AND at_ns <= ?3",
+            None,
+            from,
+            to,
+            limit_to,
+        )
     }
 
     fn search_plates(
@@ -373,7 +402,7 @@ impl EventStore for SqliteStore {
                 "SELECT id, body FROM events
                  WHERE (?1 IS NULL OR instr(',' || ?1 || ',', ',' || kind || ',') > 0)
                  AND (?2 IS NULL OR camera = ?2) AND at_ns >= ?3 AND at_ns <= ?4
-                 ORDER BY at_ns, id LIMIT ?5",
+                 ORDER BY CASE WHEN ?6 THEN -at_ns ELSE at_ns END, id LIMIT ?5",
             )
             .map_err(self.fail("prepare events"))?;
         let rows = statement
@@ -383,7 +412,8 @@ impl EventStore for SqliteStore {
                     query.camera,
                     bound(query.from, true),
                     bound(query.to, false),
-                    sql_limit(query.limit)
+                    sql_limit(query.limit),
+                    query.newest_first
                 ],
                 |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
             )

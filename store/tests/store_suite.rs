@@ -152,6 +152,18 @@ fn suite(store: &mut dyn EventStore) {
         })
         .expect("crossings");
     assert_eq!(north_crossings.len(), 2, "{name}");
+    let newest = store
+        .events(&EventQuery {
+            limit: 1,
+            newest_first: true,
+            ..EventQuery::default()
+        })
+        .expect("newest");
+    assert_eq!(
+        newest[0].envelope.event.kind(),
+        "flow_count",
+        "{name}: the second interval's count, at its end (1800 s), is the newest"
+    );
     let plans_and_plates = store
         .events(&EventQuery {
             kinds: vec!["plate".into(), "timing_plan".into()],
@@ -192,6 +204,18 @@ fn suite(store: &mut dyn EventStore) {
         })
         .expect("window");
     assert_eq!(window.len(), 1, "{name}");
+
+    let everything = store
+        .sightings_between(Some(at(0)), Some(at(450)), 100)
+        .expect("window");
+    assert_eq!(
+        everything
+            .iter()
+            .map(|s| s.plate.as_str())
+            .collect::<Vec<_>>(),
+        ["51G12345", "51G12345", "51G12346"],
+        "{name}"
+    );
 
     // Fuzzy search: one edit, look-alikes nearest.
     let found = store

@@ -1,0 +1,127 @@
+//! Questions answered from the store, shared by the HTTP API and the command line.
+
+use roadsight_core::{RoutesConfig, Timestamp};
+use roadsight_store::{EventStore, PlateMatch, SightingQuery, StoreError};
+use roadsight_tracking::routes::{
+    od_matrix, trace_routes, travel_times, OdCell, PlateSighting, Route, TravelTime,
+};
+use serde::Serialize;
+
+/// Sightings read per plate at most for one trace.
+pub const TRACE_SIGHTINGS_LIMIT: usize = 20_000;
+
+/// Where a plate went in a window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlateTrace {
+    /// The plate asked about, normalised.
+    pub plate: String,
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+    /// The plates the trace drew on: the plate itself and reads one edit away.
+    pub matched_plates: Vec<PlateMatch>,
+    /// Its routes, oldest first, each with its sightings (and their evidence) and legs.
+    pub routes: Vec<Route>,
+    /// Sightings in all routes.
+    pub sightings: usize,
+}
+
+/// Upper case, letters and digits only: how plates are stored.
+pub fn normalise_plate(text: &str) -> String {
+    text.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+fn as_route_input(sighting: roadsight_store::Sighting) -> PlateSighting {
+    PlateSighting {
+        plate: sighting.plate,
+        camera: sighting.camera,
+        at: sighting.at,
+        confidence: sighting.confidence,
+        event_id: sighting.event_id,
+        evidence: sighting.evidence,
+    }
+}
+
+/// The routes of `plate` between `from` and `to`: its own sightings and, when `settings.fuzzy`,
+/// those of plates one edit away that fit its trips.
+pub fn trace_plate(
+    store: &mut dyn EventStore,
+    plate: &str,
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
+    settings: &RoutesConfig,
+) -> Result<PlateTrace, StoreError> {
+    let plate = normalise_plate(plate);
+    let matched_plates = if settings.fuzzy {
+        store.search_plates(&plate, from, to, 50)?
+    } else {
+        store
+            .search_plates(&plate, from, to, 50)?
+            .into_iter()
+            .filter(|m| m.plate == plate)
+            .collect()
+    };
+    let mut sightings = Vec::new();
+    for candidate in &matched_plates {
+        let found = store.sightings(&SightingQuery {
+            plate: candidate.plate.clone(),
+            from,
+            to,
+            limit: TRACE_SIGHTINGS_LIMIT,
+        })?;
+        sightings.extend(found.into_iter().map(as_route_input));
+    }
+    let routes: Vec<Route> = trace_routes(sightings, settings)
+        .into_iter()
+        .filter(|route| route.plate == plate || route.sightings.iter().any(|s| s.plate == plate))
+        .collect();
+    let sightings = routes.iter().map(|r| r.sightings.len()).sum();
+    Ok(PlateTrace {
+        plate,
+        from,
+        to,
+        matched_plates,
+        routes,
+        sightings,
+    })
+}
+
+/// Origin-destination trips and travel times in a window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OriginDestination {
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+    pub interval_s: u64,
+    pub routes: usize,
+    pub cells: Vec<OdCell>,
+    pub travel_times: Vec<TravelTime>,
+}
+
+/// Sightings read at most for one origin-destination answer.
+pub const OD_SIGHTINGS_LIMIT: usize = 2_000_000;
+
+/// Traces every plate seen in the window and counts trips per origin, destination and interval.
+pub fn origin_destination(
+    store: &mut dyn EventStore,
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
+    interval_s: u64,
+    settings: &RoutesConfig,
+) -> Result<OriginDestination, StoreError> {
+    let sightings = store
+        .sightings_between(from, to, OD_SIGHTINGS_LIMIT)?
+        .into_iter()
+        .map(as_route_input)
+        .collect();
+    let routes = trace_routes(sightings, settings);
+    Ok(OriginDestination {
+        from,
+        to,
+        interval_s,
+        routes: routes.len(),
+        cells: od_matrix(&routes, interval_s),
+        travel_times: travel_times(&routes),
+    })
+}

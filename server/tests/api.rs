@@ -1,0 +1,390 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
+//! The API over a real store (SQLite in a temporary file) on a real socket: roles, audit,
+//! bad requests, traces with evidence, the live feed with its filters and lag notices.
+
+use futures_util::StreamExt;
+use roadsight_core::counting::{CounterKind, Crossing, CrossingDirection, FlowCount};
+use roadsight_core::{
+    ApiUserConfig, CameraId, CameraLinkConfig, Event, Role, RoutesConfig, SystemClock, Timestamp,
+    TrackId, TrackPlate, VehicleClass,
+};
+use roadsight_server::{CameraInfo, Server, ServerSettings};
+use std::sync::Arc;
+use std::time::Duration;
+
+const OPERATOR: &str = "operator-token-0123456789";
+const OFFICER: &str = "officer-token-0123456789";
+const ADMIN: &str = "admin-token-0123456789abc";
+
+fn at(seconds: u64) -> Timestamp {
+    Timestamp::parse_rfc3339("2026-11-23T08:00:00Z")
+        .unwrap()
+        .plus(Duration::from_secs(seconds))
+}
+
+fn plate(text: &str, camera: &str, seconds: u64, evidence: Option<String>) -> Event {
+    Event::Plate(TrackPlate {
+        camera: CameraId::new(camera),
+        track: TrackId(seconds),
+        text: text.into(),
+        formatted: text.into(),
+        confidence: 0.9,
+        char_confidence: vec![0.9; text.len()],
+        rows: 1,
+        valid: true,
+        reads: 3,
+        agreeing: 3,
+        first_seen: at(seconds),
+        last_seen: at(seconds),
+        at: at(seconds),
+        evidence,
+    })
+}
+
+fn crossing(camera: &str, seconds: u64) -> Event {
+    Event::Crossing(Crossing {
+        camera: CameraId::new(camera),
+        line: "stop".into(),
+        lane: None,
+        track: TrackId(seconds),
+        class: VehicleClass::Car,
+        at: at(seconds),
+        direction: CrossingDirection::Forward,
+        speed_kmh: None,
+    })
+}
+
+struct Api {
+    server: Server,
+    base: String,
+    _directory: tempfile::TempDir,
+    evidence: String,
+}
+
+fn start(live_buffer: usize) -> Api {
+    let directory = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", directory.path().join("city.db").display());
+    let mut store = roadsight_store::open(&url).unwrap();
+    let evidence = store
+        .put_evidence("image/jpeg", b"\xFF\xD8 a car", at(0))
+        .unwrap();
+    store
+        .append(&[
+            plate("51G12345", "a", 0, Some(evidence.clone())),
+            plate("51G12345", "b", 100, None),
+            plate("5IG12345", "c", 250, None), // a misread, on the way
+            plate("30A99999", "a", 50, None),
+            plate("30A99999", "c", 350, None),
+            crossing("a", 0),
+            Event::FlowCount(FlowCount {
+                camera: CameraId::new("a"),
+                kind: CounterKind::Line,
+                counter: "stop".into(),
+                lane: None,
+                direction: Some(CrossingDirection::Forward),
+                class: VehicleClass::Car,
+                interval_start: at(0),
+                interval_s: 900,
+                count: 12,
+                pcu: 12.0,
+            }),
+        ])
+        .unwrap();
+    let link = |from: &str, to: &str| CameraLinkConfig {
+        from: from.into(),
+        to: to.into(),
+        distance_m: 1000.0,
+        min_speed_kmh: 10.0,
+        max_speed_kmh: 90.0,
+    };
+    let user = |name: &str, token: &str, role| ApiUserConfig {
+        name: name.into(),
+        token: token.into(),
+        role,
+    };
+    let server = Server::start(
+        ServerSettings {
+            bind: "127.0.0.1:0".into(),
+            users: vec![
+                user("desk-1", OPERATOR, Role::Operator),
+                user("officer-lan", OFFICER, Role::Officer),
+                user("root", ADMIN, Role::Admin),
+            ],
+            store_url: url,
+            routes: RoutesConfig {
+                links: vec![link("a", "b"), link("b", "c")],
+                ..RoutesConfig::default()
+            },
+            cameras: ["a", "b", "c"]
+                .iter()
+                .map(|id| CameraInfo {
+                    id: id.to_string(),
+                    description: None,
+                    intersection: None,
+                    approach: None,
+                })
+                .collect(),
+            live_buffer,
+        },
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    let base = format!("http://{}", server.address());
+    Api {
+        server,
+        base,
+        _directory: directory,
+        evidence,
+    }
+}
+
+fn get(api: &Api, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+    let client = reqwest::blocking::Client::new();
+    let mut request = client.get(format!("{}{path}", api.base));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().unwrap();
+    let status = response.status().as_u16();
+    let body = response.text().unwrap();
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)),
+    )
+}
+
+#[test]
+fn roles_gate_every_endpoint_and_bad_requests_name_their_field() {
+    let api = start(64);
+    assert_eq!(get(&api, "/healthz", None).0, 200);
+    let (status, body) = get(&api, "/api/cameras", None);
+    assert_eq!(status, 401);
+    assert!(body["error"].as_str().unwrap().contains("token"), "{body}");
+    assert_eq!(get(&api, "/api/cameras", Some("not-a-token-at-all")).0, 401);
+    assert_eq!(get(&api, "/api/cameras", Some(OPERATOR)).0, 200);
+    // Plates are for officers.
+    for path in [
+        "/api/plates/51G12345/trace",
+        "/api/plates/search?q=51G12345",
+        "/api/events?type=plate",
+    ] {
+        let (status, body) = get(&api, path, Some(OPERATOR));
+        assert_eq!(status, 403, "{path}: {body}");
+    }
+    assert_eq!(
+        get(
+            &api,
+            &format!("/api/evidence/{}", api.evidence),
+            Some(OPERATOR)
+        )
+        .0,
+        403
+    );
+    assert_eq!(get(&api, "/api/audit", Some(OFFICER)).0, 403);
+    // Bad parameters: 400 naming the field.
+    for (path, field) in [
+        ("/api/counts?from=yesterday", "from"),
+        ("/api/counts?class=tank", "class"),
+        ("/api/counts?limit=0", "limit"),
+        ("/api/events?type=parade", "type"),
+        ("/api/od?interval_s=5", "interval_s"),
+        ("/api/plates/search?q=", "q"),
+        ("/api/plates/!!/trace", "plate"),
+        ("/api/evidence/not-an-address", "address"),
+        (
+            "/api/counts?from=2026-11-23T09:00:00Z&to=2026-11-23T08:00:00Z",
+            "to",
+        ),
+    ] {
+        let (status, body) = get(&api, path, Some(ADMIN));
+        assert_eq!(status, 400, "{path}: {body}");
+        assert_eq!(body["field"], field, "{path}: {body}");
+    }
+    // Operators see events, but no plate among them.
+    let (status, body) = get(&api, "/api/events", Some(OPERATOR));
+    assert_eq!(status, 200);
+    let kinds: Vec<&str> = body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert!(!kinds.is_empty() && !kinds.contains(&"plate"), "{kinds:?}");
+    let (_, counts) = get(&api, "/api/counts?camera=a&class=car", Some(OPERATOR));
+    assert_eq!(counts["counts"][0]["count"], 12);
+    // The document lists every route.
+    let (_, document) = get(&api, "/api/openapi.json", None);
+    for path in [
+        "/healthz",
+        "/metrics",
+        "/api/cameras",
+        "/api/counts",
+        "/api/od",
+        "/api/events",
+        "/api/live",
+        "/api/plates/search",
+        "/api/plates/{plate}/trace",
+        "/api/evidence/{address}",
+        "/api/audit",
+    ] {
+        assert!(
+            document["paths"][path].is_object(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+}
+
+#[test]
+fn a_trace_follows_the_plate_with_its_evidence_and_every_plate_question_is_audited() {
+    let api = start(64);
+    let (status, trace) = get(
+        &api,
+        "/api/plates/51G-123.45/trace?from=2026-11-23T07:00:00Z",
+        Some(OFFICER),
+    );
+    assert_eq!(status, 200, "{trace}");
+    assert_eq!(trace["plate"], "51G12345");
+    let routes = trace["routes"].as_array().unwrap();
+    assert_eq!(routes.len(), 1, "{trace}");
+    let cameras: Vec<&str> = routes[0]["sightings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["camera"].as_str().unwrap())
+        .collect();
+    assert_eq!(cameras, ["a", "b", "c"], "the misread at c fits the trip");
+    assert_eq!(routes[0]["sightings"][0]["evidence"], api.evidence.as_str());
+    // The evidence behind the link.
+    let image = reqwest::blocking::Client::new()
+        .get(format!("{}/api/evidence/{}", api.base, api.evidence))
+        .bearer_auth(OFFICER)
+        .send()
+        .unwrap();
+    assert_eq!(image.status().as_u16(), 200);
+    assert_eq!(image.headers()["content-type"], "image/jpeg");
+    assert_eq!(image.bytes().unwrap().as_ref(), b"\xFF\xD8 a car");
+    let missing = format!("/api/evidence/sha256:{}", "0".repeat(64));
+    assert_eq!(get(&api, &missing, Some(OFFICER)).0, 404);
+    let (_, search) = get(&api, "/api/plates/search?q=51G12346", Some(OFFICER));
+    assert_eq!(search["matches"][0]["plate"], "51G12345");
+    // Who asked what, and how much came back.
+    let (status, audit) = get(&api, "/api/audit?limit=10", Some(ADMIN));
+    assert_eq!(status, 200);
+    let entries = audit["entries"].as_array().unwrap();
+    let actions: Vec<(&str, &str, &str, u64)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["who"].as_str().unwrap(),
+                e["action"].as_str().unwrap(),
+                e["subject"].as_str().unwrap(),
+                e["results"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("officer-lan", "plate_search", "51G12346", 1),
+            (
+                "officer-lan",
+                "evidence",
+                missing.trim_start_matches("/api/evidence/"),
+                0
+            ),
+            ("officer-lan", "evidence", api.evidence.as_str(), 1),
+            ("officer-lan", "plate_trace", "51G12345", 3),
+        ]
+    );
+    assert!(entries[3]["query"]
+        .as_str()
+        .unwrap()
+        .contains("from=2026-11-23T07:00:00Z"));
+    // Origin-destination for operators: two trips, a->c each.
+    let (_, od) = get(&api, "/api/od", Some(OPERATOR));
+    assert_eq!(od["cells"][0]["origin"], "a");
+    assert_eq!(od["cells"][0]["destination"], "c");
+    assert_eq!(od["cells"][0]["trips"], 2, "{od}");
+    let (_, metrics) = get(&api, "/metrics", None);
+    let metrics = metrics.as_str().unwrap().to_string();
+    assert!(
+        metrics.contains("roadsight_audit_records_total 4"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("route=\"/api/plates/{plate}/trace\",status=\"200\"} 1"),
+        "{metrics}"
+    );
+}
+
+async fn next_json<S>(socket: &mut S) -> serde_json::Value
+where
+    S: futures_util::Stream<
+            Item = Result<
+                tokio_tungstenite::tungstenite::Message,
+                tokio_tungstenite::tungstenite::Error,
+            >,
+        > + Unpin,
+{
+    let message = tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .expect("a message within 5 s")
+        .expect("the socket is open")
+        .expect("a good message");
+    serde_json::from_str(message.to_text().expect("text")).expect("JSON")
+}
+
+#[test]
+fn the_live_feed_filters_by_role_type_and_camera_and_tells_a_slow_client_what_it_missed() {
+    let api = start(16);
+    let live = api.server.live();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let address = api.server.address();
+        let connect = |query: String| async move {
+            let (socket, _) =
+                tokio_tungstenite::connect_async(format!("ws://{address}/api/live?{query}"))
+                    .await
+                    .unwrap();
+            socket
+        };
+        let mut operator = connect(format!("token={OPERATOR}&camera=a")).await;
+        let mut officer = connect(format!("token={OFFICER}&type=plate")).await;
+        // A role too low is refused before the upgrade.
+        let refused = tokio_tungstenite::connect_async(format!(
+            "ws://{address}/api/live?token={OPERATOR}&type=plate"
+        ))
+        .await;
+        assert!(refused.is_err());
+        live.publish(&crossing("b", 1)); // other camera: not for the operator
+        live.publish(&plate("59L214999", "a", 2, None)); // a plate: not for the operator
+        live.publish(&crossing("a", 3));
+        let first = next_json(&mut operator).await;
+        assert_eq!(
+            (first["type"].as_str(), first["camera"].as_str()),
+            (Some("crossing"), Some("a")),
+            "{first}"
+        );
+        assert_eq!(first["v"], 1);
+        let plate_event = next_json(&mut officer).await;
+        assert_eq!(plate_event["text"], "59L214999");
+        // The officer's client stops reading while 40 events pass a 16-event ring.
+        for second in 0..40 {
+            live.publish(&plate("30A99999", "c", 100 + second, None));
+        }
+        let notice = next_json(&mut officer).await;
+        assert_eq!(notice["type"], "lagged", "{notice}");
+        assert!(notice["missed"].as_u64().unwrap() >= 20, "{notice}");
+        let resumed = next_json(&mut officer).await;
+        assert_eq!(resumed["type"], "plate");
+    });
+    let (_, metrics) = get(&api, "/metrics", None);
+    let lagged: u64 = metrics
+        .as_str()
+        .unwrap()
+        .lines()
+        .find_map(|line| line.strip_prefix("roadsight_live_lagged_events_total "))
+        .and_then(|value| value.parse().ok())
+        .expect("the lagged counter");
+    assert!(lagged >= 20, "{metrics}");
+}

@@ -1,0 +1,442 @@
+//! Routes across cameras: the same plate seen at camera after camera, joined into one trip when
+//! the travel times fit the road between them.
+//!
+//! Pure: plate sightings in, routes out. The rules, in time order per plate:
+//!
+//! - a sighting at the camera the route was last seen at, within `same_camera_s`, is the same
+//!   pass (it is kept only if its read is more confident);
+//! - a sighting at another camera extends the route when the hop is plausible: with a
+//!   configured link between the two cameras, the travel time must lie within
+//!   `distance / max_speed ..= distance / min_speed`; without one, within `max_gap_s`;
+//! - a plate within one edit of the route's plate (an OCR misread: look-alikes such as 0/O and
+//!   1/I cost half an edit) extends it only over a configured link with a fitting travel time,
+//!   never on the time gap alone;
+//! - otherwise the sighting starts a new route (of its own plate).
+//!
+//! From routes come travel times per camera pair and origin-destination matrices per interval.
+
+use roadsight_core::plate_match::{single_deletions, weighted_distance};
+use roadsight_core::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+/// One plate read at one camera (a store sighting).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlateSighting {
+    pub plate: String,
+    pub camera: String,
+    pub at: Timestamp,
+    pub confidence: f32,
+    /// The event it came from, for evidence links.
+    pub event_id: String,
+    pub evidence: Option<String>,
+}
+
+pub use roadsight_core::config::{CameraLinkConfig as CameraLink, RoutesConfig as RouteSettings};
+
+/// One hop of a route.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Leg {
+    pub from: String,
+    pub to: String,
+    pub seconds: f64,
+    /// Whether a configured link vouched for the travel time.
+    pub on_link: bool,
+}
+
+/// One trip of one plate across cameras.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Route {
+    /// The plate as most of its sightings read it.
+    pub plate: String,
+    pub sightings: Vec<PlateSighting>,
+    pub legs: Vec<Leg>,
+}
+
+impl Route {
+    pub fn cameras(&self) -> Vec<&str> {
+        self.sightings.iter().map(|s| s.camera.as_str()).collect()
+    }
+
+    pub fn start(&self) -> Option<Timestamp> {
+        self.sightings.first().map(|s| s.at)
+    }
+}
+
+fn link<'a>(settings: &'a RouteSettings, a: &str, b: &str) -> Option<&'a CameraLink> {
+    settings
+        .links
+        .iter()
+        .find(|l| (l.from == a && l.to == b) || (l.from == b && l.to == a))
+}
+
+/// Whether `next` can follow `last` on one trip, and whether a link vouched for it.
+fn hop(
+    settings: &RouteSettings,
+    last: &PlateSighting,
+    next: &PlateSighting,
+    exact: bool,
+) -> Option<bool> {
+    let seconds = next.at.duration_since(last.at).as_secs_f64();
+    match link(settings, &last.camera, &next.camera) {
+        Some(link) => {
+            let (shortest, longest) = link.travel_window_s();
+            (seconds >= shortest && seconds <= longest).then_some(true)
+        }
+        None => (exact && seconds <= settings.max_gap_s).then_some(false),
+    }
+}
+
+/// Groups plates one edit apart (through their deletion neighbourhoods).
+fn plate_groups(plates: &[String], fuzzy: bool) -> Vec<Vec<usize>> {
+    let mut parent: Vec<usize> = (0..plates.len()).collect();
+    fn root(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+    if fuzzy {
+        let mut by_key: HashMap<String, Vec<usize>> = HashMap::new();
+        for (index, plate) in plates.iter().enumerate() {
+            by_key.entry(plate.clone()).or_default().push(index);
+            for variant in single_deletions(plate) {
+                by_key.entry(variant).or_default().push(index);
+            }
+        }
+        for members in by_key.values() {
+            for pair in members.windows(2) {
+                let (a, b) = (root(&mut parent, pair[0]), root(&mut parent, pair[1]));
+                if a != b && weighted_distance(&plates[pair[0]], &plates[pair[1]]) <= 1.0 {
+                    parent[a] = b;
+                }
+            }
+        }
+    }
+    let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for index in 0..plates.len() {
+        let group = root(&mut parent, index);
+        groups.entry(group).or_default().push(index);
+    }
+    groups.into_values().collect()
+}
+
+/// Traces every plate's routes, oldest route first.
+pub fn trace_routes(mut sightings: Vec<PlateSighting>, settings: &RouteSettings) -> Vec<Route> {
+    sightings.sort_by(|a, b| a.at.cmp(&b.at).then(a.camera.cmp(&b.camera)));
+    let mut plates: Vec<String> = sightings.iter().map(|s| s.plate.clone()).collect();
+    plates.sort();
+    plates.dedup();
+    let mut routes = Vec::new();
+    for group in plate_groups(&plates, settings.fuzzy) {
+        let members: Vec<&str> = group.iter().map(|i| plates[*i].as_str()).collect();
+        let mut open: Vec<Vec<PlateSighting>> = Vec::new();
+        for sighting in sightings
+            .iter()
+            .filter(|s| members.contains(&s.plate.as_str()))
+        {
+            // The most recent open route this sighting can continue.
+            let mut chosen: Option<usize> = None;
+            for (index, route) in open.iter().enumerate() {
+                let Some(last) = route.last() else { continue };
+                let route_plate = majority_plate(route);
+                let exact = route_plate == sighting.plate;
+                let same_pass = last.camera == sighting.camera
+                    && sighting.at.duration_since(last.at).as_secs_f64() <= settings.same_camera_s
+                    && (exact || weighted_distance(route_plate, &sighting.plate) <= 1.0);
+                let fits = same_pass
+                    || (last.camera != sighting.camera
+                        && hop(settings, last, sighting, exact).is_some());
+                if fits && chosen.is_none_or(|c| open[c].last().is_some_and(|l| l.at <= last.at)) {
+                    chosen = Some(index);
+                }
+            }
+            match chosen {
+                Some(index) => {
+                    let route = &mut open[index];
+                    match route.last_mut() {
+                        Some(last) if last.camera == sighting.camera => {
+                            if sighting.confidence > last.confidence {
+                                *last = sighting.clone();
+                            }
+                        }
+                        _ => route.push(sighting.clone()),
+                    }
+                }
+                None => open.push(vec![sighting.clone()]),
+            }
+        }
+        for route in open {
+            let plate = majority_plate(&route).to_string();
+            let legs = route
+                .windows(2)
+                .map(|pair| Leg {
+                    from: pair[0].camera.clone(),
+                    to: pair[1].camera.clone(),
+                    seconds: pair[1].at.duration_since(pair[0].at).as_secs_f64(),
+                    on_link: link(settings, &pair[0].camera, &pair[1].camera).is_some(),
+                })
+                .collect();
+            routes.push(Route {
+                plate,
+                sightings: route,
+                legs,
+            });
+        }
+    }
+    routes.sort_by(|a, b| a.start().cmp(&b.start()).then(a.plate.cmp(&b.plate)));
+    routes
+}
+
+/// The plate most sightings of `route` read (the earliest on a tie).
+fn majority_plate(route: &[PlateSighting]) -> &str {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for sighting in route {
+        match counts
+            .iter_mut()
+            .find(|(plate, _)| *plate == sighting.plate)
+        {
+            Some((_, count)) => *count += 1,
+            None => counts.push((&sighting.plate, 1)),
+        }
+    }
+    counts
+        .iter()
+        .enumerate()
+        .max_by(|(ia, (_, a)), (ib, (_, b))| a.cmp(b).then(ib.cmp(ia)))
+        .map_or("", |(_, (plate, _))| plate)
+}
+
+/// Trips between two cameras, and their travel times.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TravelTime {
+    pub from: String,
+    pub to: String,
+    pub trips: usize,
+    pub median_s: f64,
+    pub min_s: f64,
+    pub max_s: f64,
+}
+
+/// Travel times per camera pair over `routes`' legs.
+pub fn travel_times(routes: &[Route]) -> Vec<TravelTime> {
+    let mut pairs: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
+    for leg in routes.iter().flat_map(|r| &r.legs) {
+        pairs
+            .entry((leg.from.clone(), leg.to.clone()))
+            .or_default()
+            .push(leg.seconds);
+    }
+    pairs
+        .into_iter()
+        .map(|((from, to), mut seconds)| {
+            seconds.sort_by(f64::total_cmp);
+            let middle = seconds.len() / 2;
+            let median_s = if seconds.len() % 2 == 1 {
+                seconds[middle]
+            } else {
+                (seconds[middle - 1] + seconds[middle]) / 2.0
+            };
+            TravelTime {
+                from,
+                to,
+                trips: seconds.len(),
+                median_s,
+                min_s: seconds[0],
+                max_s: seconds[seconds.len() - 1],
+            }
+        })
+        .collect()
+}
+
+/// Trips from an origin camera (a route's first) to a destination (its last), per interval of
+/// the route's start.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OdCell {
+    pub interval_start: Timestamp,
+    pub interval_s: u64,
+    pub origin: String,
+    pub destination: String,
+    pub trips: usize,
+}
+
+/// The origin-destination matrix of `routes`, one cell per interval, origin and destination
+/// with at least one trip. Routes seen at one camera only are not trips and are left out.
+pub fn od_matrix(routes: &[Route], interval_s: u64) -> Vec<OdCell> {
+    let interval_ns = i64::try_from(interval_s.max(1))
+        .unwrap_or(i64::MAX)
+        .saturating_mul(1_000_000_000);
+    let mut cells: BTreeMap<(i64, String, String), usize> = BTreeMap::new();
+    for route in routes.iter().filter(|r| r.sightings.len() >= 2) {
+        let (Some(first), Some(last)) = (route.sightings.first(), route.sightings.last()) else {
+            continue;
+        };
+        let start = first.at.as_nanos().div_euclid(interval_ns) * interval_ns;
+        *cells
+            .entry((start, first.camera.clone(), last.camera.clone()))
+            .or_default() += 1;
+    }
+    cells
+        .into_iter()
+        .map(|((start, origin, destination), trips)| OdCell {
+            interval_start: Timestamp::from_nanos(start),
+            interval_s,
+            origin,
+            destination,
+            trips,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn seen(plate: &str, camera: &str, seconds: u64) -> PlateSighting {
+        PlateSighting {
+            plate: plate.into(),
+            camera: camera.into(),
+            at: Timestamp::UNIX_EPOCH.plus(Duration::from_secs(1_000_000 + seconds)),
+            confidence: 0.9,
+            event_id: format!("{plate}-{camera}-{seconds}"),
+            evidence: None,
+        }
+    }
+
+    fn corridor() -> RouteSettings {
+        let link = |from: &str, to: &str| CameraLink {
+            from: from.into(),
+            to: to.into(),
+            distance_m: 1000.0,
+            min_speed_kmh: 10.0,
+            max_speed_kmh: 90.0,
+        };
+        // 1 km apart: 40 s at 90 km/h to 360 s at 10 km/h.
+        RouteSettings {
+            links: vec![link("a", "b"), link("b", "c")],
+            ..RouteSettings::default()
+        }
+    }
+
+    #[test]
+    fn a_plate_along_linked_cameras_is_one_route_with_its_legs() {
+        let routes = trace_routes(
+            vec![
+                seen("51G12345", "a", 0),
+                seen("51G12345", "b", 100),
+                seen("51G12345", "c", 250),
+            ],
+            &corridor(),
+        );
+        assert_eq!(routes.len(), 1);
+        assert_eq!(routes[0].cameras(), ["a", "b", "c"]);
+        assert_eq!(
+            routes[0].legs.iter().map(|l| l.seconds).collect::<Vec<_>>(),
+            [100.0, 150.0]
+        );
+        assert!(routes[0].legs.iter().all(|l| l.on_link));
+    }
+
+    #[test]
+    fn an_impossible_travel_time_splits_the_trip() {
+        // 10 s for 1 km is 360 km/h: not the same trip; 2 hours later neither.
+        let routes = trace_routes(
+            vec![
+                seen("51G12345", "a", 0),
+                seen("51G12345", "b", 10),
+                seen("51G12345", "c", 7200),
+            ],
+            &corridor(),
+        );
+        assert_eq!(
+            routes.iter().map(Route::cameras).collect::<Vec<_>>(),
+            vec![vec!["a"], vec!["b"], vec!["c"]]
+        );
+    }
+
+    #[test]
+    fn a_one_character_misread_joins_only_over_a_fitting_link() {
+        let routes = trace_routes(
+            vec![
+                seen("51G12345", "a", 0),
+                seen("5IG12345", "b", 100), // I for 1
+                seen("51G12345", "c", 250),
+                seen("51G12346", "a", 5000), // one edit, but far in time: its own route
+            ],
+            &corridor(),
+        );
+        assert_eq!(routes.len(), 2, "{routes:?}");
+        assert_eq!(routes[0].plate, "51G12345");
+        assert_eq!(routes[0].cameras(), ["a", "b", "c"]);
+        assert_eq!(
+            routes[0].sightings[1].plate, "5IG12345",
+            "the read is kept as read"
+        );
+        assert_eq!(routes[1].plate, "51G12346");
+        // Without fuzzy matching the misread is a route of its own.
+        let strict = RouteSettings {
+            fuzzy: false,
+            ..corridor()
+        };
+        assert_eq!(
+            trace_routes(
+                vec![seen("51G12345", "a", 0), seen("5IG12345", "b", 100)],
+                &strict
+            )
+            .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn repeated_reads_at_one_camera_are_one_pass_and_two_trips_are_two_routes() {
+        let routes = trace_routes(
+            vec![
+                seen("30A99999", "a", 0),
+                seen("30A99999", "a", 3),
+                seen("30A99999", "b", 120),
+                // Back the other way an hour later (no link a-b time fits, so a new trip).
+                seen("30A99999", "b", 3720),
+                seen("30A99999", "a", 3800),
+            ],
+            &corridor(),
+        );
+        assert_eq!(
+            routes.iter().map(Route::cameras).collect::<Vec<_>>(),
+            vec![vec!["a", "b"], vec!["b", "a"]]
+        );
+        let od = od_matrix(&routes, 900);
+        assert_eq!(od.len(), 2);
+        assert_eq!(
+            (
+                od[0].origin.as_str(),
+                od[0].destination.as_str(),
+                od[0].trips
+            ),
+            ("a", "b", 1)
+        );
+        let times = travel_times(&routes);
+        assert_eq!(times.len(), 2);
+        assert_eq!(times[0].median_s, 120.0);
+    }
+
+    #[test]
+    fn without_links_the_time_gap_decides() {
+        let settings = RouteSettings::default();
+        let routes = trace_routes(
+            vec![
+                seen("59L214999", "x", 0),
+                seen("59L214999", "y", 600),
+                seen("59L214999", "z", 600 + 1801),
+            ],
+            &settings,
+        );
+        assert_eq!(
+            routes.iter().map(Route::cameras).collect::<Vec<_>>(),
+            vec![vec!["x", "y"], vec!["z"]]
+        );
+        assert!(!routes[0].legs[0].on_link);
+    }
+}
