@@ -41,11 +41,12 @@ pub struct StoreReport {
     pub retention: RetentionReport,
 }
 
-/// The run's side of the queue.
+/// The run's side of the queue (and of the live feed, when the API runs).
 pub struct EventSink {
     sender: Option<SyncSender<Item>>,
     writer: Option<JoinHandle<StoreReport>>,
     store: String,
+    live: Option<roadsight_server::LiveFeed>,
 }
 
 impl EventSink {
@@ -76,11 +77,21 @@ impl EventSink {
             sender: Some(sender),
             writer: Some(writer),
             store: name,
+            live: None,
         })
     }
 
-    /// Queues an event; blocks while the queue is full.
+    /// Also publishes every event to the API's live feed (which never blocks).
+    pub fn with_live(mut self, live: roadsight_server::LiveFeed) -> EventSink {
+        self.live = Some(live);
+        self
+    }
+
+    /// Publishes an event live and queues it for the store; blocks while the queue is full.
     pub fn event(&self, event: Event) -> anyhow::Result<()> {
+        if let Some(live) = &self.live {
+            live.publish(&event);
+        }
         self.send(Item::Event(Box::new(event)))
     }
 

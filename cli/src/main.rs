@@ -24,6 +24,7 @@ mod images;
 mod paths;
 mod plates;
 mod run;
+mod serve;
 mod signals;
 mod simulate;
 
@@ -80,6 +81,16 @@ enum Command {
         after_help = "Example:\n  roadsight simulate --scenario grid4x4 --seeds 5 --json\n  roadsight simulate --scenario city-grid-200 --load high --controllers roadsight,actuated,maxpressure"
     )]
     Simulate(simulate::SimulateArgs),
+    /// Serve the API over an existing store.
+    #[command(
+        after_help = "Example:\n  roadsight serve --config fixtures/demo/city.toml\n  roadsight serve --config city.toml --store postgres://roadsight@db/city --bind 0.0.0.0:8080"
+    )]
+    Serve(serve::ServeArgs),
+    /// Where a plate went: its routes across cameras, with sightings and evidence (audited).
+    #[command(
+        after_help = "Example:\n  roadsight trace 51G-123.45 --config fixtures/demo/city.toml\n  roadsight trace 59L214999 --store sqlite:city.db --from 2026-11-23T07:00:00+07:00 --json"
+    )]
+    Trace(serve::TraceArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -268,6 +279,8 @@ fn main() -> ExitCode {
         Command::Bench(command) => bench::bench(&command).map(|()| ExitCode::SUCCESS),
         Command::Eval(command) => eval::eval(&command).map(|()| ExitCode::SUCCESS),
         Command::Simulate(args) => simulate::simulate(&args).map(|()| ExitCode::SUCCESS),
+        Command::Serve(args) => serve::serve(&args).map(|()| ExitCode::SUCCESS),
+        Command::Trace(args) => serve::trace(&args).map(|()| ExitCode::SUCCESS),
         Command::Fixtures(FixturesCommand::Generate {
             scenario,
             seed,

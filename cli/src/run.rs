@@ -48,6 +48,10 @@ pub struct RunArgs {
     /// `postgres://user@host:port/db`.
     #[arg(long)]
     pub store: Option<String>,
+    /// With an `[api]` in the config: keep serving the API after the cameras finish, until
+    /// Ctrl-C (the demo uses this to leave a browsable API).
+    #[arg(long)]
+    pub keep_serving: bool,
 }
 
 /// The tensor picture a detector model wants, from its manifest entry.
@@ -443,7 +447,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         None => config.store.resolved_url(&config.base_dir),
     };
     let store = roadsight_store::open(&store_url)?;
-    let sink = crate::events::EventSink::start(
+    let mut sink = crate::events::EventSink::start(
         store,
         config.store.retention,
         config.store.queue_depth,
@@ -451,6 +455,18 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         Arc::clone(&clock),
         Duration::from_secs(30),
     )?;
+    let api = match &config.api {
+        Some(api) => {
+            let server = crate::serve::start_api(&config, api, &store_url, Arc::clone(&clock))?;
+            eprintln!(
+                "API on http://{} (OpenAPI at /api/openapi.json)",
+                server.address()
+            );
+            sink = sink.with_live(server.live());
+            Some(server)
+        }
+        None => None,
+    };
     let mut last_capture: Option<roadsight_core::Timestamp> = None;
     let ingest = Ingest::start(cameras, settings, Arc::clone(&clock))?;
     let stage = DetectStage::start(
@@ -698,6 +714,18 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                 String::new()
             }
         );
+    }
+    if let Some(server) = api {
+        if args.keep_serving {
+            eprintln!(
+                "cameras done; the API stays up on http://{} until Ctrl-C",
+                server.address()
+            );
+            while !interrupted.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+        server.stop();
     }
     Ok(if failed_cameras > 0 || store_report.not_stored > 0 {
         ExitCode::FAILURE

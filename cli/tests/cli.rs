@@ -877,3 +877,141 @@ fn an_unreachable_store_is_named_and_the_run_does_not_start() {
         "{stderr}"
     );
 }
+
+/// A store holding one plate's trip over cameras a, b, c (1 km apart) and a misread of it.
+fn plate_store(dir: &Path) -> String {
+    let url = format!("sqlite:{}", dir.join("plates.db").display());
+    let mut store = roadsight_store::open(&url).unwrap();
+    let start = roadsight_core::Timestamp::parse_rfc3339("2026-11-23T08:00:00Z").unwrap();
+    let seen = |camera: &str, plate: &str, seconds: u64| {
+        roadsight_core::Event::Plate(roadsight_core::TrackPlate {
+            camera: roadsight_core::CameraId::new(camera),
+            track: roadsight_core::TrackId(seconds),
+            text: plate.into(),
+            formatted: plate.into(),
+            confidence: 0.9,
+            char_confidence: vec![0.9; plate.len()],
+            rows: 1,
+            valid: true,
+            reads: 3,
+            agreeing: 3,
+            first_seen: start.plus(std::time::Duration::from_secs(seconds)),
+            last_seen: start.plus(std::time::Duration::from_secs(seconds)),
+            at: start.plus(std::time::Duration::from_secs(seconds)),
+            evidence: None,
+        })
+    };
+    store
+        .append(&[
+            seen("a", "51G12345", 0),
+            seen("b", "51G12345", 90),
+            seen("c", "5IG12345", 200),
+        ])
+        .unwrap();
+    url
+}
+
+#[test]
+fn trace_prints_the_routes_of_a_plate_and_is_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = plate_store(dir.path());
+    let config = dir.path().join("city.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\nurl = \"{url}\"\n[[cameras]]\nid = \"a\"\nuri = \"rtsp://a/1\"\n[[cameras]]\nid = \"b\"\nuri = \"rtsp://b/1\"\n\
+             [[cameras]]\nid = \"c\"\nuri = \"rtsp://c/1\"\n[routes]\nlinks = [\n\
+             {{ from = \"a\", to = \"b\", distance_m = 1000 }},\n{{ from = \"b\", to = \"c\", distance_m = 1000 }},\n]\n"
+        ),
+    )
+    .unwrap();
+    let output = roadsight(&[
+        "trace",
+        "51G-123.45",
+        "--config",
+        config.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let trace: serde_json::Value = serde_json::from_str(text(&output.stdout).trim()).unwrap();
+    let cameras: Vec<&str> = trace["routes"][0]["sightings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["camera"].as_str().unwrap())
+        .collect();
+    assert_eq!(cameras, ["a", "b", "c"], "{trace}");
+    // The human form, and a window that holds nothing.
+    let output = roadsight(&[
+        "trace",
+        "51G12345",
+        "--store",
+        &url,
+        "--from",
+        "2026-11-24T00:00:00Z",
+    ]);
+    assert!(
+        text(&output.stdout).contains("no sightings"),
+        "{}",
+        text(&output.stdout)
+    );
+    assert_eq!(
+        roadsight(&["trace", "51G12345", "--store", &url, "--from", "noon"])
+            .status
+            .code(),
+        Some(2)
+    );
+    let mut store = roadsight_store::open(&url).unwrap();
+    let audit = store.audit_log(None, 10).unwrap();
+    assert_eq!(audit.len(), 2);
+    assert!(audit
+        .iter()
+        .all(|entry| entry.action == "plate_trace" && entry.who.starts_with("cli:")));
+    assert_eq!(audit[1].results, 3);
+}
+
+#[test]
+fn serve_answers_over_an_existing_store() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let url = plate_store(dir.path());
+    let config = dir.path().join("city.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\nurl = \"{url}\"\n[api]\nbind = \"127.0.0.1:0\"\n\
+             users = [{{ name = \"o\", token = \"officer-token-0123456789\", role = \"officer\" }}]\n\
+             [[cameras]]\nid = \"a\"\nuri = \"rtsp://a/1\"\n"
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_roadsight"))
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(stderr)
+        .read_line(&mut line)
+        .unwrap();
+    let address = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    let answer = Command::new("curl")
+        .args(["-s", "-H", "Authorization: Bearer officer-token-0123456789"])
+        .arg(format!("http://{address}/api/plates/51G12345/trace"))
+        .output()
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let trace: serde_json::Value = serde_json::from_slice(&answer.stdout).unwrap();
+    assert_eq!(trace["plate"], "51G12345", "{trace}");
+    assert_eq!(
+        trace["sightings"], 2,
+        "no links configured: the misread does not join: {trace}"
+    );
+}
