@@ -1,6 +1,7 @@
-//! `roadsight run`'s events on their way to the store.
+//! `roadsight run`'s events on their way to the store (or, in `roadsight worker`, to the
+//! broker: the same queue, the same retries, another destination).
 //!
-//! A writer thread owns the store. Events reach it over a bounded queue (`[store]
+//! A writer thread owns the destination. Events reach it over a bounded queue (`[store]
 //! queue_depth`) whose policy is Block: a full queue holds the pipeline back, and no event is
 //! ever dropped. The writer takes what is queued, up to `batch_size`, and stores it in one
 //! transaction. When the store fails (a lost database), the same batch is retried with
@@ -10,6 +11,51 @@
 
 use roadsight_core::{content_address, Clock, Event, Timestamp};
 use roadsight_store::{EventStore, Retention, RetentionReport};
+
+/// Where the writer puts events: the store, or the broker on the way to central's store.
+pub enum Destination {
+    Store(Box<dyn EventStore>),
+    Broker(Box<roadsight_broker::Publisher>),
+}
+
+impl Destination {
+    fn describe(&self) -> String {
+        match self {
+            Destination::Store(store) => store.describe(),
+            Destination::Broker(publisher) => format!("broker {}", publisher.describe()),
+        }
+    }
+
+    /// Writes the images, then the events; returns `(new, duplicates)`.
+    fn write(
+        &mut self,
+        images: &[(&'static str, Vec<u8>, Timestamp)],
+        events: &[Event],
+    ) -> Result<(usize, usize), String> {
+        match self {
+            Destination::Store(store) => {
+                for (media_type, bytes, at) in images {
+                    store
+                        .put_evidence(media_type, bytes, *at)
+                        .map_err(|e| e.to_string())?;
+                }
+                let appended = store.append(events).map_err(|e| e.to_string())?;
+                Ok((appended.inserted, appended.duplicates))
+            }
+            Destination::Broker(publisher) => {
+                for (media_type, bytes, at) in images {
+                    publisher
+                        .publish_evidence(media_type, bytes, *at)
+                        .map_err(|e| e.to_string())?;
+                }
+                let duplicates = publisher
+                    .publish_events(events)
+                    .map_err(|e| e.to_string())?;
+                Ok((events.len() - duplicates, duplicates))
+            }
+        }
+    }
+}
 use serde::Serialize;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
@@ -50,18 +96,20 @@ pub struct EventSink {
 }
 
 impl EventSink {
-    /// Opens the store (failing here, with its name, when it cannot be opened), applies the
-    /// retention policy, and starts the writer.
+    /// Applies the retention policy (to a store) and starts the writer.
     pub fn start(
-        mut store: Box<dyn EventStore>,
+        mut destination: Destination,
         retention: Retention,
         queue_depth: usize,
         batch_size: usize,
         clock: Arc<dyn Clock>,
         give_up_after: Duration,
     ) -> anyhow::Result<EventSink> {
-        let name = store.describe();
-        let removed = store.apply_retention(clock.now(), &retention)?;
+        let name = destination.describe();
+        let removed = match &mut destination {
+            Destination::Store(store) => store.apply_retention(clock.now(), &retention)?,
+            Destination::Broker(_) => RetentionReport::default(),
+        };
         let (sender, receiver) = std::sync::mpsc::sync_channel(queue_depth.max(1));
         let report = StoreReport {
             store: name.clone(),
@@ -71,7 +119,13 @@ impl EventSink {
         let writer = std::thread::Builder::new()
             .name("event-store".into())
             .spawn(move || {
-                write_events(store, receiver, batch_size.max(1), give_up_after, report)
+                write_events(
+                    destination,
+                    receiver,
+                    batch_size.max(1),
+                    give_up_after,
+                    report,
+                )
             })?;
         Ok(EventSink {
             sender: Some(sender),
@@ -135,7 +189,7 @@ impl EventSink {
 }
 
 fn write_events(
-    mut store: Box<dyn EventStore>,
+    mut destination: Destination,
     items: Receiver<Item>,
     batch_size: usize,
     give_up_after: Duration,
@@ -168,14 +222,9 @@ fn write_events(
             continue;
         }
         // Evidence first, so a stored plate never points at a missing image.
-        let result = images
-            .iter()
-            .try_for_each(|(media_type, bytes, at)| {
-                store.put_evidence(media_type, bytes, *at).map(|_| ())
-            })
-            .and_then(|()| store.append(&batch));
+        let result = destination.write(&images, &batch);
         match result {
-            Ok(appended) => {
+            Ok((inserted, duplicates)) => {
                 if let Some((since, _)) = outage.take() {
                     eprintln!(
                         "store {}: writing again after {:.0} s; nothing was lost",
@@ -183,8 +232,8 @@ fn write_events(
                         since.elapsed().as_secs_f64()
                     );
                 }
-                report.events += appended.inserted as u64;
-                report.duplicates += appended.duplicates as u64;
+                report.events += inserted as u64;
+                report.duplicates += duplicates as u64;
                 report.evidence += images.len() as u64;
                 batch.clear();
                 images.clear();

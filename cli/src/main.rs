@@ -17,6 +17,7 @@ mod bench_detect;
 mod bench_plates;
 mod bench_signals;
 mod bench_track;
+mod central;
 mod detect;
 mod eval;
 mod events;
@@ -91,6 +92,16 @@ enum Command {
         after_help = "Example:\n  roadsight trace 51G-123.45 --config fixtures/demo/city.toml\n  roadsight trace 59L214999 --store sqlite:city.db --from 2026-11-23T07:00:00+07:00 --json"
     )]
     Trace(serve::TraceArgs),
+    /// An ingest worker: a shard of cameras, their events to the broker (NATS JetStream).
+    #[command(
+        after_help = "Example:\n  roadsight worker --config city.toml --cameras ben-thanh-north,ben-thanh-east"
+    )]
+    Worker(central::WorkerArgs),
+    /// The central service: the broker's events into the store, and the API over it.
+    #[command(
+        after_help = "Example:\n  roadsight central --config city.toml --store postgres://roadsight@db/city"
+    )]
+    Central(central::CentralArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -281,6 +292,8 @@ fn main() -> ExitCode {
         Command::Simulate(args) => simulate::simulate(&args).map(|()| ExitCode::SUCCESS),
         Command::Serve(args) => serve::serve(&args).map(|()| ExitCode::SUCCESS),
         Command::Trace(args) => serve::trace(&args).map(|()| ExitCode::SUCCESS),
+        Command::Worker(args) => central::worker(&args),
+        Command::Central(args) => central::central(&args),
         Command::Fixtures(FixturesCommand::Generate {
             scenario,
             seed,

@@ -52,6 +52,9 @@ pub struct RunArgs {
     /// Ctrl-C (the demo uses this to leave a browsable API).
     #[arg(long)]
     pub keep_serving: bool,
+    /// Only these cameras (comma-separated ids): a shard of the city.
+    #[arg(long, value_delimiter = ',')]
+    pub cameras: Option<Vec<String>>,
 }
 
 /// The tensor picture a detector model wants, from its manifest entry.
@@ -359,8 +362,33 @@ fn print_table(
     );
 }
 
+/// What the job is: the all-in-one main job, or an ingest worker feeding the broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    AllInOne,
+    Worker,
+}
+
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
-    let config = crate::load_config(&args.config)?;
+    run_as(args, Mode::AllInOne)
+}
+
+pub fn run_as(args: &RunArgs, mode: Mode) -> anyhow::Result<ExitCode> {
+    let mut config = crate::load_config(&args.config)?;
+    if let Some(shard) = &args.cameras {
+        let unknown: Vec<&String> = shard
+            .iter()
+            .filter(|id| !config.cameras.iter().any(|c| &c.id == *id))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(crate::UsageError(format!(
+                "--cameras: no camera {unknown:?} in {}",
+                args.config.display()
+            ))
+            .into());
+        }
+        config.cameras.retain(|camera| shard.contains(&camera.id));
+    }
     let locations = Locations::resolve(
         config.paths.models_dir.as_deref(),
         config.paths.onnxruntime.as_deref(),
@@ -446,17 +474,22 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         Some(url) => url.clone(),
         None => config.store.resolved_url(&config.base_dir),
     };
-    let store = roadsight_store::open(&store_url)?;
+    let destination = match &mode {
+        Mode::AllInOne => crate::events::Destination::Store(roadsight_store::open(&store_url)?),
+        Mode::Worker => crate::events::Destination::Broker(Box::new(
+            roadsight_broker::Publisher::connect(&config.broker)?,
+        )),
+    };
     let mut sink = crate::events::EventSink::start(
-        store,
+        destination,
         config.store.retention,
         config.store.queue_depth,
         config.store.batch_size,
         Arc::clone(&clock),
         Duration::from_secs(30),
     )?;
-    let api = match &config.api {
-        Some(api) => {
+    let api = match (&config.api, &mode) {
+        (Some(api), Mode::AllInOne) => {
             let server = crate::serve::start_api(&config, api, &store_url, Arc::clone(&clock))?;
             eprintln!(
                 "API on http://{} (OpenAPI at /api/openapi.json)",
@@ -465,7 +498,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             sink = sink.with_live(server.live());
             Some(server)
         }
-        None => None,
+        _ => None,
     };
     let mut last_capture: Option<roadsight_core::Timestamp> = None;
     let ingest = Ingest::start(cameras, settings, Arc::clone(&clock))?;

@@ -1015,3 +1015,167 @@ fn serve_answers_over_an_existing_store() {
         "no links configured: the misread does not join: {trace}"
     );
 }
+
+fn nats_url() -> Option<String> {
+    let url =
+        std::env::var("ROADSIGHT_TEST_NATS").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    let probe = roadsight_broker::BrokerConfig {
+        url: url.clone(),
+        stream: format!("RS_PROBE_{}", std::process::id()),
+        subject_prefix: format!("rsprobe{}", std::process::id()),
+        ..roadsight_broker::BrokerConfig::default()
+    };
+    match roadsight_broker::Publisher::connect(&probe) {
+        Ok(_) => {
+            let _ = roadsight_broker::remove_stream(&probe);
+            Some(url)
+        }
+        Err(error) if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
+            panic!("CI=true and NATS is not usable: {error}")
+        }
+        Err(error) => {
+            eprintln!("NOT RUN: worker/central over NATS ({error})");
+            None
+        }
+    }
+}
+
+#[test]
+fn worker_nats_and_central_lose_nothing_when_central_is_killed_mid_stream() {
+    let Some(url) = nats_url() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    encode_test_clip(
+        &dir.path().join("cam.mp4"),
+        &TestClip::h264(640, 360, 25, 50),
+    )
+    .unwrap();
+    let id = std::process::id();
+    let broker = roadsight_broker::BrokerConfig {
+        url: url.clone(),
+        stream: format!("RS_NOLOSS_{id}"),
+        subject_prefix: format!("rsnoloss{id}.events"),
+        durable: "central".into(),
+        max_age_days: 1.0,
+    };
+    struct StreamGuard(roadsight_broker::BrokerConfig);
+    impl Drop for StreamGuard {
+        fn drop(&mut self) {
+            let _ = roadsight_broker::remove_stream(&self.0);
+        }
+    }
+    let _stream = StreamGuard(broker.clone());
+    let store_path = dir.path().join("central.db");
+    let config = dir.path().join("city.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[runtime]\nstart_time = \"2026-11-23T08:00:00Z\"\n[store]\nurl = \"sqlite:{}\"\n\
+             [broker]\nurl = \"{url}\"\nstream = \"{}\"\nsubject_prefix = \"{}\"\n\
+             [[cameras]]\nid = \"cam\"\nuri = \"cam.mp4\"\nresolution = [640, 360]\n\
+             lines = [{{ id = \"stop\", from = [0, 200], to = [640, 200] }}]\n[plates]\nenabled = false\n{}",
+            store_path.display(),
+            broker.stream,
+            broker.subject_prefix,
+            signal_sections("")
+        ),
+    )
+    .unwrap();
+    let start_central = || {
+        Command::new(env!("CARGO_BIN_EXE_roadsight"))
+            .args([
+                "central",
+                "--config",
+                config.to_str().unwrap(),
+                "--ack-wait-s",
+                "2",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // A real worker publishes its camera's events (health, plans) before central exists.
+    let worker = roadsight(&[
+        "worker",
+        "--config",
+        config.to_str().unwrap(),
+        "--cameras",
+        "cam",
+        "--json",
+    ]);
+    assert_eq!(worker.status.code(), Some(0), "{}", text(&worker.stderr));
+    let mut central = start_central();
+    // 3,000 more events over about three seconds; central is killed after one and restarted.
+    let publisher = roadsight_broker::Publisher::connect(&broker).unwrap();
+    let start = roadsight_core::Timestamp::parse_rfc3339("2026-11-23T09:00:00Z").unwrap();
+    let events: Vec<roadsight_core::Event> = (0..3000u64)
+        .map(|n| {
+            roadsight_core::Event::Crossing(roadsight_core::counting::Crossing {
+                camera: roadsight_core::CameraId::new(["a", "b", "c"][(n % 3) as usize]),
+                line: "stop".into(),
+                lane: None,
+                track: roadsight_core::TrackId(n),
+                class: roadsight_core::VehicleClass::Car,
+                at: start.plus(std::time::Duration::from_millis(n * 100)),
+                direction: roadsight_core::counting::CrossingDirection::Forward,
+                speed_kmh: None,
+            })
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let mut killed = false;
+    let mut restarted = false;
+    for batch in events.chunks(100) {
+        publisher.publish_events(batch).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        if !killed && started.elapsed() > std::time::Duration::from_secs(1) {
+            central.kill().unwrap(); // SIGKILL: no chance to finish its batch
+            central.wait().unwrap();
+            killed = true;
+        }
+        if killed && !restarted && started.elapsed() > std::time::Duration::from_millis(1800) {
+            central = start_central();
+            restarted = true;
+        }
+    }
+    assert!(killed && restarted);
+    // Wait for central to drain the stream into the store.
+    let url_of_store = format!("sqlite:{}", store_path.display());
+    let stored = |kind: &str| -> usize {
+        let mut store = roadsight_store::open(&url_of_store).unwrap();
+        store
+            .events(&roadsight_store::EventQuery {
+                kinds: vec![kind.to_string()],
+                limit: 100_000,
+                ..roadsight_store::EventQuery::default()
+            })
+            .unwrap()
+            .len()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while stored("crossing") < events.len() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let _ = central.kill();
+    let _ = central.wait();
+    let mut store = roadsight_store::open(&url_of_store).unwrap();
+    let crossings = store
+        .events(&roadsight_store::EventQuery {
+            kinds: vec!["crossing".into()],
+            limit: 100_000,
+            ..roadsight_store::EventQuery::default()
+        })
+        .unwrap();
+    let mut ids: Vec<String> = crossings.iter().map(|e| e.id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), crossings.len(), "no event twice");
+    let mut expected: Vec<String> = events.iter().map(roadsight_core::Event::id).collect();
+    expected.sort();
+    assert_eq!(
+        ids, expected,
+        "every published event is in the store exactly once"
+    );
+    // The worker's own events made it too.
+    assert!(stored("timing_plan") >= 2 && stored("camera_health") >= 2);
+}

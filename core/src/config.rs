@@ -100,6 +100,7 @@ pub struct CityConfig {
     pub store: StoreConfig,
     /// `None` when the file has no `[api]` section.
     pub api: Option<ApiConfig>,
+    pub broker: BrokerConfig,
     pub routes: RoutesConfig,
     pub signals: SignalsConfig,
     pub intersections: Vec<IntersectionConfig>,
@@ -607,6 +608,35 @@ impl Default for ApiConfig {
     }
 }
 
+/// The event bus between ingest workers and central (`[broker]`; only `roadsight worker` and
+/// `roadsight central` use it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrokerConfig {
+    /// The NATS server, `nats://host:port`.
+    pub url: String,
+    /// The JetStream stream holding every event and evidence image.
+    pub stream: String,
+    /// Events go to `<prefix>.<camera>`.
+    pub subject_prefix: String,
+    /// Central's durable consumer.
+    pub durable: String,
+    /// How long the stream keeps messages, days (central normally takes them within seconds).
+    pub max_age_days: f64,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        Self {
+            url: "nats://127.0.0.1:4222".to_string(),
+            stream: "ROADSIGHT".to_string(),
+            subject_prefix: "roadsight.events".to_string(),
+            durable: "central".to_string(),
+            max_age_days: 7.0,
+        }
+    }
+}
+
 /// Where the runtime libraries and models live, when not in the repository's `.deps/`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -849,6 +879,7 @@ impl CityConfig {
         let mut store = StoreConfig::default();
         let mut routes = RoutesConfig::default();
         let mut api = None;
+        let mut broker = BrokerConfig::default();
         let mut intersections = Vec::new();
         let mut corridors = Vec::new();
 
@@ -919,6 +950,11 @@ impl CityConfig {
                         api = Some(parsed);
                     }
                 }
+                "broker" => {
+                    if let Some(parsed) = section::<BrokerConfig>("broker", value, &mut problems) {
+                        broker = parsed;
+                    }
+                }
                 "routes" => {
                     if let Some(parsed) = section::<RoutesConfig>("routes", value, &mut problems) {
                         routes = parsed;
@@ -943,7 +979,7 @@ impl CityConfig {
                 }
                 other => problems.push(problem(
                     other,
-                    "unknown section (expected name, runtime, detector, tracker, plates, paths, cameras, store, api, routes, signals, intersections, corridors)",
+                    "unknown section (expected name, runtime, detector, tracker, plates, paths, cameras, store, api, broker, routes, signals, intersections, corridors)",
                 )),
             }
         }
@@ -963,6 +999,7 @@ impl CityConfig {
         if let Some(api) = &api {
             validate_api(api, &mut problems);
         }
+        validate_broker(&broker, &mut problems);
         validate_routes(&routes, &camera_list_ids(&cameras), &mut problems);
         validate_signals(&signals, &mut problems);
         let camera_list: Vec<&CameraConfig> = cameras.iter().map(|(_, camera)| camera).collect();
@@ -984,6 +1021,7 @@ impl CityConfig {
             cameras: cameras.into_iter().map(|(_, camera)| camera).collect(),
             store,
             api,
+            broker,
             routes,
             signals,
             intersections: intersections.into_iter().map(|(_, item)| item).collect(),
@@ -1112,6 +1150,42 @@ fn validate_routes(routes: &RoutesConfig, cameras: &[String], problems: &mut Vec
             problems.push(problem(&at("min_speed_kmh"), "is above max_speed_kmh"));
         }
     }
+}
+
+fn validate_broker(broker: &BrokerConfig, problems: &mut Vec<ConfigProblem>) {
+    if !(broker.url.starts_with("nats://") || broker.url.starts_with("tls://")) {
+        problems.push(problem(
+            "broker.url",
+            format!("`{}`: expected nats://host:port", broker.url),
+        ));
+    }
+    let name_ok = |name: &str| {
+        !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    };
+    if !name_ok(&broker.stream) {
+        problems.push(problem(
+            "broker.stream",
+            "letters, digits, `-` and `_` only",
+        ));
+    }
+    if !name_ok(&broker.durable) {
+        problems.push(problem(
+            "broker.durable",
+            "letters, digits, `-` and `_` only",
+        ));
+    }
+    let prefix_ok =
+        !broker.subject_prefix.is_empty() && broker.subject_prefix.split('.').all(name_ok);
+    if !prefix_ok {
+        problems.push(problem(
+            "broker.subject_prefix",
+            "dot-separated tokens of letters, digits, `-` and `_`",
+        ));
+    }
+    check_positive("broker.max_age_days", broker.max_age_days, 3650.0, problems);
 }
 
 fn validate_api(api: &ApiConfig, problems: &mut Vec<ConfigProblem>) {

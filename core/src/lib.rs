@@ -38,8 +38,8 @@ pub mod vehicle;
 
 pub use buffer_pool::{BufferPool, PlaneBuffer};
 pub use config::{
-    ApiConfig, ApiUserConfig, CameraConfig, CameraLinkConfig, CityConfig, ConfigError,
-    ConfigProblem, CorridorConfig, CountDirection, DemandSourceConfig, DetectorConfig,
+    ApiConfig, ApiUserConfig, BrokerConfig, CameraConfig, CameraLinkConfig, CityConfig,
+    ConfigError, ConfigProblem, CorridorConfig, CountDirection, DemandSourceConfig, DetectorConfig,
     IntersectionConfig, LineConfig, MovementConfig, NtcipControllerConfig, PcuWeights,
     PlatesConfig, RetentionConfig, Role, RoutesConfig, SignalsConfig, SourceMode, StoreConfig,
     TrackerConfig, ZoneConfig,
