@@ -1179,3 +1179,76 @@ fn worker_nats_and_central_lose_nothing_when_central_is_killed_mid_stream() {
     // The worker's own events made it too.
     assert!(stored("timing_plan") >= 2 && stored("camera_health") >= 2);
 }
+
+#[test]
+fn schemathesis_finds_no_server_error_in_the_api() {
+    use std::io::BufRead;
+    let schemathesis = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.deps/venv/bin/schemathesis");
+    assert!(
+        schemathesis.is_file(),
+        "{} missing (scripts/setup.sh installs scripts/requirements.txt)",
+        schemathesis.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let url = plate_store(dir.path());
+    let config = dir.path().join("city.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\nurl = \"{url}\"\n[api]\nbind = \"127.0.0.1:0\"\n\
+             users = [{{ name = \"root\", token = \"admin-token-0123456789abc\", role = \"admin\" }}]\n\
+             [[cameras]]\nid = \"a\"\nuri = \"rtsp://a/1\"\n"
+        ),
+    )
+    .unwrap();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_roadsight"))
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(server.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    let fuzz = Command::new(&schemathesis)
+        .args([
+            "run",
+            &format!("http://{address}/api/openapi.json"),
+            "--checks",
+            "not_a_server_error",
+        ])
+        .args([
+            "-H",
+            "Authorization: Bearer admin-token-0123456789abc",
+            "--max-examples",
+            "40",
+            "--seed",
+            "7",
+        ])
+        .env("SCHEMATHESIS_HOOKS", "")
+        .output()
+        .unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    let report = text(&fuzz.stdout);
+    assert_eq!(
+        fuzz.status.code(),
+        Some(0),
+        "{report}\n{}",
+        text(&fuzz.stderr)
+    );
+    assert!(
+        report.contains("Tested: 11"),
+        "every operation fuzzed:\n{report}"
+    );
+    assert!(
+        report.contains(" passed") && !report.contains("failed"),
+        "{report}"
+    );
+}

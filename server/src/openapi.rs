@@ -61,12 +61,12 @@ pub fn document() -> Value {
     let mut od_parameters = window();
     od_parameters.push(json!({"name": "interval_s", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 60, "maximum": 86400, "default": 900}}));
     let mut search_parameters = vec![
-        json!({"name": "q", "in": "query", "required": true, "description": "A plate, 3 to 12 letters and digits once spaces and punctuation are dropped.", "schema": {"type": "string", "minLength": 1}}),
+        json!({"name": "q", "in": "query", "required": true, "description": "A plate, 3 to 12 letters and digits (spaces and punctuation are dropped first).", "schema": {"type": "string", "pattern": "^[A-Za-z0-9]{3,12}$"}}),
     ];
     search_parameters.extend(window());
     search_parameters.push(limit(20, 200));
     let mut trace_parameters = vec![
-        json!({"name": "plate", "in": "path", "required": true, "description": "The plate, 4 to 12 letters and digits once spaces and punctuation are dropped.", "schema": {"type": "string"}}),
+        json!({"name": "plate", "in": "path", "required": true, "description": "The plate, 4 to 12 letters and digits (as printed works too: spaces and punctuation are dropped first).", "schema": {"type": "string", "pattern": "^[A-Za-z0-9]{4,12}$"}}),
     ];
     trace_parameters.extend(window());
     json!({
@@ -101,7 +101,7 @@ pub fn document() -> Value {
             "/api/plates/search": get("Plates within one edit of q (audited).", "officer", search_parameters, errors(ok("Matches, nearest first.", array_of("matches")), &[])),
             "/api/plates/{plate}/trace": get("The plate's routes in the window, with sightings and evidence links (audited).", "officer", trace_parameters, errors(ok("The trace.", object.clone()), &[])),
             "/api/evidence/{address}": get("An evidence image (audited).", "officer", vec![
-                json!({"name": "address", "in": "path", "required": true, "description": "sha256: and 64 hex digits.", "schema": {"type": "string"}})
+                json!({"name": "address", "in": "path", "required": true, "description": "sha256: and 64 hex digits.", "schema": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"}})
             ], errors(json!({"200": {"description": "The image.", "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}}}), &["404"])),
             "/api/audit": get("The audit log, newest first.", "admin", vec![
                 json!({"name": "from", "in": "query", "required": false, "schema": {"type": "string", "format": "date-time"}}),
