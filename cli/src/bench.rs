@@ -44,6 +44,11 @@ pub enum BenchCommand {
         after_help = "Example:\n  roadsight bench signals --json\n  roadsight bench signals --intersections 500"
     )]
     Signals(crate::bench_signals::SignalsBenchArgs),
+    /// Sighting inserts per second (SQLite, PostgreSQL) and plate-trace latency at 10 million sightings.
+    #[command(
+        after_help = "Example:\n  roadsight bench store --json\n  roadsight bench store --postgres postgres://postgres@127.0.0.1/test"
+    )]
+    Store(crate::bench_store::StoreBenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -329,5 +334,6 @@ pub fn bench(command: &BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Track(args) => crate::bench_track::bench_track(args),
         BenchCommand::Plates(args) => crate::bench_plates::bench_plates(args),
         BenchCommand::Signals(args) => crate::bench_signals::bench_signals(args),
+        BenchCommand::Store(args) => crate::bench_store::bench_store(args),
     }
 }

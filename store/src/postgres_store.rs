@@ -3,8 +3,8 @@
 use crate::schema::{self, Dialect};
 use crate::sqlite_store::serde_plain;
 use crate::{
-    bound, event_json, parse_body, rank_matches, search_variants, sighting_of, sql_limit,
-    AppendReport, AuditEntry, CountQuery, EventQuery, EventStore, Evidence, PlateMatch, Retention,
+    bound, parse_body, rank_matches, search_variants, sighting_of, sql_limit, AppendReport,
+    AuditEntry, CountQuery, EventQuery, EventStore, Evidence, PlateMatch, Retention,
     RetentionReport, Sighting, SightingQuery, StoreError, StoredEvent,
 };
 use postgres::{Client, NoTls};
@@ -180,108 +180,165 @@ impl EventStore for PostgresStore {
     }
 
     fn append(&mut self, events: &[Event]) -> Result<AppendReport, StoreError> {
-        let fail = |operation: &str| self.fail(operation);
-        let (f_begin, f_prepare, f_event, f_sighting, f_plate, f_variant, f_count, f_commit) = (
-            fail("begin append"),
-            fail("prepare append"),
-            fail("insert event"),
-            fail("insert sighting"),
-            fail("update plate"),
-            fail("insert plate variant"),
-            fail("insert count"),
-            fail("commit append"),
-        );
-        let mut report = AppendReport::default();
-        let mut transaction = self.client.transaction().map_err(f_begin)?;
-        let insert_event = transaction
-            .prepare(
-                "INSERT INTO events (id, kind, camera, at_ns, body) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
-            )
-            .map_err(&f_prepare)?;
-        let insert_sighting = transaction
-            .prepare(
-                "INSERT INTO sightings (event_id, plate, camera, at_ns, track, confidence, evidence) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .map_err(&f_prepare)?;
-        let upsert_plate = transaction
-            .prepare(
-                "INSERT INTO plates (plate, first_ns, last_ns, sightings) VALUES ($1, $2, $2, 1)
-                 ON CONFLICT (plate) DO UPDATE SET first_ns = LEAST(plates.first_ns, excluded.first_ns),
-                 last_ns = GREATEST(plates.last_ns, excluded.last_ns), sightings = plates.sightings + 1",
-            )
-            .map_err(&f_prepare)?;
-        let insert_variant = transaction
-            .prepare(
-                "INSERT INTO plate_deletes (variant, plate) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            )
-            .map_err(&f_prepare)?;
-        let insert_count = transaction
-            .prepare(
-                "INSERT INTO counts (event_id, camera, kind, counter, lane, direction, class, interval_start_ns, body)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .map_err(&f_prepare)?;
+        // One statement per table per batch (arrays unnested server-side), not one per row:
+        // a batch costs a handful of round trips whatever its size.
+        let fail = self.fail("append");
+        let mut ids = Vec::with_capacity(events.len());
+        let mut kinds = Vec::with_capacity(events.len());
+        let mut cameras: Vec<Option<String>> = Vec::with_capacity(events.len());
+        let mut times = Vec::with_capacity(events.len());
+        let mut bodies = Vec::with_capacity(events.len());
         for event in events {
-            let id = event.id();
-            let body = event_json(event);
-            let camera = event.camera().map(|c| c.as_str().to_string());
-            let inserted = transaction
+            let (id, body) = event.wire();
+            ids.push(id);
+            kinds.push(event.kind().to_string());
+            cameras.push(event.camera().map(|c| c.as_str().to_string()));
+            times.push(event.at().as_nanos());
+            bodies.push(body);
+        }
+        let mut transaction = self.client.transaction().map_err(&fail)?;
+        let inserted: std::collections::HashSet<String> = transaction
+            .query(
+                "INSERT INTO events (id, kind, camera, at_ns, body)
+                 SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::TEXT[])
+                 ON CONFLICT (id) DO NOTHING RETURNING id",
+                &[&ids, &kinds, &cameras, &times, &bodies],
+            )
+            .map_err(&fail)?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        let report = AppendReport {
+            inserted: inserted.len(),
+            duplicates: events.len() - inserted.len(),
+        };
+        // What the new events add to the other tables (each id once, even if repeated in the batch).
+        let mut taken = std::collections::HashSet::new();
+        let new_events = || {
+            events
+                .iter()
+                .zip(&ids)
+                .filter(|(_, id)| inserted.contains(*id))
+        };
+        let sightings: Vec<Sighting> = new_events()
+            .filter_map(|(event, id)| sighting_of(id, event))
+            .filter(|sighting| taken.insert(sighting.event_id.clone()))
+            .collect();
+        if !sightings.is_empty() {
+            let column =
+                |pick: fn(&Sighting) -> String| sightings.iter().map(pick).collect::<Vec<String>>();
+            let at: Vec<i64> = sightings.iter().map(|s| s.at.as_nanos()).collect();
+            let track: Vec<i64> = sightings
+                .iter()
+                .map(|s| i64::try_from(s.track).unwrap_or(i64::MAX))
+                .collect();
+            let confidence: Vec<f64> = sightings.iter().map(|s| f64::from(s.confidence)).collect();
+            let evidence: Vec<Option<String>> =
+                sightings.iter().map(|s| s.evidence.clone()).collect();
+            transaction
                 .execute(
-                    &insert_event,
-                    &[&id, &event.kind(), &camera, &event.at().as_nanos(), &body],
+                    "INSERT INTO sightings (event_id, plate, camera, at_ns, track, confidence, evidence)
+                     SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::BIGINT[],
+                     $6::DOUBLE PRECISION[], $7::TEXT[])",
+                    &[
+                        &column(|s| s.event_id.clone()),
+                        &column(|s| s.plate.clone()),
+                        &column(|s| s.camera.clone()),
+                        &at,
+                        &track,
+                        &confidence,
+                        &evidence,
+                    ],
                 )
-                .map_err(&f_event)?;
-            if inserted == 0 {
-                report.duplicates += 1;
-                continue;
+                .map_err(&fail)?;
+            // Per plate in this batch: first and last time, and how many.
+            let mut plates: std::collections::BTreeMap<&str, (i64, i64, i64)> =
+                std::collections::BTreeMap::new();
+            for sighting in &sightings {
+                let at = sighting.at.as_nanos();
+                let entry = plates.entry(&sighting.plate).or_insert((at, at, 0));
+                entry.0 = entry.0.min(at);
+                entry.1 = entry.1.max(at);
+                entry.2 += 1;
             }
-            report.inserted += 1;
-            if let Some(sighting) = sighting_of(&id, event) {
-                let track = i64::try_from(sighting.track).unwrap_or(i64::MAX);
-                transaction
-                    .execute(
-                        &insert_sighting,
-                        &[
-                            &sighting.event_id,
-                            &sighting.plate,
-                            &sighting.camera,
-                            &sighting.at.as_nanos(),
-                            &track,
-                            &f64::from(sighting.confidence),
-                            &sighting.evidence,
-                        ],
-                    )
-                    .map_err(&f_sighting)?;
-                transaction
-                    .execute(&upsert_plate, &[&sighting.plate, &sighting.at.as_nanos()])
-                    .map_err(&f_plate)?;
-                for variant in roadsight_core::plate_match::single_deletions(&sighting.plate) {
-                    transaction
-                        .execute(&insert_variant, &[&variant, &sighting.plate])
-                        .map_err(&f_variant)?;
+            let names: Vec<String> = plates.keys().map(|p| p.to_string()).collect();
+            let firsts: Vec<i64> = plates.values().map(|v| v.0).collect();
+            let lasts: Vec<i64> = plates.values().map(|v| v.1).collect();
+            let counts: Vec<i64> = plates.values().map(|v| v.2).collect();
+            let new_plates: Vec<String> = transaction
+                .query(
+                    "INSERT INTO plates (plate, first_ns, last_ns, sightings)
+                     SELECT * FROM UNNEST($1::TEXT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[])
+                     ON CONFLICT (plate) DO UPDATE SET first_ns = LEAST(plates.first_ns, excluded.first_ns),
+                     last_ns = GREATEST(plates.last_ns, excluded.last_ns),
+                     sightings = plates.sightings + excluded.sightings
+                     RETURNING plate, (xmax = 0) AS created",
+                    &[&names, &firsts, &lasts, &counts],
+                )
+                .map_err(&fail)?
+                .iter()
+                .filter(|row| row.get::<_, bool>(1))
+                .map(|row| row.get(0))
+                .collect();
+            let mut variants = Vec::new();
+            let mut owners = Vec::new();
+            for plate in &new_plates {
+                for variant in roadsight_core::plate_match::single_deletions(plate) {
+                    variants.push(variant);
+                    owners.push(plate.clone());
                 }
             }
-            if let Event::FlowCount(count) = event {
-                let direction = count.direction.as_ref().map(serde_plain);
+            if !variants.is_empty() {
                 transaction
                     .execute(
-                        &insert_count,
-                        &[
-                            &id,
-                            &count.camera.as_str(),
-                            &serde_plain(&count.kind),
-                            &count.counter,
-                            &count.lane,
-                            &direction,
-                            &serde_plain(&count.class),
-                            &count.interval_start.as_nanos(),
-                            &serde_json::to_string(count).unwrap_or_default(),
-                        ],
+                        "INSERT INTO plate_deletes (variant, plate) SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[])
+                         ON CONFLICT DO NOTHING",
+                        &[&variants, &owners],
                     )
-                    .map_err(&f_count)?;
+                    .map_err(&fail)?;
             }
         }
-        transaction.commit().map_err(f_commit)?;
+        let counts: Vec<(&String, &roadsight_core::counting::FlowCount)> = new_events()
+            .filter_map(|(event, id)| match event {
+                Event::FlowCount(count) => Some((id, count)),
+                _ => None,
+            })
+            .filter(|(id, _)| taken.insert((*id).clone()))
+            .collect();
+        if !counts.is_empty() {
+            let text = |pick: &dyn Fn(&roadsight_core::counting::FlowCount) -> String| {
+                counts.iter().map(|(_, c)| pick(c)).collect::<Vec<String>>()
+            };
+            let ids: Vec<String> = counts.iter().map(|(id, _)| (*id).clone()).collect();
+            let lanes: Vec<Option<String>> = counts.iter().map(|(_, c)| c.lane.clone()).collect();
+            let directions: Vec<Option<String>> = counts
+                .iter()
+                .map(|(_, c)| c.direction.as_ref().map(serde_plain))
+                .collect();
+            let starts: Vec<i64> = counts
+                .iter()
+                .map(|(_, c)| c.interval_start.as_nanos())
+                .collect();
+            transaction
+                .execute(
+                    "INSERT INTO counts (event_id, camera, kind, counter, lane, direction, class, interval_start_ns, body)
+                     SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[],
+                     $7::TEXT[], $8::BIGINT[], $9::TEXT[])",
+                    &[
+                        &ids,
+                        &text(&|c| c.camera.to_string()),
+                        &text(&|c| serde_plain(&c.kind)),
+                        &text(&|c| c.counter.clone()),
+                        &lanes,
+                        &directions,
+                        &text(&|c| serde_plain(&c.class)),
+                        &starts,
+                        &text(&|c| serde_json::to_string(c).unwrap_or_default()),
+                    ],
+                )
+                .map_err(&fail)?;
+        }
+        transaction.commit().map_err(&fail)?;
         Ok(report)
     }
 
@@ -406,12 +463,19 @@ impl EventStore for PostgresStore {
 
     fn events(&mut self, query: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
         let fail = self.fail("query events");
-        let kinds: Option<Vec<String>> = (!query.kinds.is_empty()).then(|| query.kinds.clone());
+        let kinds: Vec<String> = if query.kinds.is_empty() {
+            roadsight_core::Event::KINDS
+                .iter()
+                .map(|k| k.to_string())
+                .collect()
+        } else {
+            query.kinds.clone()
+        };
         let rows = self
             .client
             .query(
                 "SELECT id, body FROM events
-                 WHERE ($1::TEXT[] IS NULL OR kind = ANY($1)) AND ($2::TEXT IS NULL OR camera = $2)
+                 WHERE kind = ANY($1) AND ($2::TEXT IS NULL OR camera = $2)
                  AND at_ns >= $3 AND at_ns <= $4
                  ORDER BY CASE WHEN $6 THEN -at_ns ELSE at_ns END, id LIMIT $5",
                 &[
@@ -492,9 +556,12 @@ impl EventStore for PostgresStore {
         let mut report = RetentionReport::default();
         for (field, sql) in schema::RETENTION {
             let deleted = if field.takes_cutoff() {
-                transaction.execute(*sql, &[&field.cutoff(now, retention)])
+                transaction.execute(
+                    schema::with_all_kinds(sql).as_str(),
+                    &[&field.cutoff(now, retention)],
+                )
             } else {
-                transaction.execute(*sql, &[])
+                transaction.execute(schema::with_all_kinds(sql).as_str(), &[])
             }
             .map_err(&fail)?;
             field.record(&mut report, deleted);

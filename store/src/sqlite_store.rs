@@ -2,8 +2,8 @@
 
 use crate::schema::{self, Dialect};
 use crate::{
-    bound, event_json, parse_body, rank_matches, search_variants, sighting_of, sql_limit,
-    AppendReport, AuditEntry, CountQuery, EventQuery, EventStore, Evidence, PlateMatch, Retention,
+    bound, parse_body, rank_matches, search_variants, sighting_of, sql_limit, AppendReport,
+    AuditEntry, CountQuery, EventQuery, EventStore, Evidence, PlateMatch, Retention,
     RetentionReport, Sighting, SightingQuery, StoreError, StoredEvent,
 };
 use roadsight_core::counting::FlowCount;
@@ -56,6 +56,10 @@ impl SqliteStore {
         connection
             .pragma_update(None, "synchronous", "NORMAL")
             .map_err(|e| fail("set synchronous", e))?;
+        // Event ids are random: their index pages are touched all over, so keep many in memory.
+        connection
+            .pragma_update(None, "cache_size", -131_072)
+            .map_err(|e| fail("set cache size", e))?;
         let mut store = SqliteStore { connection, name };
         store.migrate()?;
         Ok(store)
@@ -169,13 +173,18 @@ impl EventStore for SqliteStore {
                     "INSERT INTO sightings (event_id, plate, camera, at_ns, track, confidence, evidence) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )
                 .map_err(fail("prepare sighting insert"))?;
-            let mut upsert_plate = transaction
+            let mut insert_plate = transaction
                 .prepare_cached(
                     "INSERT INTO plates (plate, first_ns, last_ns, sightings) VALUES (?1, ?2, ?2, 1)
-                     ON CONFLICT (plate) DO UPDATE SET first_ns = MIN(first_ns, excluded.first_ns),
-                     last_ns = MAX(last_ns, excluded.last_ns), sightings = sightings + 1",
+                     ON CONFLICT (plate) DO NOTHING",
                 )
-                .map_err(fail("prepare plate upsert"))?;
+                .map_err(fail("prepare plate insert"))?;
+            let mut update_plate = transaction
+                .prepare_cached(
+                    "UPDATE plates SET first_ns = MIN(first_ns, ?2), last_ns = MAX(last_ns, ?2),
+                     sightings = sightings + 1 WHERE plate = ?1",
+                )
+                .map_err(fail("prepare plate update"))?;
             let mut insert_delete = transaction
                 .prepare_cached("INSERT INTO plate_deletes (variant, plate) VALUES (?1, ?2) ON CONFLICT DO NOTHING")
                 .map_err(fail("prepare plate variant insert"))?;
@@ -186,14 +195,14 @@ impl EventStore for SqliteStore {
                 )
                 .map_err(fail("prepare count insert"))?;
             for event in events {
-                let id = event.id();
+                let (id, body) = event.wire();
                 let inserted = insert_event
                     .execute(params![
                         id,
                         event.kind(),
                         event.camera().map(|c| c.as_str().to_string()),
                         event.at().as_nanos(),
-                        event_json(event)
+                        body
                     ])
                     .map_err(fail("insert event"))?;
                 if inserted == 0 {
@@ -213,13 +222,23 @@ impl EventStore for SqliteStore {
                             sighting.evidence
                         ])
                         .map_err(fail("insert sighting"))?;
-                    upsert_plate
+                    let new_plate = insert_plate
                         .execute(params![sighting.plate, sighting.at.as_nanos()])
-                        .map_err(fail("update plate"))?;
-                    for variant in roadsight_core::plate_match::single_deletions(&sighting.plate) {
-                        insert_delete
-                            .execute(params![variant, sighting.plate])
-                            .map_err(fail("insert plate variant"))?;
+                        .map_err(fail("insert plate"))?
+                        == 1;
+                    if new_plate {
+                        // A plate's one-deletion variants, for fuzzy search, once per plate.
+                        for variant in
+                            roadsight_core::plate_match::single_deletions(&sighting.plate)
+                        {
+                            insert_delete
+                                .execute(params![variant, sighting.plate])
+                                .map_err(fail("insert plate variant"))?;
+                        }
+                    } else {
+                        update_plate
+                            .execute(params![sighting.plate, sighting.at.as_nanos()])
+                            .map_err(fail("update plate"))?;
                     }
                 }
                 if let Event::FlowCount(count) = event {
@@ -391,32 +410,42 @@ impl EventStore for SqliteStore {
     }
 
     fn events(&mut self, query: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
-        let kinds = if query.kinds.is_empty() {
-            None
+        let kinds: Vec<String> = if query.kinds.is_empty() {
+            roadsight_core::Event::KINDS
+                .iter()
+                .map(|k| k.to_string())
+                .collect()
         } else {
-            Some(query.kinds.join(","))
+            query.kinds.clone()
         };
+        let placeholders = (0..kinds.len())
+            .map(|i| format!("?{}", i + 6))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT id, body FROM events
+             WHERE kind IN ({placeholders}) AND (?1 IS NULL OR camera = ?1) AND at_ns >= ?2 AND at_ns <= ?3
+             ORDER BY CASE WHEN ?5 THEN -at_ns ELSE at_ns END, id LIMIT ?4"
+        );
+        let mut values: Vec<rusqlite::types::Value> = vec![
+            query
+                .camera
+                .clone()
+                .map_or(rusqlite::types::Value::Null, rusqlite::types::Value::Text),
+            rusqlite::types::Value::Integer(bound(query.from, true)),
+            rusqlite::types::Value::Integer(bound(query.to, false)),
+            rusqlite::types::Value::Integer(sql_limit(query.limit)),
+            rusqlite::types::Value::Integer(i64::from(query.newest_first)),
+        ];
+        values.extend(kinds.into_iter().map(rusqlite::types::Value::Text));
         let mut statement = self
             .connection
-            .prepare_cached(
-                "SELECT id, body FROM events
-                 WHERE (?1 IS NULL OR instr(',' || ?1 || ',', ',' || kind || ',') > 0)
-                 AND (?2 IS NULL OR camera = ?2) AND at_ns >= ?3 AND at_ns <= ?4
-                 ORDER BY CASE WHEN ?6 THEN -at_ns ELSE at_ns END, id LIMIT ?5",
-            )
+            .prepare_cached(&sql)
             .map_err(self.fail("prepare events"))?;
         let rows = statement
-            .query_map(
-                params![
-                    kinds,
-                    query.camera,
-                    bound(query.from, true),
-                    bound(query.to, false),
-                    sql_limit(query.limit),
-                    query.newest_first
-                ],
-                |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
-            )
+            .query_map(rusqlite::params_from_iter(values), |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })
             .map_err(self.fail("query events"))?;
         let mut events = Vec::new();
         for row in rows {
@@ -492,7 +521,7 @@ impl EventStore for SqliteStore {
             .map_err(fail("begin retention"))?;
         let mut report = RetentionReport::default();
         for (field, sql) in schema::RETENTION {
-            let sql = sql.replace("$1", "?1");
+            let sql = schema::with_all_kinds(sql).replace("$1", "?1");
             let deleted = if field.takes_cutoff() {
                 transaction.execute(&sql, params![field.cutoff(now, retention)])
             } else {

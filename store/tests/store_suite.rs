@@ -333,6 +333,24 @@ fn suite(store: &mut dyn EventStore) {
         ["51G12345"],
         "{name}"
     );
+    // The same event twice in one batch is stored once.
+    let twice = plate("51G99999", "west", 33, later + 600, None);
+    let doubled = store
+        .append(&[twice.clone(), twice])
+        .expect("twice in one batch");
+    assert_eq!(
+        (doubled.inserted, doubled.duplicates),
+        (1, 1),
+        "{name}: one batch, one copy"
+    );
+    assert_eq!(
+        store
+            .search_plates("51G99999", None, None, 5)
+            .expect("search")[0]
+            .sightings,
+        1,
+        "{name}"
+    );
 }
 
 #[test]
@@ -351,7 +369,11 @@ fn sqlite_store_behaves_as_specified_and_keeps_it_across_reopening() {
             ..EventQuery::default()
         })
         .expect("events");
-    assert_eq!(left.len(), 2);
+    assert_eq!(
+        left.len(),
+        3,
+        "the two fresh events and the one stored once from a doubled batch"
+    );
     let via_url = roadsight_store::open(&format!("sqlite:{}", path.display())).expect("by URL");
     assert!(via_url.describe().starts_with("sqlite:"));
 }

@@ -1,0 +1,280 @@
+//! `roadsight bench store`: batched plate-sighting inserts per second into SQLite and
+//! PostgreSQL, and plate-trace latency (p50/p99) at a city's scale of sightings.
+//!
+//! The sightings are a synthetic day of a city: `--plates` vehicles seen `--sightings` times in
+//! all at 300 cameras, each vehicle's sightings spread over the day. Inserts go through
+//! `EventStore::append` in batches, as the writer thread does (each sighting is a whole plate
+//! event: its JSON, the sightings row, the plate and its one-deletion variants). Traces go
+//! through the same code as `GET /api/plates/{plate}/trace` (fuzzy matching included), each
+//! for a random known plate over the whole day, timed one by one.
+//!
+//! The goals are the issue's: at least 100,000 sightings per second into SQLite, and a trace
+//! p99 under 10 ms at 10 million sightings. Each is printed with its ratio.
+
+use roadsight_core::{CameraId, Event, RoutesConfig, Timestamp, TrackId, TrackPlate};
+use roadsight_server::queries::trace_plate;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, clap::Args)]
+pub struct StoreBenchArgs {
+    /// Sightings in the traced store (built once under --dir and reused).
+    #[arg(long, default_value_t = 10_000_000)]
+    sightings: u64,
+    /// Distinct plates among them.
+    #[arg(long, default_value_t = 1_000_000)]
+    plates: u64,
+    /// Sightings inserted for the insert-rate figure, per backend.
+    #[arg(long, default_value_t = 200_000)]
+    insert_sightings: u64,
+    /// Sightings per append (transaction), as `[store] batch_size`.
+    #[arg(long, default_value_t = 10_000)]
+    batch: usize,
+    /// Traces timed.
+    #[arg(long, default_value_t = 1_000)]
+    traces: usize,
+    /// Where the traced SQLite store is built and kept.
+    #[arg(long, default_value = ".deps/bench")]
+    dir: PathBuf,
+    /// Also measure PostgreSQL inserts here (a schema of its own, dropped after).
+    #[arg(long)]
+    postgres: Option<String>,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct InsertFigure {
+    backend: String,
+    sightings: u64,
+    seconds: f64,
+    sightings_per_s: f64,
+    goal_per_s: Option<f64>,
+    ratio_to_goal: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+struct TraceFigure {
+    sightings_in_store: u64,
+    plates_in_store: u64,
+    traces: usize,
+    p50_ms: f64,
+    p99_ms: f64,
+    goal_p99_ms: f64,
+    ratio_to_goal: f64,
+    mean_sightings_per_trace: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    inserts: Vec<InsertFigure>,
+    trace: TraceFigure,
+}
+
+const DAY_S: u64 = 86_400;
+const CAMERAS: u64 = 300;
+
+/// A deterministic plate text for vehicle `n`: Vietnamese one-row form `NNL-NNNNN`.
+fn plate_text(n: u64) -> String {
+    const SERIES: &[u8] = b"ABCDEFGHKLMNPSTUVXYZ";
+    let province = 11 + (n % 89);
+    let letter = SERIES[((n / 89) % SERIES.len() as u64) as usize] as char;
+    let number = (n * 7919) % 100_000;
+    format!("{province}{letter}{number:05}")
+}
+
+/// Sighting `i` of the synthetic day (`plates` vehicles): its plate event.
+fn sighting(i: u64, plates: u64, day: Timestamp) -> Event {
+    // A cheap deterministic mix so vehicles and cameras interleave.
+    let mixed = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let vehicle = mixed % plates;
+    let camera = (mixed >> 20) % CAMERAS;
+    let at = day.plus(Duration::from_millis((i * 997) % (DAY_S * 1000)));
+    let text = plate_text(vehicle);
+    Event::Plate(TrackPlate {
+        camera: CameraId::new(&format!("cam-{camera:03}")),
+        track: TrackId(i),
+        formatted: text.clone(),
+        char_confidence: vec![0.95; text.len()],
+        text,
+        confidence: 0.95,
+        rows: 1,
+        valid: true,
+        reads: 4,
+        agreeing: 4,
+        first_seen: at,
+        last_seen: at,
+        at,
+        evidence: None,
+    })
+}
+
+fn insert(
+    store: &mut dyn roadsight_store::EventStore,
+    from: u64,
+    count: u64,
+    plates: u64,
+    batch: usize,
+    progress: bool,
+) -> anyhow::Result<f64> {
+    let day = Timestamp::parse_rfc3339("2026-11-23T00:00:00+07:00").map_err(anyhow::Error::msg)?;
+    let started = Instant::now();
+    let mut next = from;
+    let end = from + count;
+    let mut events = Vec::with_capacity(batch);
+    while next < end {
+        events.clear();
+        let upto = (next + batch as u64).min(end);
+        events.extend((next..upto).map(|i| sighting(i, plates, day)));
+        store.append(&events)?;
+        next = upto;
+        if progress && (next - from) % 1_000_000 < batch as u64 {
+            eprintln!(
+                "bench store: {} of {} sightings ({:.0}/s)",
+                next - from,
+                count,
+                (next - from) as f64 / started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    Ok(started.elapsed().as_secs_f64())
+}
+
+pub fn bench_store(args: &StoreBenchArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.plates >= 1 && args.sightings >= args.plates,
+        "--sightings must be at least --plates"
+    );
+    let mut inserts = Vec::new();
+    // Insert rate into a fresh SQLite file.
+    let scratch = tempfile::tempdir()?;
+    let mut fresh = roadsight_store::open(&format!(
+        "sqlite:{}",
+        scratch.path().join("insert.db").display()
+    ))?;
+    let seconds = insert(
+        fresh.as_mut(),
+        0,
+        args.insert_sightings,
+        args.plates,
+        args.batch,
+        false,
+    )?;
+    let rate = args.insert_sightings as f64 / seconds;
+    inserts.push(InsertFigure {
+        backend: "sqlite".into(),
+        sightings: args.insert_sightings,
+        seconds,
+        sightings_per_s: rate,
+        goal_per_s: Some(100_000.0),
+        ratio_to_goal: Some(rate / 100_000.0),
+    });
+    drop(fresh);
+    if let Some(url) = &args.postgres {
+        let schema = format!("roadsight_bench_{}", std::process::id());
+        let mut store = roadsight_store::PostgresStore::connect(url, Some(&schema))?;
+        let seconds = insert(
+            &mut store,
+            0,
+            args.insert_sightings,
+            args.plates,
+            args.batch,
+            false,
+        );
+        if let Ok(mut client) = postgres::Client::connect(url, postgres::NoTls) {
+            let _ = client.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+        }
+        let seconds = seconds?;
+        inserts.push(InsertFigure {
+            backend: "postgres".into(),
+            sightings: args.insert_sightings,
+            seconds,
+            sightings_per_s: args.insert_sightings as f64 / seconds,
+            goal_per_s: None,
+            ratio_to_goal: None,
+        });
+    }
+    // The traced store: built once, then reused.
+    std::fs::create_dir_all(&args.dir)?;
+    let path = args
+        .dir
+        .join(format!("trace-{}-{}.db", args.sightings, args.plates));
+    let complete = args
+        .dir
+        .join(format!("trace-{}-{}.complete", args.sightings, args.plates));
+    if !complete.is_file() {
+        let _ = std::fs::remove_file(&path);
+        eprintln!(
+            "bench store: building {} with {} sightings of {} plates (once; reused afterwards)",
+            path.display(),
+            args.sightings,
+            args.plates
+        );
+        let mut store = roadsight_store::open(&format!("sqlite:{}", path.display()))?;
+        insert(
+            store.as_mut(),
+            1_000_000_000,
+            args.sightings,
+            args.plates,
+            10_000,
+            true,
+        )?;
+        std::fs::write(&complete, b"")?;
+    }
+    let mut store = roadsight_store::open(&format!("sqlite:{}", path.display()))?;
+    let routes = RoutesConfig::default();
+    let mut times_ms = Vec::with_capacity(args.traces);
+    let mut found = 0usize;
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    for _ in 0..args.traces {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let plate = plate_text(state % args.plates);
+        let started = Instant::now();
+        let trace = trace_plate(store.as_mut(), &plate, None, None, &routes)?;
+        times_ms.push(started.elapsed().as_secs_f64() * 1e3);
+        found += trace.sightings;
+    }
+    times_ms.sort_by(f64::total_cmp);
+    let pick = |q: f64| times_ms[((times_ms.len() - 1) as f64 * q).round() as usize];
+    let p99 = pick(0.99);
+    let report = Report {
+        inserts,
+        trace: TraceFigure {
+            sightings_in_store: args.sightings,
+            plates_in_store: args.plates,
+            traces: args.traces,
+            p50_ms: pick(0.5),
+            p99_ms: p99,
+            goal_p99_ms: 10.0,
+            ratio_to_goal: 10.0 / p99.max(1e-9),
+            mean_sightings_per_trace: found as f64 / args.traces.max(1) as f64,
+        },
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        for figure in &report.inserts {
+            println!(
+                "inserts into {}: {:.0} sightings/s ({} in {:.1} s){}",
+                figure.backend,
+                figure.sightings_per_s,
+                figure.sightings,
+                figure.seconds,
+                figure
+                    .ratio_to_goal
+                    .map(|r| format!(", {r:.2}x the 100,000/s goal"))
+                    .unwrap_or_default()
+            );
+        }
+        let trace = &report.trace;
+        println!(
+            "plate trace at {} sightings: p50 {:.2} ms, p99 {:.2} ms ({:.1}x within the 10 ms goal), {:.1} sightings per trace",
+            trace.sightings_in_store, trace.p50_ms, trace.p99_ms, trace.ratio_to_goal, trace.mean_sightings_per_trace
+        );
+    }
+    Ok(())
+}
