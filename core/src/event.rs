@@ -139,8 +139,8 @@ impl Event {
     }
 
     /// A stable identity: the same event (replayed footage, a redelivered message) always has
-    /// the same id, so stores and consumers can drop duplicates. 128 bits of SHA-256 over the
-    /// event's wire JSON, hex.
+    /// the same id, so stores and consumers can drop duplicates. 32 hex digits: the event's
+    /// time (nanoseconds since the Unix epoch) and 64 bits of SHA-256 over its wire JSON.
     pub fn id(&self) -> String {
         self.wire().0
     }
@@ -158,8 +158,13 @@ impl Event {
             event: self,
         })
         .unwrap_or_default();
+        // Time first, then 64 bits of SHA-256 over the wire JSON: the same event always gets
+        // the same id, and ids of events close in time sort close together, so a store's index
+        // of ids grows at its end instead of all over (measured: this is what keeps inserts
+        // fast once the store holds millions of events).
         let digest = Sha256::digest(json.as_bytes());
-        (hex(&digest[..16]), json)
+        let time = self.at().as_nanos() as u64;
+        (format!("{time:016x}{}", hex(&digest[..8])), json)
     }
 }
 
