@@ -76,6 +76,9 @@ struct Report {
 }
 
 const DAY_S: u64 = 86_400;
+
+/// Opens a store for one case (`new` or `known` plates).
+type StoreOpener = Box<dyn Fn(&str) -> anyhow::Result<Box<dyn roadsight_store::EventStore>>>;
 const CAMERAS: u64 = 300;
 
 /// A deterministic plate text for vehicle `n`: Vietnamese one-row form `NNL-NNNNN`.
@@ -158,10 +161,7 @@ pub fn bench_store(args: &StoreBenchArgs) -> anyhow::Result<()> {
     // Two cases per backend, each on a store of its own: every plate new (the worst case:
     // each sighting also writes its plate's eight deletion variants), and plates already known
     // (a city's steady state: most vehicles were seen on earlier days).
-    let mut backends: Vec<(
-        &str,
-        Box<dyn Fn(&str) -> anyhow::Result<Box<dyn roadsight_store::EventStore>>>,
-    )> = Vec::new();
+    let mut backends: Vec<(&str, StoreOpener)> = Vec::new();
     let scratch = tempfile::tempdir()?;
     let scratch_path = scratch.path().to_path_buf();
     backends.push((
