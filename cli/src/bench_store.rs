@@ -260,15 +260,18 @@ pub fn bench_store(args: &StoreBenchArgs) -> anyhow::Result<()> {
             args.plates
         );
         let mut store = roadsight_store::open(&format!("sqlite:{}", path.display()))?;
-        insert(
+        let seconds = insert(
             store.as_mut(),
             1_000_000_000,
             args.sightings,
             args.plates,
-            10_000,
+            args.batch,
             true,
         )?;
-        std::fs::write(&complete, b"")?;
+        std::fs::write(
+            &complete,
+            format!("{:.0}\n", args.sightings as f64 / seconds),
+        )?;
     }
     let build_rate: Option<f64> = std::fs::read_to_string(&complete)
         .ok()
