@@ -368,15 +368,31 @@ fn the_live_feed_filters_by_role_type_and_camera_and_tells_a_slow_client_what_it
         assert_eq!(first["v"], 1);
         let plate_event = next_json(&mut officer).await;
         assert_eq!(plate_event["text"], "59L214999");
-        // The officer's client stops reading while 40 events pass a 16-event ring.
-        for second in 0..40 {
+        // 5,000 events pass a 16-event ring far faster than one client's socket takes them:
+        // the client is told what it missed (possibly after some it did get), then goes on.
+        for second in 0..5_000 {
             live.publish(&plate("30A99999", "c", 100 + second, None));
         }
-        let notice = next_json(&mut officer).await;
-        assert_eq!(notice["type"], "lagged", "{notice}");
-        assert!(notice["missed"].as_u64().unwrap() >= 20, "{notice}");
-        let resumed = next_json(&mut officer).await;
-        assert_eq!(resumed["type"], "plate");
+        let mut received = 0;
+        let missed = loop {
+            let message = next_json(&mut officer).await;
+            if message["type"] == "lagged" {
+                break message["missed"].as_u64().expect("a count");
+            }
+            assert_eq!(message["type"], "plate", "{message}");
+            received += 1;
+            assert!(received < 5_000, "no lag notice although the ring holds 16");
+        };
+        assert!(missed >= 1);
+        // It goes on with the events still held (more notices first if it keeps lagging).
+        let mut resumed = next_json(&mut officer).await;
+        for _ in 0..10_000 {
+            if resumed["type"] != "lagged" {
+                break;
+            }
+            resumed = next_json(&mut officer).await;
+        }
+        assert_eq!(resumed["type"], "plate", "{resumed}");
     });
     let (_, metrics) = get(&api, "/metrics", None);
     let lagged: u64 = metrics
@@ -386,5 +402,5 @@ fn the_live_feed_filters_by_role_type_and_camera_and_tells_a_slow_client_what_it
         .find_map(|line| line.strip_prefix("roadsight_live_lagged_events_total "))
         .and_then(|value| value.parse().ok())
         .expect("the lagged counter");
-    assert!(lagged >= 20, "{metrics}");
+    assert!(lagged >= 1, "{metrics}");
 }
