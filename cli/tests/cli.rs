@@ -970,9 +970,30 @@ fn trace_prints_the_routes_of_a_plate_and_is_audited() {
     assert_eq!(audit[1].results, 3);
 }
 
+/// Starts `roadsight serve --config config` (its [api] binding port 0) and returns the child
+/// and the address it printed.
+fn serve_in_background(config: &Path) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_roadsight"))
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    (child, address)
+}
+
 #[test]
 fn serve_answers_over_an_existing_store() {
-    use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
     let url = plate_store(dir.path());
     let config = dir.path().join("city.toml");
@@ -985,22 +1006,7 @@ fn serve_answers_over_an_existing_store() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_roadsight"))
-        .args(["serve", "--config", config.to_str().unwrap()])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(stderr)
-        .read_line(&mut line)
-        .unwrap();
-    let address = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
+    let (mut child, address) = serve_in_background(&config);
     let answer = Command::new("curl")
         .args(["-s", "-H", "Authorization: Bearer officer-token-0123456789"])
         .arg(format!("http://{address}/api/plates/51G12345/trace"))
@@ -1182,7 +1188,6 @@ fn worker_nats_and_central_lose_nothing_when_central_is_killed_mid_stream() {
 
 #[test]
 fn schemathesis_finds_no_server_error_in_the_api() {
-    use std::io::BufRead;
     let schemathesis = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.deps/venv/bin/schemathesis");
     assert!(
         schemathesis.is_file(),
@@ -1201,21 +1206,7 @@ fn schemathesis_finds_no_server_error_in_the_api() {
         ),
     )
     .unwrap();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_roadsight"))
-        .args(["serve", "--config", config.to_str().unwrap()])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(server.stderr.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let address = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
+    let (mut server, address) = serve_in_background(&config);
     let fuzz = Command::new(&schemathesis)
         .args([
             "run",

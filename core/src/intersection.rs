@@ -277,9 +277,9 @@ impl Intersection {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Worked examples, for tests and documentation.
+pub mod examples {
+    use super::{Bearing, Intersection, Movement, Phase, Turn};
 
     fn movement(id: &str, from: Bearing, turn: Turn) -> Movement {
         Movement {
@@ -303,8 +303,9 @@ mod tests {
         }
     }
 
-    /// A four-leg intersection with two phases (north-south, east-west), through and right.
-    fn two_phase() -> Intersection {
+    /// A four-leg intersection with two phases (north-south with north's right turn,
+    /// east-west), one lane of 1,900 veh/h per movement, 3 s yellow and 1 s all-red each.
+    pub fn two_phase() -> Intersection {
         Intersection {
             id: "x".into(),
             movements: vec![
@@ -319,6 +320,23 @@ mod tests {
             max_cycle_s: 120.0,
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn movement(id: &str, from: Bearing, turn: Turn) -> Movement {
+        Movement {
+            id: id.into(),
+            from,
+            turn,
+            lanes: 1,
+            saturation_per_lane: 1900.0,
+        }
+    }
+
+    use super::examples::two_phase;
 
     #[test]
     fn crossing_throughs_conflict_and_opposing_ones_do_not() {
