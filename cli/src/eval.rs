@@ -38,6 +38,11 @@ pub enum EvalCommand {
         after_help = "Example:\n  roadsight eval plates --crops-dir ../shared/data/plates-vn --photos-dir ../shared/data/cars-plates/eu --photos-dir ../shared/data/cars-plates/us --json"
     )]
     Plates(crate::plates::EvalPlatesArgs),
+    /// Route tracing on a generated corridor, through the real main job.
+    #[command(
+        after_help = "Example:\n  roadsight fixtures generate --scenario fixtures/scenarios/corridor.toml --seed 1 --out /tmp/corridor\n  roadsight eval routes --scenario-dir /tmp/corridor --json"
+    )]
+    Routes(crate::eval_routes::EvalRoutesArgs),
 }
 
 #[derive(Debug, Serialize)]
@@ -255,6 +260,7 @@ pub fn eval(command: &EvalCommand) -> anyhow::Result<()> {
     let (scenario_dir, json) = match command {
         EvalCommand::Tracking { scenario_dir, json } => (scenario_dir, json),
         EvalCommand::Plates(args) => return crate::plates::eval_plates(args),
+        EvalCommand::Routes(args) => return crate::eval_routes::eval_routes(args),
     };
     let locations = Locations::resolve(None, None)?;
     let mut scenarios = Vec::new();

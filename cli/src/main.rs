@@ -21,6 +21,7 @@ mod bench_track;
 mod central;
 mod detect;
 mod eval;
+mod eval_routes;
 mod events;
 mod images;
 mod paths;
@@ -246,6 +247,40 @@ fn generate_fixture(
     };
     let sprites = roadsight_fixtures::generate::load_sprites(shared_data, Some(&mut finder))
         .with_context(|| format!("cutting vehicles from {}", shared_data.display()))?;
+    if scenario.corridor.is_some() {
+        let plates = if scenario.vn_plates {
+            held_out_vn_plates(shared_data)?
+        } else {
+            Vec::new()
+        };
+        let summary = roadsight_fixtures::corridor::generate_corridor(
+            &scenario,
+            seed,
+            &sprites,
+            &plates,
+            out,
+            |camera, done, total| {
+                if let Some(bar) = &bar {
+                    bar.set_length(total);
+                    bar.set_position(done);
+                    bar.set_message(format!("camera {}", camera + 1));
+                }
+            },
+        )
+        .with_context(|| format!("generating {}", out.display()))?;
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        outln!(
+            "{}: {} cameras, {} vehicles, {} seen by two cameras or more -> {}",
+            scenario.name,
+            summary.cameras.len(),
+            summary.vehicles,
+            summary.routes,
+            out.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let summary =
         roadsight_fixtures::generate::generate(&scenario, seed, &sprites, out, |done, total| {
             if let Some(bar) = &bar {
@@ -268,6 +303,43 @@ fn generate_fixture(
         out.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The held-out fifth of `plates-vn` (never trained on), as plate pictures with their text.
+fn held_out_vn_plates(
+    shared_data: &std::path::Path,
+) -> anyhow::Result<Vec<roadsight_fixtures::generate::PlateImage>> {
+    let folder = shared_data.join("plates-vn");
+    let labels = std::fs::read_to_string(folder.join("labels.csv"))
+        .with_context(|| format!("reading {}", folder.join("labels.csv").display()))?;
+    let mut plates = Vec::new();
+    for line in labels.lines().skip(1) {
+        let fields: Vec<&str> = line.split(',').collect();
+        let (Some(image), Some(text), Some(rows)) = (fields.first(), fields.get(1), fields.get(2))
+        else {
+            continue;
+        };
+        if !roadsight_plate_reader::split::is_held_out(image) {
+            continue;
+        }
+        let Ok(picture) = image::open(folder.join("images").join(image)) else {
+            continue;
+        };
+        let picture = picture.to_rgb8();
+        plates.push(roadsight_fixtures::generate::PlateImage {
+            text: text.to_string(),
+            rows: rows.trim().parse().unwrap_or(1),
+            width: picture.width(),
+            height: picture.height(),
+            rgb: picture.into_raw(),
+        });
+    }
+    anyhow::ensure!(
+        !plates.is_empty(),
+        "no held-out plate pictures in {}",
+        folder.display()
+    );
+    Ok(plates)
 }
 
 fn main() -> ExitCode {

@@ -1243,3 +1243,79 @@ fn schemathesis_finds_no_server_error_in_the_api() {
         "{report}"
     );
 }
+
+#[test]
+fn eval_routes_runs_the_main_job_over_a_generated_corridor_and_scores_its_routes() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario_text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/scenarios/corridor.toml"),
+    )
+    .unwrap();
+    // Two cameras 150 m apart, 40 s: quick, and most vehicles reach both.
+    let short = scenario_text
+        .replace("duration_s = 180", "duration_s = 40")
+        .replace(
+            "  { id = \"km05\", at_m = 500.0 },\n  { id = \"km10\", at_m = 1000.0 },\n",
+            "  { id = \"km05\", at_m = 150.0 },\n",
+        );
+    let scenario = dir.path().join("corridor.toml");
+    std::fs::write(&scenario, short).unwrap();
+    let out = dir.path().join("corridor");
+    let generated = Command::new(env!("CARGO_BIN_EXE_roadsight"))
+        .args(["fixtures", "generate", "--seed", "2", "--shared-data"])
+        .arg(shared_data())
+        .arg("--scenario")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(generated.status.success(), "{}", text(&generated.stderr));
+    let routes_csv = std::fs::read_to_string(out.join("routes.csv")).unwrap();
+    let true_routes = routes_csv
+        .lines()
+        .skip(1)
+        .filter(|l| l.split(',').nth(2).is_some_and(|c| c.contains(';')))
+        .count();
+    assert!(true_routes >= 1, "{routes_csv}");
+    let output = roadsight(&[
+        "eval",
+        "routes",
+        "--scenario-dir",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let report: serde_json::Value = serde_json::from_str(text(&output.stdout).trim()).unwrap();
+    assert_eq!(
+        report["true_routes"].as_u64(),
+        Some(true_routes as u64),
+        "{report}"
+    );
+    let reconstructed = report["reconstructed"].as_u64().unwrap();
+    let accuracy = report["route_accuracy"].as_f64().unwrap();
+    assert!(
+        (accuracy - reconstructed as f64 / true_routes as f64).abs() < 1e-9,
+        "{report}"
+    );
+    assert!(report["plates_right"].as_u64() <= report["plates_emitted"].as_u64());
+    // A route counts only when traced over the same cameras under the vehicle's plate.
+    for route in report["routes"].as_array().unwrap() {
+        if route["reconstructed"] == true {
+            assert_eq!(route["traced"], route["truth"], "{route}");
+        }
+    }
+    // Not a corridor: a clear error.
+    let output = roadsight(&[
+        "eval",
+        "routes",
+        "--scenario-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stderr).contains("corridor.json"),
+        "{}",
+        text(&output.stderr)
+    );
+}

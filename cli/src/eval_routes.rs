@@ -1,0 +1,235 @@
+//! `roadsight eval routes`: route tracing on a generated corridor, end to end.
+//!
+//! The corridor's cameras (`roadsight fixtures generate` with a `[corridor]` scenario) are run
+//! through the real main job (`roadsight run`: decode, detector, tracker, plate reader and its
+//! votes), started as a child process with a city config written for the corridor. The plates
+//! it emits become sightings, [`roadsight_tracking::routes::trace_routes`] joins them with the
+//! corridor's links, and each true route (a vehicle seen by two cameras or more, from
+//! `routes.csv`) counts as reconstructed when a traced route carries its plate and visits the
+//! same cameras in the same order.
+
+use anyhow::Context;
+use roadsight_core::{CameraLinkConfig, EventEnvelope, RoutesConfig};
+use roadsight_server::queries::normalise_plate;
+use roadsight_tracking::routes::{trace_routes, PlateSighting};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::Command;
+
+#[derive(Debug, clap::Args)]
+pub struct EvalRoutesArgs {
+    /// A folder written by `roadsight fixtures generate` from a corridor scenario.
+    #[arg(long)]
+    scenario_dir: PathBuf,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct RouteResult {
+    vehicle: u32,
+    plate: String,
+    truth: Vec<String>,
+    /// The cameras of the traced route that carries the plate, if any.
+    traced: Option<Vec<String>>,
+    reconstructed: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    scenario_dir: String,
+    /// Reconstructed exactly / true routes (vehicles seen by two cameras or more).
+    route_accuracy: f64,
+    true_routes: usize,
+    reconstructed: usize,
+    /// Plates the pipeline emitted (one per track), and how many read their vehicle's plate.
+    plates_emitted: usize,
+    plates_right: usize,
+    /// True sightings (a vehicle at a camera) whose plate was emitted right at that camera.
+    sightings_true: usize,
+    sightings_read: usize,
+    routes: Vec<RouteResult>,
+}
+
+const START: &str = "2026-11-23T08:00:00Z";
+
+pub fn eval_routes(args: &EvalRoutesArgs) -> anyhow::Result<()> {
+    let dir = &args.scenario_dir;
+    let corridor: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("corridor.json")).with_context(|| {
+            format!(
+                "{}: not a generated corridor (no corridor.json)",
+                dir.display()
+            )
+        })?,
+    )?;
+    let cameras: Vec<String> = corridor["cameras"]
+        .as_array()
+        .map(|cameras| {
+            cameras
+                .iter()
+                .filter_map(|c| c["id"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    anyhow::ensure!(
+        cameras.len() >= 2,
+        "{}/corridor.json names fewer than two cameras",
+        dir.display()
+    );
+    let fps = corridor["fps"].as_f64().unwrap_or(10.0);
+    let links: Vec<CameraLinkConfig> = serde_json::from_value(corridor["links"].clone())
+        .with_context(|| format!("{}/corridor.json: links", dir.display()))?;
+
+    // The corridor as a city: every camera a recorded file, every frame analysed.
+    let work = tempfile::tempdir()?;
+    let mut config = format!(
+        "name = \"corridor\"\n[runtime]\nanalytics_fps = {fps}\nstart_time = \"{START}\"\n\
+         [store]\nurl = \"sqlite:{}\"\n",
+        work.path().join("corridor.db").display()
+    );
+    for camera in &cameras {
+        let video = dir.join(camera).join("video.mp4");
+        anyhow::ensure!(video.is_file(), "{} is missing", video.display());
+        let absolute = std::fs::canonicalize(&video)?;
+        let _ = write!(
+            config,
+            "[[cameras]]\nid = \"{camera}\"\nuri = \"{}\"\n",
+            absolute.display()
+        );
+    }
+    let config_path = work.path().join("city.toml");
+    std::fs::write(&config_path, &config)?;
+    let exe = std::env::current_exe().context("finding the roadsight binary")?;
+    let output = Command::new(exe)
+        .args(["run", "--json", "--config"])
+        .arg(&config_path)
+        .output()
+        .context("running the main job over the corridor")?;
+    anyhow::ensure!(
+        output.status.success(),
+        "roadsight run over the corridor failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut sightings = Vec::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let Ok(envelope) = serde_json::from_str::<EventEnvelope>(line) else {
+            continue;
+        };
+        if let roadsight_core::Event::Plate(plate) = &envelope.event {
+            sightings.push(PlateSighting {
+                plate: plate.text.clone(),
+                camera: plate.camera.to_string(),
+                at: plate.at,
+                confidence: plate.confidence,
+                event_id: envelope.event.id(),
+                evidence: plate.evidence.clone(),
+            });
+        }
+    }
+    let settings = RoutesConfig {
+        links,
+        ..RoutesConfig::default()
+    };
+    let traced = trace_routes(sightings.clone(), &settings);
+
+    // The truth.
+    let truth_text = std::fs::read_to_string(dir.join("routes.csv"))
+        .with_context(|| format!("{}/routes.csv", dir.display()))?;
+    let mut results = Vec::new();
+    let mut truth_plates: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for line in truth_text.lines().skip(1) {
+        let fields: Vec<&str> = line.split(',').collect();
+        let (Some(vehicle), Some(plate), Some(route)) = (
+            fields.first().and_then(|v| v.parse::<u32>().ok()),
+            fields.get(1),
+            fields.get(2),
+        ) else {
+            continue;
+        };
+        let plate = normalise_plate(plate);
+        let truth: Vec<String> = route.split(';').map(str::to_string).collect();
+        truth_plates.insert(plate.clone(), truth.clone());
+        if truth.len() < 2 {
+            continue;
+        }
+        let found = traced
+            .iter()
+            .filter(|route| route.plate == plate)
+            .map(|route| {
+                route
+                    .cameras()
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+            })
+            .max_by_key(Vec::len);
+        let reconstructed = found.as_ref() == Some(&truth);
+        results.push(RouteResult {
+            vehicle,
+            plate,
+            truth,
+            traced: found,
+            reconstructed,
+        });
+    }
+    let plates_right = sightings
+        .iter()
+        .filter(|s| truth_plates.contains_key(&s.plate))
+        .count();
+    let sightings_true: usize = truth_plates.values().map(Vec::len).sum();
+    let mut read_at: Vec<(String, String)> = sightings
+        .iter()
+        .filter(|s| {
+            truth_plates
+                .get(&s.plate)
+                .is_some_and(|cameras| cameras.contains(&s.camera))
+        })
+        .map(|s| (s.plate.clone(), s.camera.clone()))
+        .collect();
+    read_at.sort();
+    read_at.dedup();
+    let reconstructed = results.iter().filter(|r| r.reconstructed).count();
+    let report = Report {
+        scenario_dir: dir.display().to_string(),
+        route_accuracy: reconstructed as f64 / results.len().max(1) as f64,
+        true_routes: results.len(),
+        reconstructed,
+        plates_emitted: sightings.len(),
+        plates_right,
+        sightings_true,
+        sightings_read: read_at.len(),
+        routes: results,
+    };
+    if args.json {
+        outln!("{}", serde_json::to_string(&report)?);
+    } else {
+        for route in &report.routes {
+            outln!(
+                "{:>3} {:<12} truth {:<22} traced {}{}",
+                route.vehicle,
+                route.plate,
+                route.truth.join(" -> "),
+                route
+                    .traced
+                    .as_ref()
+                    .map_or_else(|| "(none)".to_string(), |cameras| cameras.join(" -> ")),
+                if route.reconstructed { "  ok" } else { "" }
+            );
+        }
+        outln!(
+            "route accuracy {:.3} ({} of {} routes); {} plates emitted, {} right; {} of {} true sightings read",
+            report.route_accuracy,
+            report.reconstructed,
+            report.true_routes,
+            report.plates_emitted,
+            report.plates_right,
+            report.sightings_read,
+            report.sightings_true
+        );
+    }
+    Ok(())
+}
