@@ -32,6 +32,9 @@ pub struct SimulateArgs {
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
+    /// Also draw the mean delay per controller as an SVG bar chart here.
+    #[arg(long)]
+    plot: Option<PathBuf>,
     /// The unpacked RESCO scenarios (default: .deps/sumo/RESCO).
     #[arg(long)]
     resco_dir: Option<PathBuf>,
@@ -59,6 +62,14 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|| repo.join(".deps/sumo/cache")),
         sumo_home,
     };
+    if !simulate::scenario_names().contains(&args.scenario.as_str()) {
+        return Err(crate::UsageError(format!(
+            "--scenario {:?}: unknown; known: {}",
+            args.scenario,
+            simulate::scenario_names().join(", ")
+        ))
+        .into());
+    }
     let load = Load::parse(&args.load)
         .with_context(|| format!("--load {:?}: use low or high", args.load))?;
     let mut controllers = Vec::new();
@@ -165,6 +176,10 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
         seeds: args.seeds as usize,
         results,
     };
+    if let Some(path) = &args.plot {
+        std::fs::write(path, delay_chart(&report))
+            .with_context(|| format!("--plot {}", path.display()))?;
+    }
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
@@ -190,4 +205,81 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A bar chart of each controller's mean delay (SVG, no dependencies), roadsight's bar first.
+fn delay_chart(report: &SimulationReport) -> String {
+    use std::fmt::Write as _;
+    let mut bars: Vec<(&String, f64)> = report
+        .results
+        .iter()
+        .map(|(name, m)| (name, m.mean_delay_s))
+        .collect();
+    bars.sort_by(|a, b| {
+        (a.0 != "roadsight")
+            .cmp(&(b.0 != "roadsight"))
+            .then(a.1.total_cmp(&b.1))
+    });
+    let top = bars.iter().map(|(_, d)| *d).fold(1.0, f64::max) * 1.1;
+    let (width, height, left, bottom, bar, gap) = (640.0, 360.0, 70.0, 60.0, 70.0, 30.0);
+    let plot_height = height - bottom - 40.0;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"{left}\" y=\"22\" font-size=\"15\">{}{}: mean delay per vehicle, median of {} seed(s)</text>\n",
+        escape(&report.scenario),
+        if simulate::RESCO_SCENARIOS.contains(&report.scenario.as_str()) {
+            String::new()
+        } else {
+            format!(", {} load", if report.load == Load::Low { "low" } else { "high" })
+        },
+        report.seeds
+    );
+    let _ = writeln!(
+        svg,
+        "<line x1=\"{left}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>",
+        height - bottom,
+        width - 20.0,
+        height - bottom
+    );
+    for step in 0..=4 {
+        let value = top * f64::from(step) / 4.0;
+        let y = height - bottom - plot_height * f64::from(step) / 4.0;
+        let _ = writeln!(
+            svg,
+            "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{value:.0} s</text><line x1=\"{left}\" y1=\"{y:.1}\" x2=\"{}\" y2=\"{y:.1}\" stroke=\"#ddd\"/>",
+            left - 6.0,
+            y + 4.0,
+            width - 20.0
+        );
+    }
+    for (index, (name, delay)) in bars.iter().enumerate() {
+        let x = left + gap + index as f64 * (bar + gap);
+        let h = plot_height * delay / top;
+        let y = height - bottom - h;
+        let colour = if name.as_str() == "roadsight" {
+            "#1f77b4"
+        } else {
+            "#9aa5b1"
+        };
+        let _ = writeln!(
+            svg,
+            "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{bar}\" height=\"{h:.1}\" fill=\"{colour}\"/>\n\
+             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{delay:.1}</text>\n\
+             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
+            x + bar / 2.0,
+            y - 5.0,
+            x + bar / 2.0,
+            height - bottom + 18.0,
+            escape(name)
+        );
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }

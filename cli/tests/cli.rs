@@ -1319,3 +1319,56 @@ fn eval_routes_runs_the_main_job_over_a_generated_corridor_and_scores_its_routes
         text(&output.stderr)
     );
 }
+
+#[test]
+fn simulate_prints_medians_per_controller_and_draws_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let plot = dir.path().join("delay.svg");
+    let output = Command::new(env!("CARGO_BIN_EXE_roadsight"))
+        .args([
+            "simulate",
+            "--scenario",
+            "small-grid-9",
+            "--seeds",
+            "2",
+            "--controllers",
+            "roadsight,fixed,maxpressure",
+            "--json",
+        ])
+        .arg("--cache-dir")
+        .arg(dir.path().join("cache"))
+        .arg("--plot")
+        .arg(&plot)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let report: serde_json::Value = serde_json::from_str(text(&output.stdout).trim()).unwrap();
+    assert_eq!(report["scenario"], "small-grid-9");
+    assert_eq!(report["seeds"], 2);
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    for controller in ["roadsight", "fixed", "maxpressure"] {
+        let delay = report["results"][controller]["mean_delay_s"]
+            .as_f64()
+            .unwrap();
+        assert!(delay > 0.0, "{report}");
+        assert!(
+            svg.contains(&format!(">{controller}<")),
+            "{controller} has a bar"
+        );
+        assert!(
+            svg.contains(&format!(">{delay:.1}<")),
+            "{controller}'s value is written on its bar"
+        );
+    }
+    assert!(
+        report["results"]["actuated"].is_null(),
+        "only the controllers asked for"
+    );
+    let unknown = roadsight(&["simulate", "--scenario", "atlantis", "--seeds", "1"]);
+    assert_eq!(unknown.status.code(), Some(2), "bad usage");
+    assert!(
+        text(&unknown.stderr).contains("city-grid-200"),
+        "{}",
+        text(&unknown.stderr)
+    );
+}
