@@ -25,8 +25,9 @@ pub struct StoreBenchArgs {
     /// Distinct plates among them.
     #[arg(long, default_value_t = 1_000_000)]
     plates: u64,
-    /// Sightings inserted for the insert-rate figure, per backend.
-    #[arg(long, default_value_t = 200_000)]
+    /// Sightings inserted for the insert-rate figure, per backend and case (a store of this
+    /// size, or twice it for known plates, is where the rate is read: small stores flatter it).
+    #[arg(long, default_value_t = 1_000_000)]
     insert_sightings: u64,
     /// Sightings per append (transaction), as `[store] batch_size`.
     #[arg(long, default_value_t = 10_000)]

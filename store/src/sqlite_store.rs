@@ -60,6 +60,15 @@ impl SqliteStore {
         connection
             .pragma_update(None, "cache_size", -131_072)
             .map_err(|e| fail("set cache size", e))?;
+        // Checkpoint the WAL every ~200 MB instead of every 4 MB: a page written many times
+        // between checkpoints is copied into the database once (measured: 1.36x the sightings
+        // per second at a million sightings); the WAL is cut back to 256 MB after each.
+        connection
+            .pragma_update(None, "wal_autocheckpoint", 50_000)
+            .map_err(|e| fail("set WAL checkpoint interval", e))?;
+        connection
+            .pragma_update(None, "journal_size_limit", 268_435_456)
+            .map_err(|e| fail("set WAL size limit", e))?;
         let mut store = SqliteStore { connection, name };
         store.migrate()?;
         Ok(store)
