@@ -2,9 +2,7 @@
 
 use crate::paths::Locations;
 use anyhow::Context;
-use roadsight_core::{
-    CameraHealth, Clock, Event, EventEnvelope, SystemClock, TrackPlate, VehicleClass,
-};
+use roadsight_core::{CameraHealth, Clock, Event, SystemClock, TrackPlate, VehicleClass};
 use roadsight_models::{DetectorOptions, Manifest, SessionOptions, Thresholds};
 use roadsight_pipeline::{
     counts_csv_rows, CameraAnalytics, CameraSpec, CameraStats, CameraTrackers, DetectStage,
@@ -109,64 +107,63 @@ enum Output<'a> {
     },
 }
 
-/// Prints an event as a JSON line (the wire form), with `extra` fields after it.
-fn print_event(event: &Event, extra: &[(&str, serde_json::Value)]) -> anyhow::Result<()> {
-    let mut value = serde_json::to_value(EventEnvelope::from(event.clone()))?;
-    if let Some(object) = value.as_object_mut() {
-        for (key, field) in extra {
-            object.insert((*key).to_string(), field.clone());
-        }
+/// Prints an event as a JSON line (the wire form), with the evidence file it was written to.
+fn print_event(event: &Event, evidence_file: Option<&str>) -> anyhow::Result<()> {
+    #[derive(serde::Serialize)]
+    struct Line<'a> {
+        v: u32,
+        #[serde(flatten)]
+        event: &'a Event,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        evidence_file: Option<&'a str>,
     }
-    outln!("{}", serde_json::to_string(&value)?);
+    let line = Line {
+        v: roadsight_core::EVENT_SCHEMA_VERSION,
+        event,
+        evidence_file,
+    };
+    outln!("{}", serde_json::to_string(&line)?);
     Ok(())
 }
 
 /// A voted plate: its evidence to the store (and to `--evidence-dir`), the event to the
 /// store, and a line to the terminal.
 fn report_plate(
-    event: &PlateEvent,
+    event: PlateEvent,
     sink: &crate::events::EventSink,
     evidence_dir: Option<&std::path::Path>,
     json: bool,
 ) -> anyhow::Result<()> {
     let mut evidence_file = None;
     let mut evidence = None;
-    if let Some((taken_at, jpeg)) = &event.evidence {
+    let mut at = event.last_seen;
+    if let Some((taken_at, jpeg)) = event.evidence {
         if let Some(dir) = evidence_dir {
             let file = dir.join(format!("{}-{}.jpg", event.camera, event.track.0));
-            std::fs::write(&file, jpeg)
+            std::fs::write(&file, &jpeg)
                 .with_context(|| format!("writing evidence {}", file.display()))?;
             evidence_file = Some(file.display().to_string());
         }
-        evidence = Some(sink.evidence("image/jpeg", jpeg.clone(), *taken_at)?);
+        evidence = Some(sink.evidence("image/jpeg", jpeg, taken_at)?);
+        at = taken_at;
     }
     let plate = TrackPlate {
-        camera: event.camera.clone(),
+        camera: event.camera,
         track: event.track,
-        text: event.plate.text.clone(),
-        formatted: event.plate.formatted.clone(),
+        text: event.plate.text,
+        formatted: event.plate.formatted,
         confidence: event.plate.confidence,
-        char_confidence: event.plate.char_confidence.clone(),
+        char_confidence: event.plate.char_confidence,
         rows: event.plate.rows,
         valid: event.plate.valid,
         reads: event.reads,
         agreeing: event.agreeing,
         first_seen: event.first_seen,
         last_seen: event.last_seen,
-        at: event
-            .evidence
-            .as_ref()
-            .map_or(event.last_seen, |(at, _)| *at),
+        at,
         evidence,
     };
-    let line = Event::Plate(plate.clone());
-    if json {
-        let extra: Vec<(&str, serde_json::Value)> = evidence_file
-            .iter()
-            .map(|file| ("evidence_file", serde_json::Value::String(file.clone())))
-            .collect();
-        print_event(&line, &extra)?;
-    } else {
+    if !json {
         eprintln!(
             "{} camera {} track {}: plate {} (confidence {:.2}, {} of {} reads agree){}",
             plate.last_seen.to_rfc3339(),
@@ -177,56 +174,88 @@ fn report_plate(
             plate.agreeing,
             plate.reads,
             evidence_file
+                .as_deref()
                 .map(|e| format!(", evidence {e}"))
                 .unwrap_or_default()
         );
+    }
+    let line = Event::Plate(plate);
+    if json {
+        print_event(&line, evidence_file.as_deref())?;
     }
     sink.event(line)
 }
 
 fn report_plans(
-    decisions: &[roadsight_signal_control::planning::PlanDecision],
+    decisions: Vec<roadsight_signal_control::planning::PlanDecision>,
     sink: &crate::events::EventSink,
     json: bool,
 ) -> anyhow::Result<()> {
     for decision in decisions {
-        let event = Event::TimingPlan(decision.clone());
+        if !json {
+            eprintln!("{}", plan_line(&decision));
+        }
+        let event = Event::TimingPlan(decision);
         if json {
-            print_event(&event, &[])?;
-        } else {
-            let splits: Vec<String> = decision
-                .plan
-                .splits
-                .iter()
-                .map(|split| format!("{} {:.0} s", split.phase, split.green_s))
-                .collect();
-            eprintln!(
-                "plan {}: cycle {:.0} s, offset {:.0} s, greens {} ({:?}{}{})",
-                decision.plan.intersection,
-                decision.plan.cycle_s,
-                decision.plan.offset_s,
-                splits.join(", "),
-                decision.basis,
-                decision
-                    .corridor
-                    .as_deref()
-                    .map(|c| format!(", corridor {c}"))
-                    .unwrap_or_default(),
-                decision
-                    .reason
-                    .as_deref()
-                    .map(|r| format!(": {r}"))
-                    .unwrap_or_default(),
-            );
+            print_event(&event, None)?;
         }
         sink.event(event)?;
     }
     Ok(())
 }
 
+/// A timing plan as one line for the terminal.
+fn plan_line(decision: &roadsight_signal_control::planning::PlanDecision) -> String {
+    let splits: Vec<String> = decision
+        .plan
+        .splits
+        .iter()
+        .map(|split| format!("{} {:.0} s", split.phase, split.green_s))
+        .collect();
+    format!(
+        "plan {}: cycle {:.0} s, offset {:.0} s, greens {} ({:?}{}{})",
+        decision.plan.intersection,
+        decision.plan.cycle_s,
+        decision.plan.offset_s,
+        splits.join(", "),
+        decision.basis,
+        decision
+            .corridor
+            .as_deref()
+            .map(|c| format!(", corridor {c}"))
+            .unwrap_or_default(),
+        decision
+            .reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default(),
+    )
+}
+
+/// A camera's health record: to the signal planner, the terminal and the store. Returns
+/// whether the camera has failed for good.
+fn report_health(
+    record: CameraHealth,
+    signals: Option<&mut crate::signals::Signals>,
+    progress: Option<&indicatif::ProgressBar>,
+    sink: &crate::events::EventSink,
+    json: bool,
+) -> anyhow::Result<bool> {
+    let failed = matches!(record.state, roadsight_core::HealthState::Failed { .. });
+    if let Some(signals) = signals {
+        signals.on_health(&record);
+    }
+    match progress {
+        Some(bar) => bar.suspend(|| print_health(&record, json)),
+        None => print_health(&record, json),
+    }
+    sink.event(Event::CameraHealth(record))?;
+    Ok(failed)
+}
+
 fn print_health(record: &CameraHealth, json: bool) {
     if json {
-        if let Err(error) = print_event(&Event::CameraHealth(record.clone()), &[]) {
+        if let Err(error) = print_event(&Event::CameraHealth(record.clone()), None) {
             eprintln!("camera {}: cannot print its health: {error}", record.camera);
         }
         return;
@@ -555,17 +584,14 @@ pub fn run_as(args: &RunArgs, mode: Mode) -> anyhow::Result<ExitCode> {
     let deadline = args.duration.map(|s| started + Duration::from_secs_f64(s));
     loop {
         while let Ok(record) = ingest.health().try_recv() {
-            if matches!(record.state, roadsight_core::HealthState::Failed { .. }) {
-                failed_cameras += 1;
-            }
-            if let Some(signals) = signals.as_mut() {
-                signals.on_health(&record);
-            }
-            match &progress {
-                Some(bar) => bar.suspend(|| print_health(&record, args.json)),
-                None => print_health(&record, args.json),
-            }
-            sink.event(Event::CameraHealth(record))?;
+            let failed = report_health(
+                record,
+                signals.as_mut(),
+                progress.as_ref(),
+                &sink,
+                args.json,
+            )?;
+            failed_cameras += usize::from(failed);
         }
         if interrupted.load(Ordering::SeqCst) || deadline.is_some_and(|d| Instant::now() >= d) {
             break;
@@ -584,7 +610,7 @@ pub fn run_as(args: &RunArgs, mode: Mode) -> anyhow::Result<ExitCode> {
                     match stage.step(&frame, &update) {
                         Ok(events) => {
                             camera.plates += events.len() as u64;
-                            for event in &events {
+                            for event in events {
                                 report_plate(
                                     event,
                                     &sink,
@@ -616,9 +642,9 @@ pub fn run_as(args: &RunArgs, mode: Mode) -> anyhow::Result<ExitCode> {
                         let decisions = signals.due_round(frame.captured_at);
                         match &progress {
                             Some(bar) => {
-                                bar.suspend(|| report_plans(&decisions, &sink, args.json))?
+                                bar.suspend(|| report_plans(decisions, &sink, args.json))?
                             }
-                            None => report_plans(&decisions, &sink, args.json)?,
+                            None => report_plans(decisions, &sink, args.json)?,
                         }
                     }
                     for crossing in events.crossings {
@@ -652,14 +678,14 @@ pub fn run_as(args: &RunArgs, mode: Mode) -> anyhow::Result<ExitCode> {
     let wall = started.elapsed();
     // Health records emitted while the last frames drained.
     while let Ok(record) = ingest.health().try_recv() {
-        if matches!(record.state, roadsight_core::HealthState::Failed { .. }) {
-            failed_cameras += 1;
-        }
-        if let Some(signals) = signals.as_mut() {
-            signals.on_health(&record);
-        }
-        print_health(&record, args.json);
-        sink.event(Event::CameraHealth(record))?;
+        let failed = report_health(
+            record,
+            signals.as_mut(),
+            progress.as_ref(),
+            &sink,
+            args.json,
+        )?;
+        failed_cameras += usize::from(failed);
     }
     if let Some(bar) = progress {
         bar.finish_and_clear();
@@ -670,7 +696,7 @@ pub fn run_as(args: &RunArgs, mode: Mode) -> anyhow::Result<ExitCode> {
                 if let Some(camera) = detections.get_mut(event.camera.as_str()) {
                     camera.plates += 1;
                 }
-                report_plate(&event, &sink, args.evidence_dir.as_deref(), args.json)?;
+                report_plate(event, &sink, args.evidence_dir.as_deref(), args.json)?;
             }
             Some(stage.counters())
         }
@@ -680,7 +706,7 @@ pub fn run_as(args: &RunArgs, mode: Mode) -> anyhow::Result<ExitCode> {
     let signal_counters = match signals.take() {
         Some(mut signals) => {
             if let Some(at) = last_capture {
-                report_plans(&signals.round(at), &sink, args.json)?;
+                report_plans(signals.round(at), &sink, args.json)?;
             }
             Some(signals.finish(Duration::from_secs(10)))
         }
