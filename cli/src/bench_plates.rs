@@ -43,11 +43,14 @@ struct Side {
     ms_per_plate: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     accuracy: Option<f64>,
+    /// Plates the second recogniser was asked about.
+    second_opinions: u64,
 }
 
 impl Side {
-    fn new(plates: u64, cpu: f64, wall: f64, accuracy: Option<f64>) -> Self {
+    fn new(plates: u64, cpu: f64, wall: f64, accuracy: Option<f64>, second_opinions: u64) -> Self {
         Self {
+            second_opinions,
             plates,
             cpu_seconds: cpu,
             wall_seconds: wall,
@@ -62,6 +65,8 @@ impl Side {
 struct PlatesReport {
     detector: String,
     recogniser: String,
+    /// The recogniser asked about unsure reads, if any.
+    second_recogniser: Option<String>,
     threads: usize,
     crops_batch_1: Side,
     crops_batched: Side,
@@ -110,6 +115,7 @@ pub fn bench_plates(args: &PlatesBenchArgs) -> anyhow::Result<()> {
 
     let mut reader = open_reader(&args.models)?;
     let mut measure_crops = |batch: usize| -> anyhow::Result<Side> {
+        let opinions_before = reader.times().second_opinions;
         let cpu = ProcessTime::now();
         let wall = Instant::now();
         let mut exact = 0u64;
@@ -132,10 +138,12 @@ pub fn bench_plates(args: &PlatesBenchArgs) -> anyhow::Result<()> {
             cpu.elapsed().as_secs_f64(),
             wall.elapsed().as_secs_f64(),
             Some(exact as f64 / crops.len().max(1) as f64),
+            reader.times().second_opinions - opinions_before,
         ))
     };
     let crops_batch_1 = measure_crops(1)?;
     let crops_batched = measure_crops(args.batch)?;
+    let opinions_before = reader.times().second_opinions;
     let cpu = ProcessTime::now();
     let wall = Instant::now();
     for photo in &photos {
@@ -148,6 +156,7 @@ pub fn bench_plates(args: &PlatesBenchArgs) -> anyhow::Result<()> {
         cpu.elapsed().as_secs_f64(),
         wall.elapsed().as_secs_f64(),
         None,
+        reader.times().second_opinions - opinions_before,
     );
 
     let python = locations.repo.join(".deps/venv/bin/python");
@@ -174,6 +183,10 @@ pub fn bench_plates(args: &PlatesBenchArgs) -> anyhow::Result<()> {
     let report = PlatesReport {
         detector: args.models.detector.clone(),
         recogniser: args.models.recogniser.clone(),
+        second_recogniser: reader
+            .second
+            .is_some()
+            .then(|| args.models.second_recogniser.clone()),
         threads: args.models.threads,
         batch: args.batch,
         ratio: best / peer_rate,
@@ -187,11 +200,12 @@ pub fn bench_plates(args: &PlatesBenchArgs) -> anyhow::Result<()> {
     } else {
         let line = |name: &str, side: &Side| {
             format!(
-                "{name:<22} {:>7.1} plates/CPU-s {:>7.2} ms/plate{}",
+                "{name:<22} {:>7.1} plates/CPU-s {:>7.2} ms/plate{}, {} second opinions",
                 side.plates_per_cpu_s,
                 side.ms_per_plate,
                 side.accuracy
-                    .map_or(String::new(), |a| format!("  exact {:.1}%", a * 100.0))
+                    .map_or(String::new(), |a| format!("  exact {:.1}%", a * 100.0)),
+                side.second_opinions
             )
         };
         outln!("{}", line("roadsight crops, 1", &report.crops_batch_1));

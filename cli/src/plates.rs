@@ -8,7 +8,7 @@ use roadsight_models::{Manifest, SessionOptions};
 use roadsight_plate_reader::line::LineImage;
 use roadsight_plate_reader::{
     normalise, PlateRead, PlateReader, ReaderOptions, Region, DEFAULT_PLATE_DETECTOR,
-    DEFAULT_RECOGNISER,
+    DEFAULT_RECOGNISER, DEFAULT_SECOND_RECOGNISER,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -32,6 +32,16 @@ pub struct ModelArgs {
     /// The text recogniser, by its name in models/manifest.toml.
     #[arg(long, default_value = DEFAULT_RECOGNISER)]
     pub recogniser: String,
+    /// The second recogniser, asked about every read the first is unsure of (not a grammar-valid
+    /// Vietnamese plate at --second-opinion-below confidence).
+    #[arg(long, default_value = DEFAULT_SECOND_RECOGNISER)]
+    pub second_recogniser: String,
+    /// Confidence under which a Vietnamese read gets a second opinion.
+    #[arg(long, default_value_t = 0.9)]
+    pub second_opinion_below: f32,
+    /// One recogniser only: no second opinions.
+    #[arg(long)]
+    pub no_second_opinion: bool,
     /// ONNX Runtime intra-op threads per session.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
@@ -61,6 +71,8 @@ pub fn open_reader(models: &ModelArgs) -> anyhow::Result<PlateReader> {
         },
         detector: models.detector.clone(),
         recogniser: models.recogniser.clone(),
+        second_recogniser: (!models.no_second_opinion).then(|| models.second_recogniser.clone()),
+        second_opinion_below: models.second_opinion_below,
         ..ReaderOptions::default()
     };
     Ok(PlateReader::open(
@@ -131,6 +143,58 @@ pub struct EvalPlatesArgs {
     /// List each miss on stderr.
     #[arg(long)]
     pub list_misses: bool,
+    /// Reviewed corrections of the crops' labels (image,label,rows,reviewed,reviewed_rows,note;
+    /// fixtures/label-errata/plates-vn.csv): the crops are then also scored against them.
+    #[arg(long)]
+    pub label_errata: Option<PathBuf>,
+}
+
+/// A label corrected by review: the text and row count the image really shows.
+#[derive(Debug, Clone)]
+struct Reviewed {
+    text: String,
+    rows: u8,
+}
+
+/// Reads a label-errata file, checking each line against the labels it corrects (a line whose
+/// `label` no longer matches `labels.csv` is stale, and an error).
+fn load_errata(
+    file: &Path,
+    labels: &BTreeMap<String, String>,
+) -> anyhow::Result<BTreeMap<String, Reviewed>> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let mut errata = BTreeMap::new();
+    for (number, row) in text.lines().enumerate().skip(1) {
+        let at = || format!("{}:{}", file.display(), number + 1);
+        let fields: Vec<&str> = row.splitn(6, ',').collect();
+        let [image, label, _rows, reviewed, reviewed_rows, _note] = fields[..] else {
+            anyhow::bail!(
+                "{}: expected image,label,rows,reviewed,reviewed_rows,note",
+                at()
+            );
+        };
+        match labels.get(image) {
+            Some(current) if current == label => {}
+            Some(current) => anyhow::bail!(
+                "{}: {image} is labelled `{current}`, the errata correct `{label}` (stale errata)",
+                at()
+            ),
+            None => anyhow::bail!("{}: {image} is not in the labels", at()),
+        }
+        let rows: u8 = reviewed_rows
+            .trim()
+            .parse()
+            .with_context(|| format!("{}: reviewed_rows", at()))?;
+        errata.insert(
+            image.to_string(),
+            Reviewed {
+                text: normalise(reviewed),
+                rows,
+            },
+        );
+    }
+    Ok(errata)
 }
 
 /// Where the misses fall.
@@ -158,6 +222,22 @@ pub struct SetReport {
     pub by_group: BTreeMap<String, (u64, u64)>,
     /// Plates per second over this set, end to end on one thread (decode excluded).
     pub plates_per_s: f64,
+    /// Plates the second recogniser was asked about.
+    pub second_opinions: u64,
+    /// With `--label-errata`: the same reads scored against the reviewed labels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reviewed: Option<ReviewedScore>,
+}
+
+/// Scores against reviewed labels.
+#[derive(Debug, Default, Serialize)]
+pub struct ReviewedScore {
+    /// Labels in this set that the errata correct.
+    pub corrected_labels: u64,
+    pub exact: u64,
+    pub accuracy: f64,
+    pub misses: Misses,
+    pub by_group: BTreeMap<String, (u64, u64)>,
 }
 
 #[derive(Debug, Serialize)]
@@ -247,6 +327,9 @@ impl SetReport {
 
 fn finish_set(report: &mut SetReport, seconds: f64) {
     report.accuracy = report.exact as f64 / report.images.max(1) as f64;
+    if let Some(reviewed) = report.reviewed.as_mut() {
+        reviewed.accuracy = reviewed.exact as f64 / report.images.max(1) as f64;
+    }
     report.plates_per_s = report.images as f64 / seconds.max(1e-9);
 }
 
@@ -254,14 +337,14 @@ fn eval_crops(
     reader: &mut PlateReader,
     dir: &Path,
     split: Split,
+    errata_file: Option<&Path>,
     dump: &mut Option<LineDump>,
     list_misses: bool,
 ) -> anyhow::Result<SetReport> {
     let labels_file = dir.join("labels.csv");
     let text = std::fs::read_to_string(&labels_file)
         .with_context(|| format!("reading {}", labels_file.display()))?;
-    let mut report = SetReport::default();
-    let mut busy = std::time::Duration::ZERO;
+    let mut labelled: Vec<(&str, &str, u8)> = Vec::new();
     for (number, row) in text.lines().enumerate().skip(1) {
         let fields: Vec<&str> = row.split(',').collect();
         let [file, label, rows] = fields[..] else {
@@ -271,14 +354,44 @@ fn eval_crops(
                 number + 1
             );
         };
-        if !in_split(file, split) {
-            continue;
-        }
         let rows: u8 = rows
             .trim()
             .parse()
             .with_context(|| format!("{}:{}: rows", labels_file.display(), number + 1))?;
+        labelled.push((file, label, rows));
+    }
+    let errata = match errata_file {
+        Some(file) => {
+            let labels: BTreeMap<String, String> = labelled
+                .iter()
+                .map(|(file, label, _)| ((*file).to_string(), (*label).to_string()))
+                .collect();
+            Some(load_errata(file, &labels)?)
+        }
+        None => None,
+    };
+    let mut report = SetReport {
+        reviewed: errata.as_ref().map(|_| ReviewedScore::default()),
+        ..SetReport::default()
+    };
+    let mut busy = std::time::Duration::ZERO;
+    let opinions_before = reader.times().second_opinions;
+    for (file, label, rows) in labelled {
+        if !in_split(file, split) {
+            continue;
+        }
         let truth = normalise(label);
+        let correction = errata.as_ref().and_then(|e| e.get(file));
+        let (reviewed_truth, reviewed_rows) =
+            correction.map_or((truth.as_str(), rows), |r| (r.text.as_str(), r.rows));
+        if let Some(reviewed) = report.reviewed.as_mut() {
+            reviewed.corrected_labels += u64::from(correction.is_some());
+            reviewed
+                .by_group
+                .entry(format!("{reviewed_rows}-row"))
+                .or_default()
+                .1 += 1;
+        }
         let Some(decoded) =
             report.open_image(&format!("{rows}-row"), &dir.join("images").join(file))
         else {
@@ -299,11 +412,35 @@ fn eval_crops(
         let found = plates.pop().unwrap_or_default();
         let Some((read, line)) = found.into_iter().next() else {
             report.misses.detection += 1;
+            if let Some(reviewed) = report.reviewed.as_mut() {
+                reviewed.misses.detection += 1;
+            }
             continue;
         };
         if let Some(dump) = dump.as_mut() {
             let stem = file.rsplit_once('.').map_or(file, |(s, _)| s);
             dump.write(stem, &line, &truth, rows, is_holdout(file), "crop")?;
+        }
+        if let Some(reviewed) = report.reviewed.as_mut() {
+            if read.plate.text == reviewed_truth {
+                reviewed.exact += 1;
+                if let Some(g) = reviewed.by_group.get_mut(&format!("{reviewed_rows}-row")) {
+                    g.0 += 1;
+                }
+            } else {
+                classify_miss(
+                    &mut reviewed.misses,
+                    &read,
+                    reviewed_truth,
+                    Some(reviewed_rows),
+                );
+                if list_misses {
+                    eprintln!(
+                        "miss {file}: reviewed truth {reviewed_truth} ({reviewed_rows} rows), read {} ({} rows, {:?})",
+                        read.plate.text, read.plate.rows, read.plate.grammar
+                    );
+                }
+            }
         }
         if read.plate.text == truth {
             report.exact += 1;
@@ -313,13 +450,14 @@ fn eval_crops(
             continue;
         }
         classify_miss(&mut report.misses, &read, &truth, Some(rows));
-        if list_misses {
+        if list_misses && report.reviewed.is_none() {
             eprintln!(
                 "miss {file}: truth {truth} ({rows} rows), read {} ({} rows, {:?})",
                 read.plate.text, read.plate.rows, read.plate.grammar
             );
         }
     }
+    report.second_opinions = reader.times().second_opinions - opinions_before;
     finish_set(&mut report, busy.as_secs_f64());
     Ok(report)
 }
@@ -352,6 +490,7 @@ fn eval_photos(
     list_misses: bool,
 ) -> anyhow::Result<SetReport> {
     let mut report = SetReport::default();
+    let opinions_before = reader.times().second_opinions;
     let mut busy = std::time::Duration::ZERO;
     for dir in dirs {
         let group_name = dir.file_name().map_or_else(
@@ -432,6 +571,7 @@ fn eval_photos(
             }
         }
     }
+    report.second_opinions = reader.times().second_opinions - opinions_before;
     finish_set(&mut report, busy.as_secs_f64());
     Ok(report)
 }
@@ -457,6 +597,7 @@ pub fn eval_plates(args: &EvalPlatesArgs) -> anyhow::Result<()> {
             &mut reader,
             dir,
             args.split,
+            args.label_errata.as_deref(),
             &mut dump,
             args.list_misses,
         )?),
@@ -500,6 +641,23 @@ pub fn eval_plates(args: &EvalPlatesArgs) -> anyhow::Result<()> {
                 );
                 for (group, (exact, total)) in &set.by_group {
                     outln!("  {group}: {exact}/{total}");
+                }
+                outln!("  second opinions: {}", set.second_opinions);
+                if let Some(reviewed) = &set.reviewed {
+                    outln!(
+                        "{name} against reviewed labels ({} corrected): {}/{} exact ({:.1}%), misses: detection {}, rows {}, recognition {}, grammar {}",
+                        reviewed.corrected_labels,
+                        reviewed.exact,
+                        set.images,
+                        100.0 * reviewed.accuracy,
+                        reviewed.misses.detection,
+                        reviewed.misses.rows,
+                        reviewed.misses.recognition,
+                        reviewed.misses.grammar,
+                    );
+                    for (group, (exact, total)) in &reviewed.by_group {
+                        outln!("  {group}: {exact}/{total}");
+                    }
                 }
             }
         }

@@ -456,6 +456,9 @@ pub fn run_as(args: &RunArgs, mode: Mode) -> anyhow::Result<ExitCode> {
                 },
                 detector: config.plates.detector.clone(),
                 recogniser: config.plates.recogniser.clone(),
+                second_recogniser: (!config.plates.second_recogniser.is_empty())
+                    .then(|| config.plates.second_recogniser.clone()),
+                second_opinion_below: config.plates.second_opinion_below,
                 ..ReaderOptions::default()
             },
         )?;

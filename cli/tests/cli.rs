@@ -395,6 +395,82 @@ fn plates_read_crops_reads_vietnamese_two_row_plates() {
 }
 
 #[test]
+fn eval_plates_scores_against_reviewed_labels_and_refuses_stale_errata() {
+    // Two crops: one labelled right, one given a wrong label that the errata correct.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("images")).unwrap();
+    for file in ["10xemay1329.jpg", "3CarLongPlate256.jpg"] {
+        std::fs::copy(
+            shared_data().join("plates-vn/images").join(file),
+            dir.path().join("images").join(file),
+        )
+        .unwrap();
+    }
+    let read = roadsight(&[
+        "plates",
+        "read",
+        "--crops",
+        dir.path()
+            .join("images/3CarLongPlate256.jpg")
+            .to_str()
+            .unwrap(),
+    ]);
+    let line: serde_json::Value = serde_json::from_str(text(&read.stdout).trim()).unwrap();
+    let second_text = line["plates"][0]["text"].as_str().unwrap().to_string();
+    std::fs::write(
+        dir.path().join("labels.csv"),
+        "image,text,rows\n10xemay1329.jpg,54-V81990,2\n3CarLongPlate256.jpg,00X-000.00,1\n",
+    )
+    .unwrap();
+    let errata = dir.path().join("errata.csv");
+    std::fs::write(
+        &errata,
+        format!(
+            "image,label,rows,reviewed,reviewed_rows,note\n3CarLongPlate256.jpg,00X-000.00,1,{second_text},1,test\n"
+        ),
+    )
+    .unwrap();
+    let crops = dir.path().to_str().unwrap();
+    let output = roadsight(&[
+        "eval",
+        "plates",
+        "--crops-dir",
+        crops,
+        "--label-errata",
+        errata.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let report: serde_json::Value = serde_json::from_str(text(&output.stdout).trim()).unwrap();
+    let set = &report["crops"];
+    assert_eq!(set["images"], 2, "{report}");
+    assert_eq!(set["exact"], 1, "{report}");
+    assert_eq!(set["reviewed"]["corrected_labels"], 1, "{report}");
+    assert_eq!(set["reviewed"]["exact"], 2, "{report}");
+
+    // An errata line whose label no longer matches labels.csv is stale: an error naming it.
+    std::fs::write(
+        &errata,
+        "image,label,rows,reviewed,reviewed_rows,note\n3CarLongPlate256.jpg,11X-111.11,1,X,1,t\n",
+    )
+    .unwrap();
+    let output = roadsight(&[
+        "eval",
+        "plates",
+        "--crops-dir",
+        crops,
+        "--label-errata",
+        errata.to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    let message = text(&output.stderr);
+    assert!(
+        message.contains("errata.csv:2") && message.contains("stale"),
+        "{message}"
+    );
+}
+
+#[test]
 fn bench_plates_reports_both_sides_and_the_ratio() {
     let output = roadsight(&["bench", "plates", "--count", "4", "--batch", "2", "--json"]);
     assert!(output.status.success(), "{}", text(&output.stderr));

@@ -284,6 +284,11 @@ pub struct PlatesConfig {
     /// Plate detector and recogniser, by name in `models/manifest.toml`.
     pub detector: String,
     pub recogniser: String,
+    /// A second recogniser, asked about every read the first is unsure of (not a grammar-valid
+    /// Vietnamese plate at `second_opinion_below` confidence); the better read is kept. Empty:
+    /// one recogniser only.
+    pub second_recogniser: String,
+    pub second_opinion_below: f32,
     /// Vehicles narrower than this (source pixels) are not read: their plates are too small.
     pub min_vehicle_width_px: f32,
     /// A track is read at most once per this many of its analysed frames.
@@ -303,6 +308,8 @@ impl Default for PlatesConfig {
             enabled: true,
             detector: "hyperlpr3-plate-640".to_string(),
             recogniser: "roadsight-plate-rec".to_string(),
+            second_recogniser: "ppocrv4-rec".to_string(),
+            second_opinion_below: 0.9,
             min_vehicle_width_px: 120.0,
             read_every_frames: 2,
             max_reads_per_frame: 8,
@@ -1604,11 +1611,16 @@ fn validate_detector(detector: &DetectorConfig, problems: &mut Vec<ConfigProblem
 }
 
 fn validate_plates(plates: &PlatesConfig, problems: &mut Vec<ConfigProblem>) {
-    if !(0.0..=1.0).contains(&plates.emit_confidence) {
-        problems.push(problem(
-            "plates.emit_confidence",
-            format!("must be within 0..=1, found {}", plates.emit_confidence),
-        ));
+    for (field, value) in [
+        ("emit_confidence", plates.emit_confidence),
+        ("second_opinion_below", plates.second_opinion_below),
+    ] {
+        if !(0.0..=1.0).contains(&value) {
+            problems.push(problem(
+                &format!("plates.{field}"),
+                format!("must be within 0..=1, found {value}"),
+            ));
+        }
     }
     if !plates.min_vehicle_width_px.is_finite() || plates.min_vehicle_width_px < 0.0 {
         problems.push(problem(
@@ -2035,12 +2047,16 @@ lines = [{ id = "a", from = [0, 0], to = [10, 10] }]
             text.iter().any(|p| p.starts_with("plates.speed")),
             "{text:?}"
         );
-        let text = "[plates]\nemit_confidence = 2.0\nread_every_frames = 0\n[[cameras]]\nid = \"a\"\nuri = \"/v.mp4\"\n";
+        let text = "[plates]\nemit_confidence = 2.0\nsecond_opinion_below = -0.5\nread_every_frames = 0\n[[cameras]]\nid = \"a\"\nuri = \"/v.mp4\"\n";
         let problems = CityConfig::parse(text, Path::new(".")).unwrap_err();
         let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
         assert_eq!(
             paths,
-            ["plates.emit_confidence", "plates.read_every_frames"],
+            [
+                "plates.emit_confidence",
+                "plates.second_opinion_below",
+                "plates.read_every_frames"
+            ],
             "{problems:?}"
         );
         let good = CityConfig::parse(
@@ -2050,6 +2066,7 @@ lines = [{ id = "a", from = [0, 0], to = [10, 10] }]
         .unwrap();
         assert!(!good.plates.enabled);
         assert_eq!(good.plates.recogniser, "roadsight-plate-rec");
+        assert_eq!(good.plates.second_recogniser, "ppocrv4-rec");
     }
 
     #[test]

@@ -15,11 +15,16 @@
 //!   passed in).
 //! - [`split`]: which development images are held out from the recogniser's training.
 //! - [`reader`]: [`PlateReader`], the detector and recogniser sessions (ONNX Runtime, checked
-//!   against the model manifest and warmed up when opened) around the stages above.
+//!   against the model manifest and warmed up when opened) around the stages above. A read
+//!   the first recogniser is unsure of (not a confident, grammar-valid Vietnamese plate) is
+//!   read again by a second, general recogniser (PP-OCRv4 by default), the better read is
+//!   kept, and its characters the other does not confirm lose confidence
+//!   ([`reader::is_sure`], [`reader::prefers_second`], [`reader::discount_unconfirmed`]).
 //!
 //! ```text
 //! image ─ PlateDetector ─ corners, rows ─ compose_line ─ Recogniser ─ CTC ─ interpret ─ PlateText
-//!                                                                           └ PlateVoter (per track)
+//!                                   unsure? └ compose_line ─ second Recogniser ─ CTC ─ interpret ┘
+//!                                                                  PlateText ─ PlateVoter (per track)
 //! ```
 
 pub mod ctc;
@@ -35,6 +40,6 @@ pub use geometry::{Quad, RgbView};
 pub use grammar::{interpret, normalise, Grammar, PlateText};
 pub use reader::{
     PlateDetector, PlateError, PlateRead, PlateReader, ReaderOptions, ReaderTimes, Recogniser,
-    Region, DEFAULT_PLATE_DETECTOR, DEFAULT_RECOGNISER,
+    Region, DEFAULT_PLATE_DETECTOR, DEFAULT_RECOGNISER, DEFAULT_SECOND_RECOGNISER,
 };
 pub use vote::{consensus, PlateVoter, TrackRead, VoteConfig, VotedPlate};

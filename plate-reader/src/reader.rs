@@ -4,7 +4,7 @@
 
 use crate::ctc::{Charset, ReadChar};
 use crate::geometry::{Quad, RgbView};
-use crate::grammar::{interpret, PlateText};
+use crate::grammar::{interpret, Grammar, PlateText};
 use crate::line::{compose_line, middle_texture_ratio, LineImage, LineSpec};
 use crate::locate::{
     decode_y5fu, rows_from_aspect, suppress_overlaps, to_image_space, LocatedPlate,
@@ -26,6 +26,8 @@ use std::time::{Duration, Instant};
 /// Default plate detector and recogniser (names in `models/manifest.toml`).
 pub const DEFAULT_PLATE_DETECTOR: &str = "hyperlpr3-plate-640";
 pub const DEFAULT_RECOGNISER: &str = "roadsight-plate-rec";
+/// Default second recogniser, asked about the reads the first is unsure of.
+pub const DEFAULT_SECOND_RECOGNISER: &str = "ppocrv4-rec";
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlateError {
@@ -57,6 +59,12 @@ pub struct ReaderOptions {
     pub detector_nms_iou: f32,
     /// Lines per recogniser run at most.
     pub recogniser_batch: usize,
+    /// A second recogniser, by name in the manifest, asked about every read the first is unsure
+    /// of (see [`is_sure`]); [`better_of`] keeps one of the two. `None`: one recogniser only.
+    pub second_recogniser: Option<String>,
+    /// A first read that is a grammar-valid Vietnamese plate with at least this confidence
+    /// (its lowest character's) stands without a second opinion.
+    pub second_opinion_below: f32,
 }
 
 impl Default for ReaderOptions {
@@ -68,6 +76,8 @@ impl Default for ReaderOptions {
             detector_score: 0.3,
             detector_nms_iou: 0.5,
             recogniser_batch: 32,
+            second_recogniser: Some(DEFAULT_SECOND_RECOGNISER.to_string()),
+            second_opinion_below: 0.9,
         }
     }
 }
@@ -91,6 +101,8 @@ pub struct ReaderTimes {
     pub rectify: Duration,
     pub recognise: Duration,
     pub plates: u64,
+    /// Plates the second recogniser was asked about.
+    pub second_opinions: u64,
 }
 
 fn unusable(model: &str, message: impl Into<String>) -> PlateError {
@@ -339,11 +351,36 @@ impl Recogniser {
         &mut self,
         lines: &[&LineImage],
     ) -> Result<Vec<(Vec<ReadChar>, u32)>, PlateError> {
-        let mut results = Vec::with_capacity(lines.len());
-        for group in lines.chunks(self.batch) {
-            results.extend(self.run_group(group)?);
+        if self.line.fixed_width {
+            let mut results = Vec::with_capacity(lines.len());
+            for group in lines.chunks(self.batch) {
+                results.extend(self.run_group(group)?);
+            }
+            return Ok(results);
         }
-        Ok(results)
+        // A model that takes lines of any width sees a narrower line padded to the widest of
+        // its run, which changes its output slightly: only lines of one width share a run, so a
+        // line reads the same in any batch.
+        let mut order: Vec<usize> = (0..lines.len()).collect();
+        order.sort_by_key(|&i| lines[i].stride);
+        let mut results: Vec<Option<(Vec<ReadChar>, u32)>> = vec![None; lines.len()];
+        for same_width in order.chunk_by(|&a, &b| lines[a].stride == lines[b].stride) {
+            for run in same_width.chunks(self.batch) {
+                let group: Vec<&LineImage> = run.iter().map(|&i| lines[i]).collect();
+                for (&i, read) in run.iter().zip(self.run_group(&group)?) {
+                    results[i] = Some(read);
+                }
+            }
+        }
+        results
+            .into_iter()
+            .map(|read| {
+                read.ok_or_else(|| PlateError::Inference {
+                    model: self.name.clone(),
+                    message: "a line got no output".to_string(),
+                })
+            })
+            .collect()
     }
 
     fn run_group(&mut self, group: &[&LineImage]) -> Result<Vec<(Vec<ReadChar>, u32)>, PlateError> {
@@ -463,6 +500,8 @@ struct Pending {
 pub struct PlateReader {
     pub detector: PlateDetector,
     pub recogniser: Recogniser,
+    /// The second recogniser and the confidence under which it is asked.
+    pub second: Option<(Recogniser, f32)>,
     times: ReaderTimes,
 }
 
@@ -488,9 +527,19 @@ impl PlateReader {
         models_dir: &Path,
         options: &ReaderOptions,
     ) -> Result<Self, PlateError> {
+        let detector = PlateDetector::open(env, manifest, models_dir, &options.detector, options)?;
+        let recogniser = Recogniser::open(env, manifest, models_dir, &options.recogniser, options)?;
+        let second = match &options.second_recogniser {
+            Some(name) if *name != options.recogniser => Some((
+                Recogniser::open(env, manifest, models_dir, name, options)?,
+                options.second_opinion_below,
+            )),
+            _ => None,
+        };
         Ok(Self {
-            detector: PlateDetector::open(env, manifest, models_dir, &options.detector, options)?,
-            recogniser: Recogniser::open(env, manifest, models_dir, &options.recogniser, options)?,
+            detector,
+            recogniser,
+            second,
             times: ReaderTimes::default(),
         })
     }
@@ -576,15 +625,9 @@ impl PlateReader {
         let mut out: Vec<Vec<(PlateRead, LineImage)>> = vec![Vec::new(); images.len()];
         let mut last_plate: Option<usize> = None;
         for ((index, plate), (chars, steps)) in pending.into_iter().zip(reads) {
-            let line_width = if spec.fixed_width {
-                spec.max_width
-            } else {
-                plate.line.stride
-            };
-            let top_row_chars = plate.top_row_end.map(|end_px| {
-                let end_step = end_px / line_width.max(1) as f32 * steps as f32;
-                chars.iter().filter(|c| (c.step as f32) < end_step).count()
-            });
+            let top_row_chars = plate
+                .top_row_end
+                .map(|end_px| chars_before(&chars, end_px, &spec, plate.line.stride, steps));
             let text = interpret(&chars, plate.rows, top_row_chars);
             let read = PlateRead {
                 corners: plate.corners,
@@ -605,7 +648,62 @@ impl PlateReader {
                 _ => out[index].push((read, plate.line)),
             }
         }
+        self.second_opinions(images, &mut out)?;
         Ok(out)
+    }
+
+    /// Asks the second recogniser about every read the first is unsure of, composing the
+    /// plate's line for it afresh, and keeps the better of the two reads. Each plate keeps the
+    /// first recogniser's line (evidence and training data are the first recogniser's).
+    fn second_opinions(
+        &mut self,
+        images: &[(RgbView<'_>, Region)],
+        out: &mut [Vec<(PlateRead, LineImage)>],
+    ) -> Result<(), PlateError> {
+        let Some((second, below)) = self.second.as_mut() else {
+            return Ok(());
+        };
+        let started = Instant::now();
+        let spec = second.line_spec();
+        // (image, plate in the image, line, where its top row ends)
+        let mut asked: Vec<(usize, usize, LineImage, Option<f32>)> = Vec::new();
+        for (index, plates) in out.iter().enumerate() {
+            for (position, (read, _)) in plates.iter().enumerate() {
+                if is_sure(&read.plate, *below) {
+                    continue;
+                }
+                let corners = if read.detector_score.is_some() {
+                    read.corners.grown(0.02, 0.05)
+                } else {
+                    read.corners
+                };
+                let rows = read.plate.rows;
+                if let Some(line) = compose_line(&images[index].0, &corners, rows, &spec) {
+                    let top_row_end = (rows >= 2).then(|| top_row_end(&corners, &spec));
+                    asked.push((index, position, line, top_row_end));
+                }
+            }
+        }
+        if asked.is_empty() {
+            return Ok(());
+        }
+        let lines: Vec<&LineImage> = asked.iter().map(|(_, _, line, _)| line).collect();
+        let reads = second.recognise(&lines)?;
+        for ((index, position, line, top_row_end), (chars, steps)) in asked.iter().zip(reads) {
+            let first = &mut out[*index][*position].0.plate;
+            let top_row_chars =
+                top_row_end.map(|end_px| chars_before(&chars, end_px, &spec, line.stride, steps));
+            let other = interpret(&chars, first.rows, top_row_chars);
+            if prefers_second(first, &other) {
+                let replaced = std::mem::replace(first, other);
+                discount_unconfirmed(first, &replaced);
+            } else {
+                discount_unconfirmed(first, &other);
+            }
+        }
+        self.times.second_opinions += asked.len() as u64;
+        self.times.recognise += started.elapsed();
+        Ok(())
     }
 
     fn locate_in(&mut self, image: &RgbView<'_>, region: Region) -> Result<Vec<Found>, PlateError> {
@@ -761,6 +859,99 @@ fn rows_in_doubt(found: &Found) -> bool {
     }
 }
 
+/// The characters read before `end_px` along a line of `spec` (`stride` wide when the
+/// recogniser takes lines of any width) that gave `steps` output steps: the top row's.
+fn chars_before(
+    chars: &[ReadChar],
+    end_px: f32,
+    spec: &LineSpec,
+    stride: u32,
+    steps: u32,
+) -> usize {
+    let line_width = if spec.fixed_width {
+        spec.max_width
+    } else {
+        stride
+    };
+    let end_step = end_px / line_width.max(1) as f32 * steps as f32;
+    chars.iter().filter(|c| (c.step as f32) < end_step).count()
+}
+
+/// Whether a read stands without a second opinion: a grammar-valid Vietnamese plate whose
+/// least sure character has at least `below` confidence.
+pub fn is_sure(plate: &PlateText, below: f32) -> bool {
+    plate.grammar == Grammar::Vn && plate.valid && plate.confidence >= below
+}
+
+/// Whether the second recogniser's read of a plate beats the first's. A grammar-valid
+/// Vietnamese read beats one that is not; between two, the surer wins (the first on a tie).
+/// When neither is a Vietnamese plate the second wins if it read anything: it is the general
+/// recogniser, which reads foreign plates better than the Vietnamese-trained first.
+pub fn prefers_second(first: &PlateText, second: &PlateText) -> bool {
+    let vietnamese = |p: &PlateText| p.grammar == Grammar::Vn && p.valid;
+    match (vietnamese(first), vietnamese(second)) {
+        (true, false) => false,
+        (false, true) => true,
+        (true, true) => second.confidence > first.confidence,
+        (false, false) => !second.text.is_empty(),
+    }
+}
+
+/// The confidence a character keeps at most when the other recogniser's read of the plate does
+/// not confirm it: below the vote's default emit confidence (0.6), so a track whose reads the
+/// two recognisers disagree on is not emitted on the strength of one of them.
+pub const UNCONFIRMED_CONFIDENCE: f32 = 0.5;
+
+/// Caps at [`UNCONFIRMED_CONFIDENCE`] the confidence of every character of `plate` that `witness`
+/// (the other recogniser's read) does not confirm, i.e. that is outside a longest common
+/// subsequence of the two texts, and lowers the plate's confidence to match.
+pub fn discount_unconfirmed(plate: &mut PlateText, witness: &PlateText) {
+    let confirmed = confirmed_positions(&plate.text, &witness.text);
+    for (confidence, confirmed) in plate.char_confidence.iter_mut().zip(confirmed) {
+        if !confirmed {
+            *confidence = confidence.min(UNCONFIRMED_CONFIDENCE);
+        }
+    }
+    plate.confidence = plate
+        .char_confidence
+        .iter()
+        .copied()
+        .reduce(f32::min)
+        .unwrap_or(0.0);
+}
+
+/// For each character of `text`, whether it belongs to a longest common subsequence of `text`
+/// and `witness`.
+fn confirmed_positions(text: &str, witness: &str) -> Vec<bool> {
+    let a: Vec<char> = text.chars().collect();
+    let b: Vec<char> = witness.chars().collect();
+    // lengths[i][j]: LCS length of a[i..] and b[j..].
+    let mut lengths = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            lengths[i][j] = if a[i] == b[j] {
+                lengths[i + 1][j + 1] + 1
+            } else {
+                lengths[i + 1][j].max(lengths[i][j + 1])
+            };
+        }
+    }
+    let mut confirmed = vec![false; a.len()];
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i] == b[j] {
+            confirmed[i] = true;
+            i += 1;
+            j += 1;
+        } else if lengths[i + 1][j] >= lengths[i][j + 1] {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    confirmed
+}
+
 /// How believable a read is, to choose between the two readings of a plate in doubt: mean
 /// character confidence, plus a bonus for satisfying the grammar; a two-row reading whose rows
 /// say the same thing (a one-row plate cut in half reads twice) is discounted.
@@ -849,23 +1040,68 @@ mod tests {
 
     #[test]
     fn plausibility_prefers_valid_confident_reads() {
-        let read = |text: &str, confidence: f32, rows: u8| {
-            let chars: Vec<crate::ctc::ReadChar> = text
-                .chars()
-                .enumerate()
-                .map(|(i, char)| crate::ctc::ReadChar {
-                    char,
-                    confidence,
-                    step: i as u32,
-                })
-                .collect();
-            interpret(&chars, rows, None)
-        };
+        let read = read_of;
         let one_row = read("1807846", 0.9, 1);
         let cut = read("18078461807846", 0.9, 2);
         assert!(plausibility(&one_row) > plausibility(&cut));
         let valid = read("59L214999", 0.8, 2);
         let garbled = read("59L2W499Q", 0.9, 1);
         assert!(plausibility(&valid) > plausibility(&garbled));
+    }
+
+    fn read_of(text: &str, confidence: f32, rows: u8) -> PlateText {
+        let chars: Vec<crate::ctc::ReadChar> = text
+            .chars()
+            .enumerate()
+            .map(|(i, char)| crate::ctc::ReadChar {
+                char,
+                confidence,
+                step: i as u32,
+            })
+            .collect();
+        interpret(&chars, rows, None)
+    }
+
+    #[test]
+    fn only_confident_valid_vietnamese_reads_skip_the_second_opinion() {
+        assert!(is_sure(&read_of("59L214999", 0.95, 2), 0.9));
+        assert!(!is_sure(&read_of("59L214999", 0.85, 2), 0.9));
+        // A foreign plate, however sure, is asked about again.
+        assert!(!is_sure(&read_of("ZG4309AG", 0.99, 1), 0.9));
+    }
+
+    #[test]
+    fn the_second_read_wins_when_it_is_vietnamese_or_surer_or_the_plate_is_foreign() {
+        let valid = read_of("59L214999", 0.6, 2);
+        let surer = read_of("59L214998", 0.8, 2);
+        let foreign_first = read_of("2G660", 0.9, 1);
+        let foreign_second = read_of("ZG660UU", 0.5, 1);
+        assert!(valid.valid && surer.valid && !foreign_first.valid);
+        assert!(prefers_second(&valid, &surer));
+        assert!(!prefers_second(&surer, &valid));
+        // Valid Vietnamese beats a foreign-looking read either way round.
+        assert!(!prefers_second(&valid, &foreign_second));
+        assert!(prefers_second(&foreign_first, &valid));
+        // Two foreign reads: the general recogniser's, unless it read nothing.
+        assert!(prefers_second(&foreign_first, &foreign_second));
+        assert!(!prefers_second(&foreign_first, &read_of("", 0.0, 1)));
+    }
+
+    #[test]
+    fn characters_the_other_recogniser_does_not_confirm_lose_confidence() {
+        assert_eq!(
+            confirmed_positions("LM298A1", "VLM298A"),
+            [true, true, true, true, true, true, false]
+        );
+        assert_eq!(confirmed_positions("ABC", ""), [false, false, false]);
+        let mut kept = read_of("LM298A1", 0.98, 1);
+        discount_unconfirmed(&mut kept, &read_of("VLM298A", 0.3, 1));
+        assert_eq!(kept.char_confidence[..6], [0.98; 6]);
+        assert_eq!(kept.char_confidence[6], UNCONFIRMED_CONFIDENCE);
+        assert_eq!(kept.confidence, UNCONFIRMED_CONFIDENCE);
+        // Two reads that agree keep their confidence.
+        let mut agreed = read_of("59L214999", 0.7, 2);
+        discount_unconfirmed(&mut agreed, &read_of("59L214999", 0.9, 2));
+        assert_eq!(agreed.confidence, 0.7);
     }
 }

@@ -86,53 +86,94 @@ fn data() -> PathBuf {
     required(repo().join("../shared/data"), "the shared evaluation data")
 }
 
+/// The reviewed corrections of `plates-vn` labels (`fixtures/label-errata/plates-vn.csv`):
+/// image -> (labelled text as in labels.csv, reviewed normalised text).
+fn label_errata() -> std::collections::HashMap<String, (String, String)> {
+    let text = std::fs::read_to_string(repo().join("fixtures/label-errata/plates-vn.csv")).unwrap();
+    text.lines()
+        .skip(1)
+        .map(|line| {
+            let f: Vec<&str> = line.splitn(6, ',').collect();
+            (f[0].to_string(), (f[1].to_string(), normalise(f[3])))
+        })
+        .collect()
+}
+
 #[test]
 fn held_out_vietnamese_crops_stay_above_the_measured_floor() {
     let dir = data().join("plates-vn");
     let labels = std::fs::read_to_string(dir.join("labels.csv")).unwrap();
-    let rows: Vec<(String, String, u8)> = labels
+    let errata = label_errata();
+    // (file, labelled text normalised, reviewed text, labelled rows)
+    let rows: Vec<(String, String, String, u8)> = labels
         .lines()
         .skip(1)
         .map(|line| {
             let f: Vec<&str> = line.split(',').collect();
-            (f[0].to_string(), normalise(f[1]), f[2].parse().unwrap())
+            let reviewed = match errata.get(f[0]) {
+                Some((labelled, reviewed)) => {
+                    assert_eq!(labelled, f[1], "stale errata line for {}", f[0]);
+                    reviewed.clone()
+                }
+                None => normalise(f[1]),
+            };
+            (
+                f[0].to_string(),
+                normalise(f[1]),
+                reviewed,
+                f[2].parse().unwrap(),
+            )
         })
-        .filter(|(file, _, _)| is_held_out(file))
+        .filter(|(file, _, _, _)| is_held_out(file))
         .collect();
     assert!(rows.len() > 300, "{} held-out crops", rows.len());
     let mut reader = reader();
-    let mut exact = 0usize;
+    assert!(
+        reader.second.is_some(),
+        "the default reader asks a second recogniser"
+    );
+    let (mut exact, mut exact_reviewed) = (0usize, 0usize);
     let mut by_rows = [(0usize, 0usize); 3];
     for chunk in rows.chunks(16) {
         let images: Vec<Rgb> = chunk
             .iter()
-            .map(|(file, _, _)| Rgb::open(&dir.join("images").join(file)))
+            .map(|(file, _, _, _)| Rgb::open(&dir.join("images").join(file)))
             .collect();
         let inputs: Vec<_> = images.iter().map(|i| (i.view(), Region::Crop)).collect();
         let reads = reader.read(&inputs).unwrap();
-        for ((_, truth, rows), plates) in chunk.iter().zip(&reads) {
+        for ((_, truth, reviewed, rows), plates) in chunk.iter().zip(&reads) {
             assert_eq!(plates.len(), 1, "a crop gives exactly one plate");
             let hit = plates[0].plate.text == *truth;
             exact += usize::from(hit);
+            exact_reviewed += usize::from(plates[0].plate.text == *reviewed);
             by_rows[*rows as usize].0 += usize::from(hit);
             by_rows[*rows as usize].1 += 1;
         }
     }
     let accuracy = exact as f64 / rows.len() as f64;
+    let reviewed_accuracy = exact_reviewed as f64 / rows.len() as f64;
     eprintln!(
-        "held-out crops: {exact}/{} = {:.3}; one-row {}/{}, two-row {}/{}",
+        "held-out crops: {exact}/{} = {:.3} against the labels, {exact_reviewed} = {:.3} against \
+         the reviewed labels; one-row {}/{}, two-row {}/{}",
         rows.len(),
         accuracy,
+        reviewed_accuracy,
         by_rows[1].0,
         by_rows[1].1,
         by_rows[2].0,
         by_rows[2].1
     );
-    // The issue's bar is 0.95 and is NOT met yet: this model measures 0.737 (275/373). This
-    // floor guards what has been reached against regressions; it is not the bar.
+    // The issue's bar is 0.95 and is NOT met yet: with the second opinion this reader
+    // measures 0.759 (283/373) against the labels as given and 0.906 (338/373) against the
+    // reviewed labels. These floors guard what has been reached; they are not the bar.
     assert!(
-        accuracy >= 0.70,
-        "exact-match rate {accuracy:.3} fell under the 0.70 floor (bar 0.95)"
+        accuracy >= 0.73,
+        "exact-match rate {accuracy:.3} fell under the 0.73 floor (bar 0.95)"
+    );
+    assert!(
+        reviewed_accuracy >= 0.88,
+        "exact-match rate against reviewed labels {reviewed_accuracy:.3} fell under the 0.88 \
+         floor (bar 0.95)"
     );
 }
 
@@ -165,11 +206,12 @@ fn car_photos_end_to_end_stay_above_the_measured_floor() {
     let accuracy = exact as f64 / total as f64;
     eprintln!("car photos: {exact}/{total} = {accuracy:.3}");
     assert!(total >= 238, "{total} photos");
-    // The issue's bar is 0.88 and is NOT met yet: this model measures 0.269 (64/238; US plates,
-    // 29/163, are the weak part). A regression floor, not the bar.
+    // The issue's bar is 0.88 and is NOT met yet: with the second opinion this reader
+    // measures 0.563 (134/238; US plates, 82/163, are the weak part). A regression floor, not
+    // the bar.
     assert!(
-        accuracy >= 0.24,
-        "end-to-end rate {accuracy:.3} fell under the 0.24 floor (bar 0.88)"
+        accuracy >= 0.52,
+        "end-to-end rate {accuracy:.3} fell under the 0.52 floor (bar 0.88)"
     );
 }
 
