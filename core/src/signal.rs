@@ -46,4 +46,7 @@ pub struct PlanDecision {
     pub reason: Option<String>,
     /// The demand planned for: PCU per hour per movement.
     pub flows_pcu_h: Vec<(String, f64)>,
+    /// The last closed counting interval's flow, PCU per hour, of each movement that has one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub interval_flows_pcu_h: Vec<(String, f64)>,
 }

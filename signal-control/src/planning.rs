@@ -9,7 +9,9 @@
 //!     time constant `smoothing_s`, so the estimate follows demand within minutes;
 //!   - the queue standing in the movement's zone, which must clear within the next interval.
 //!
-//!   Webster plans on the short-horizon flow plus the queue's share.
+//!   Webster plans on the short-horizon flow plus the queue's share; each decision reports
+//!   both that (`flows_pcu_h`) and the last closed interval's flows (`interval_flows_pcu_h`),
+//!   the figures a traffic engineer checks a plan against.
 //! - **Freshness.** An intersection's counts are fresh while every camera feeding it is healthy
 //!   and analysed a frame within `stale_after_s`. A quiet road with no vehicles is fresh data
 //!   (zero flow); a camera that is down is not.
@@ -81,6 +83,8 @@ pub struct CityPlanner {
     sites: Vec<Site>,
     corridors: Vec<CorridorConfig>,
     cameras: HashMap<CameraId, CameraState>,
+    /// Per camera, the (site, source) pairs it feeds: a record touches only its camera's.
+    sources_by_camera: HashMap<CameraId, Vec<(usize, usize)>>,
 }
 
 impl CityPlanner {
@@ -91,7 +95,7 @@ impl CityPlanner {
         settings: PlannerSettings,
     ) -> CityPlanner {
         let mut cameras = HashMap::new();
-        let sites = intersections
+        let sites: Vec<Site> = intersections
             .iter()
             .map(|config| {
                 let model = config.model();
@@ -122,11 +126,21 @@ impl CityPlanner {
                 }
             })
             .collect();
+        let mut sources_by_camera: HashMap<CameraId, Vec<(usize, usize)>> = HashMap::new();
+        for (site_index, site) in sites.iter().enumerate() {
+            for (source_index, source) in site.sources.iter().enumerate() {
+                sources_by_camera
+                    .entry(source.camera.clone())
+                    .or_default()
+                    .push((site_index, source_index));
+            }
+        }
         CityPlanner {
             settings,
             sites,
             corridors: corridors.to_vec(),
             cameras,
+            sources_by_camera,
         }
     }
 
@@ -170,19 +184,13 @@ impl CityPlanner {
         at: Timestamp,
     ) {
         let tau = self.settings.smoothing_s;
-        for site in &mut self.sites {
-            for source in &site.sources {
-                let direction_ok = match (source.direction, direction) {
-                    (Some(wanted), Some(seen)) => wanted == seen,
-                    _ => true,
-                };
-                if &source.camera == camera && source.counter == counter && direction_ok {
-                    let demand = &mut site.demand[source.movement];
-                    let decayed = decay(demand.rate_pcu_h, demand.rate_at, at, tau);
-                    demand.rate_pcu_h = decayed + pcu * 3600.0 / tau;
-                    demand.rate_at = Some(demand.rate_at.map_or(at, |last| last.max(at)));
-                }
-            }
+        for (site, movement) in self.movements_fed(camera, |source| {
+            source.counter == counter && direction_matches(source.direction, direction)
+        }) {
+            let demand = &mut self.sites[site].demand[movement];
+            let decayed = decay(demand.rate_pcu_h, demand.rate_at, at, tau);
+            demand.rate_pcu_h = decayed + pcu * 3600.0 / tau;
+            demand.rate_at = Some(demand.rate_at.map_or(at, |last| last.max(at)));
         }
     }
 
@@ -192,37 +200,43 @@ impl CityPlanner {
         if hours <= 0.0 {
             return;
         }
-        for site in &mut self.sites {
-            for source in &site.sources {
-                let direction_ok = match (source.direction, count.direction) {
-                    (Some(wanted), Some(seen)) => wanted == seen,
-                    _ => true,
-                };
-                if source.camera == count.camera && source.counter == count.counter && direction_ok
-                {
-                    let demand = &mut site.demand[source.movement];
-                    if demand.interval_start != Some(count.interval_start) {
-                        // A new interval: forget the last one's sum.
-                        demand.interval_start = Some(count.interval_start);
-                        demand.interval_pcu_h = 0.0;
-                    }
-                    demand.interval_pcu_h += count.pcu / hours;
-                }
+        for (site, movement) in self.movements_fed(&count.camera, |source| {
+            source.counter == count.counter && direction_matches(source.direction, count.direction)
+        }) {
+            let demand = &mut self.sites[site].demand[movement];
+            if demand.interval_start != Some(count.interval_start) {
+                // A new interval: forget the last one's sum.
+                demand.interval_start = Some(count.interval_start);
+                demand.interval_pcu_h = 0.0;
             }
+            demand.interval_pcu_h += count.pcu / hours;
         }
     }
 
     /// A zone's queue now.
     pub fn on_zone(&mut self, state: &ZoneState) {
-        for site in &mut self.sites {
-            for source in &site.sources {
-                if source.camera == state.camera
-                    && source.zone.as_deref() == Some(state.zone.as_str())
-                {
-                    site.demand[source.movement].queue = f64::from(state.queue);
-                }
-            }
+        for (site, movement) in self.movements_fed(&state.camera, |source| {
+            source.zone.as_deref() == Some(state.zone.as_str())
+        }) {
+            self.sites[site].demand[movement].queue = f64::from(state.queue);
         }
+    }
+
+    /// The (site, movement) pairs that `camera` feeds through a source `accepts` takes, one per
+    /// such source.
+    fn movements_fed(
+        &self,
+        camera: &CameraId,
+        accepts: impl Fn(&Source) -> bool,
+    ) -> Vec<(usize, usize)> {
+        self.sources_by_camera
+            .get(camera)
+            .map_or(&[][..], Vec::as_slice)
+            .iter()
+            .map(|&(site, source)| (site, &self.sites[site].sources[source]))
+            .filter(|(_, source)| accepts(source))
+            .map(|(site, source)| (site, source.movement))
+            .collect()
     }
 
     /// Why `site`'s counts cannot be trusted at `now`, if they cannot.
@@ -279,23 +293,31 @@ impl CityPlanner {
         for site in &self.sites {
             let flows = self.flows(site, now);
             ratios.push(critical_ratios(&site.model, &flows));
-            let mut flows_pcu_h: Vec<(String, f64)> = flows.into_iter().collect();
-            flows_pcu_h.sort_by(|a, b| a.0.cmp(&b.0));
             let decision = match self.staleness(site, now) {
                 Some(reason) => fallback(site, now, reason),
-                None => {
-                    let flows: HashMap<String, f64> = flows_pcu_h.iter().cloned().collect();
-                    PlanDecision {
-                        plan: webster_plan(&site.model, &flows, now),
-                        basis: PlanBasis::Counts,
-                        corridor: None,
-                        reason: None,
-                        flows_pcu_h: Vec::new(),
-                    }
-                }
+                None => PlanDecision {
+                    plan: webster_plan(&site.model, &flows, now),
+                    basis: PlanBasis::Counts,
+                    corridor: None,
+                    reason: None,
+                    flows_pcu_h: Vec::new(),
+                    interval_flows_pcu_h: Vec::new(),
+                },
             };
+            let mut flows_pcu_h: Vec<(String, f64)> = flows.into_iter().collect();
+            flows_pcu_h.sort_by(|a, b| a.0.cmp(&b.0));
+            // The last closed interval's flow of each movement that has one (model order).
+            let interval_flows_pcu_h = site
+                .model
+                .movements
+                .iter()
+                .zip(&site.demand)
+                .filter(|(_, demand)| demand.interval_start.is_some())
+                .map(|(movement, demand)| (movement.id.clone(), demand.interval_pcu_h))
+                .collect();
             decisions.push(PlanDecision {
                 flows_pcu_h,
+                interval_flows_pcu_h,
                 ..decision
             });
         }
@@ -309,9 +331,11 @@ impl CityPlanner {
                 }
                 Err(error) => {
                     let flows_pcu_h = std::mem::take(&mut decision.flows_pcu_h);
+                    let interval_flows_pcu_h = std::mem::take(&mut decision.interval_flows_pcu_h);
                     let corridor = decision.corridor.take();
                     *decision = PlanDecision {
                         flows_pcu_h,
+                        interval_flows_pcu_h,
                         corridor,
                         ..fallback(site, now, format!("planned plan invalid: {error}"))
                     };
@@ -387,18 +411,25 @@ fn fallback(site: &Site, now: Timestamp, reason: String) -> PlanDecision {
             corridor: None,
             reason: Some(reason),
             flows_pcu_h: Vec::new(),
+            interval_flows_pcu_h: Vec::new(),
         },
-        None => {
-            let mut plan = webster_plan(&site.model, &HashMap::new(), now);
-            plan.valid_from = now;
-            PlanDecision {
-                plan,
-                basis: PlanBasis::FixedTime,
-                corridor: None,
-                reason: Some(reason),
-                flows_pcu_h: Vec::new(),
-            }
-        }
+        None => PlanDecision {
+            plan: webster_plan(&site.model, &HashMap::new(), now),
+            basis: PlanBasis::FixedTime,
+            corridor: None,
+            reason: Some(reason),
+            flows_pcu_h: Vec::new(),
+            interval_flows_pcu_h: Vec::new(),
+        },
+    }
+}
+
+/// Whether a source that wants `wanted` (any direction when `None`) takes a record `seen`
+/// going (any direction when the record has none).
+fn direction_matches(wanted: Option<CrossingDirection>, seen: Option<CrossingDirection>) -> bool {
+    match (wanted, seen) {
+        (Some(wanted), Some(seen)) => wanted == seen,
+        _ => true,
     }
 }
 
@@ -526,6 +557,48 @@ mod tests {
             (1.6..2.4).contains(&ratio),
             "greens {:?}",
             decision.plan.splits
+        );
+    }
+
+    #[test]
+    fn the_last_closed_interval_is_reported_per_movement_summed_over_classes() {
+        use roadsight_core::counting::CounterKind;
+        use roadsight_core::VehicleClass;
+        let camera = CameraId::new("cam");
+        let mut planner = CityPlanner::new(&[intersection("x", "cam")], &[], settings());
+        feed(&mut planner, &camera, 1800, 3, 12);
+        let count = |camera: &str, direction, class, pcu: f64, start: f64| FlowCount {
+            camera: CameraId::new(camera),
+            kind: CounterKind::Line,
+            counter: "ns-stop".into(),
+            lane: None,
+            direction,
+            class,
+            interval_start: at(start),
+            interval_s: 900,
+            count: pcu as u64,
+            pcu,
+        };
+        let forward = Some(CrossingDirection::Forward);
+        // An older interval, then the closed one: cars and trucks add up; the other direction
+        // and another camera's line of the same name do not count.
+        planner.on_flow_count(&count("cam", forward, VehicleClass::Car, 50.0, 0.0));
+        planner.on_flow_count(&count("cam", forward, VehicleClass::Car, 200.0, 900.0));
+        planner.on_flow_count(&count("cam", forward, VehicleClass::Truck, 100.0, 900.0));
+        planner.on_flow_count(&count(
+            "cam",
+            Some(CrossingDirection::Backward),
+            VehicleClass::Car,
+            70.0,
+            900.0,
+        ));
+        planner.on_flow_count(&count("other", forward, VehicleClass::Car, 90.0, 900.0));
+        let decisions = planner.plan_round(at(1800.0));
+        assert_eq!(
+            decisions[0].interval_flows_pcu_h,
+            [("ns".to_string(), 1200.0)],
+            "{:?}",
+            decisions[0]
         );
     }
 

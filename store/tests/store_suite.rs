@@ -85,6 +85,7 @@ fn plan(seconds: u64) -> Event {
         corridor: None,
         reason: None,
         flows_pcu_h: vec![("ns".into(), 600.0)],
+        interval_flows_pcu_h: Vec::new(),
     })
 }
 
