@@ -171,7 +171,7 @@ impl Signals {
         if now < next {
             return Vec::new();
         }
-        self.next_round = Some(next.plus(self.interval));
+        self.next_round = Some(first_after(next, now, self.interval));
         self.round(now)
     }
 
@@ -294,5 +294,31 @@ fn push_plans(
                 return;
             }
         }
+    }
+}
+
+/// The first time of the schedule `next`, `next + interval`, ... that is after `now`: a gap
+/// in the capture time (a stalled camera, a jump in a recording) skips the rounds it missed
+/// instead of running them one after another.
+fn first_after(next: Timestamp, now: Timestamp, interval: Duration) -> Timestamp {
+    let step = interval.as_nanos().max(1);
+    let behind = now.duration_since(next).as_nanos();
+    let missed = u32::try_from(behind / step + 1).unwrap_or(u32::MAX);
+    next.plus(interval.saturating_mul(missed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_round_is_the_first_scheduled_time_after_now() {
+        let at = |s: i64| Timestamp::from_nanos(s * 1_000_000_000);
+        let ten = Duration::from_secs(10);
+        assert_eq!(first_after(at(100), at(100), ten), at(110));
+        assert_eq!(first_after(at(100), at(105), ten), at(110));
+        assert_eq!(first_after(at(100), at(110), ten), at(120));
+        // Five intervals missed: one round now, the next on the schedule after now.
+        assert_eq!(first_after(at(100), at(157), ten), at(160));
     }
 }
