@@ -71,7 +71,12 @@ impl LiveFeed {
             }
         }
         self.counters.published.fetch_add(1, Ordering::Relaxed);
-        // No receiver is not an error: nobody is watching.
+        // Nobody watching: nothing to copy. (A client subscribing between the check and the
+        // send would not have seen this event anyway.)
+        if self.sender.receiver_count() == 0 {
+            return;
+        }
+        // A client leaving in between makes the send fail harmlessly.
         let _ = self
             .sender
             .send(Arc::new(EventEnvelope::from(event.clone())));
