@@ -147,11 +147,11 @@ impl Publisher {
         self.runtime.block_on(async {
             let mut pending = Vec::with_capacity(events.len());
             for event in events {
-                let payload = serde_json::to_vec(&EventEnvelope::from(event.clone()))
-                    .map_err(|e| fail(e.to_string()))?;
+                // The id and the payload from one serialisation of the event.
+                let (id, payload) = event.wire();
                 let message = jetstream::message::PublishMessage::build()
-                    .payload(payload.into())
-                    .message_id(event.id());
+                    .payload(payload.into_bytes().into())
+                    .message_id(id);
                 let ack = self
                     .context
                     .send_publish(self.subject(event), message)
