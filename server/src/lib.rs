@@ -106,7 +106,7 @@ async fn count_requests(
     request: Request,
     next: Next,
 ) -> Response {
-    let method = request.method().to_string();
+    let method = method_label(request.method());
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -114,8 +114,29 @@ async fn count_requests(
     let response = next.run(request).await;
     state
         .metrics
-        .request(&method, &route, response.status().as_u16());
+        .request(method, &route, response.status().as_u16());
     response
+}
+
+/// The methods counted under their own name; a client may send any token as a method, so the
+/// rest count as `other` and the metrics' label set stays bounded.
+const COUNTED_METHODS: [(axum::http::Method, &str); 9] = [
+    (axum::http::Method::GET, "GET"),
+    (axum::http::Method::HEAD, "HEAD"),
+    (axum::http::Method::POST, "POST"),
+    (axum::http::Method::PUT, "PUT"),
+    (axum::http::Method::DELETE, "DELETE"),
+    (axum::http::Method::PATCH, "PATCH"),
+    (axum::http::Method::OPTIONS, "OPTIONS"),
+    (axum::http::Method::CONNECT, "CONNECT"),
+    (axum::http::Method::TRACE, "TRACE"),
+];
+
+fn method_label(method: &axum::http::Method) -> &'static str {
+    COUNTED_METHODS
+        .iter()
+        .find(|(counted, _)| counted == method)
+        .map_or("other", |(_, label)| label)
 }
 
 fn router(state: Arc<AppState>) -> Router {

@@ -315,6 +315,23 @@ fn a_trace_follows_the_plate_with_its_evidence_and_every_plate_question_is_audit
         metrics.contains("route=\"/api/plates/{plate}/trace\",status=\"200\"} 1"),
         "{metrics}"
     );
+    // Any token is a valid HTTP method; the ones that are not standard share one label.
+    for method in ["BREW", "PROPFIND-ABC"] {
+        reqwest::blocking::Client::new()
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                format!("{}/api/cameras", api.base),
+            )
+            .send()
+            .unwrap();
+    }
+    let (_, metrics) = get(&api, "/metrics", None);
+    let metrics = metrics.as_str().unwrap().to_string();
+    assert!(!metrics.contains("BREW"), "{metrics}");
+    assert!(
+        metrics.contains("method=\"other\",route=\"/api/cameras\",status=\"405\"} 2"),
+        "{metrics}"
+    );
 }
 
 async fn next_json<S>(socket: &mut S) -> serde_json::Value
