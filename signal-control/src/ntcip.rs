@@ -84,6 +84,10 @@ pub enum NtcipError {
         object: String,
         reason: String,
     },
+    /// The controller does not have the object (SNMP noSuchObject / noSuchInstance /
+    /// noSuchName).
+    #[error("controller {address}: {object}: no such object")]
+    NoSuchObject { address: String, object: String },
     #[error("controller {address} refused {object} = {value}: {status}")]
     Refused {
         address: String,
@@ -265,31 +269,37 @@ impl NtcipController {
         }
     }
 
+    /// A request about `object` that got no usable answer.
+    fn unanswered(&self, object: Object, error: snmp2::Error) -> NtcipError {
+        self.protocol(object, snmp_failure(error, self.target.timeout))
+    }
+
     /// Reads one integer object.
     pub fn get(&mut self, object: Object) -> Result<i64, NtcipError> {
         let oid = self.oid(object)?;
-        let address = self.target.address.clone();
-        let mut response = self
-            .session
-            .get(&oid)
-            .map_err(|error| NtcipError::Protocol {
-                address,
-                object: object.describe(),
-                reason: snmp_failure(error, self.target.timeout),
-            })?;
-        if response.error_status != 0 {
-            let status = status_name(response.error_status);
-            return Err(self.protocol(object, format!("GET answered {status}")));
-        }
-        let value = response.varbinds.next().map(|(_, value)| match value {
-            Value::Integer(number) => Ok(number),
-            Value::Unsigned32(number) | Value::Counter32(number) => Ok(i64::from(number)),
-            Value::NoSuchObject | Value::NoSuchInstance => Err("no such object".to_string()),
-            other => Err(format!("not an integer: {other:?}")),
-        });
+        let no_such_object = || NtcipError::NoSuchObject {
+            address: self.target.address.clone(),
+            object: object.describe(),
+        };
+        let value = match self.session.get(&oid) {
+            Err(error) => return Err(self.unanswered(object, error)),
+            // noSuchName: SNMP v1's way, which some agents still answer v2c requests with.
+            Ok(response) if response.error_status == 2 => return Err(no_such_object()),
+            Ok(response) if response.error_status != 0 => {
+                let status = status_name(response.error_status);
+                return Err(self.protocol(object, format!("GET answered {status}")));
+            }
+            Ok(mut response) => response.varbinds.next().map(|(_, value)| match value {
+                Value::Integer(number) => Ok(number),
+                Value::Unsigned32(number) | Value::Counter32(number) => Ok(i64::from(number)),
+                Value::NoSuchObject | Value::NoSuchInstance => Err(None),
+                other => Err(Some(format!("not an integer: {other:?}"))),
+            }),
+        };
         match value {
             Some(Ok(number)) => Ok(number),
-            Some(Err(reason)) => Err(self.protocol(object, reason)),
+            Some(Err(None)) => Err(no_such_object()),
+            Some(Err(Some(reason))) => Err(self.protocol(object, reason)),
             None => Err(self.protocol(object, "empty answer".into())),
         }
     }
@@ -297,15 +307,10 @@ impl NtcipController {
     /// Writes one integer object.
     pub fn set(&mut self, object: Object, value: i64) -> Result<(), NtcipError> {
         let oid = self.oid(object)?;
-        let address = self.target.address.clone();
-        let response = self
-            .session
-            .set(&[(&oid, Value::Integer(value))])
-            .map_err(|error| NtcipError::Protocol {
-                address,
-                object: object.describe(),
-                reason: snmp_failure(error, self.target.timeout),
-            })?;
+        let response = match self.session.set(&[(&oid, Value::Integer(value))]) {
+            Ok(response) => response,
+            Err(error) => return Err(self.unanswered(object, error)),
+        };
         if response.error_status != 0 {
             return Err(NtcipError::Refused {
                 address: self.target.address.clone(),
@@ -322,7 +327,7 @@ impl NtcipController {
         match self.get(Object::PatternSplitNumber { pattern }) {
             Ok(split) if (1..=255).contains(&split) => Ok(split as u8),
             Ok(_) => Ok(pattern),
-            Err(NtcipError::Protocol { reason, .. }) if reason.contains("no such") => Ok(pattern),
+            Err(NtcipError::NoSuchObject { .. }) => Ok(pattern),
             Err(error) => Err(error),
         }
     }

@@ -157,6 +157,13 @@ fn a_plan_is_set_selected_and_read_back_from_a_real_snmpd() {
         read_back.split_table, 2,
         "pattern 2 uses split table 2 in the stand-in"
     );
+    // An object the controller does not have is named as such, not as a protocol failure.
+    match controller.get(Object::PatternCycleTime { pattern: 200 }) {
+        Err(NtcipError::NoSuchObject { object, .. }) => {
+            assert!(object.starts_with("patternCycleTime.200"), "{object}")
+        }
+        other => panic!("expected NoSuchObject, got {other:?}"),
+    }
     // The controller's own storage holds the plan (read without our client).
     let stored = agent.stored();
     let value = |oid: &str| stored["values"][oid].as_i64();
