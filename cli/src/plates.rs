@@ -151,14 +151,15 @@ pub struct EvalPlatesArgs {
 
 /// A label corrected by review: the text and row count the image really shows.
 #[derive(Debug, Clone)]
-struct Reviewed {
-    text: String,
-    rows: u8,
+pub struct Reviewed {
+    /// Normalised.
+    pub text: String,
+    pub rows: u8,
 }
 
 /// Reads a label-errata file, checking each line against the labels it corrects (a line whose
 /// `label` no longer matches `labels.csv` is stale, and an error).
-fn load_errata(
+pub fn load_errata(
     file: &Path,
     labels: &BTreeMap<String, String>,
 ) -> anyhow::Result<BTreeMap<String, Reviewed>> {
