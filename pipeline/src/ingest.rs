@@ -13,7 +13,7 @@
 //!   arrival time. Arrival time comes from the [`Clock`] handed in.
 //! - A supervisor thread per camera watches the bus. End of stream finishes a recorded camera;
 //!   a recorded source silent for `watchdog` while its lane has room (a corrupt file can leave
-//!   GStreamer waiting without an error) fails it as stalled.
+//!   GStreamer waiting without an error) fails it as a corrupt or truncated stream.
 //!   A live camera that errors, or sends no frame for `watchdog`, is torn down and reopened
 //!   after an exponential backoff with jitter. Each change is a [`CameraHealth`] record.
 //! - Callbacks hold the pipeline and its elements by weak reference only.
@@ -590,9 +590,22 @@ impl Supervisor {
                     self.emit(HealthState::Stalled {
                         silent_for_ms: silent_ms,
                     });
-                    return SessionEnd::Failed(SourceFailure {
-                        kind: FailureKind::Stalled,
-                        detail: format!("no frame for {:.1} s", silent_ms as f64 / 1000.0),
+                    let silent_s = silent_ms as f64 / 1000.0;
+                    // A recorded file has nothing to wait for but its own bytes: decoding that
+                    // stops without an error or its end is a truncated or corrupt file (which
+                    // GStreamer reports one way or the other depending on where the cut is).
+                    return SessionEnd::Failed(if live {
+                        SourceFailure {
+                            kind: FailureKind::Stalled,
+                            detail: format!("no frame for {silent_s:.1} s"),
+                        }
+                    } else {
+                        SourceFailure {
+                            kind: FailureKind::Corrupt,
+                            detail: format!(
+                                "decoding stopped without an error: no frame for {silent_s:.1} s"
+                            ),
+                        }
                     });
                 }
             } else {
