@@ -13,6 +13,14 @@ fn roadsight(args: &[&str]) -> Output {
         .expect("the roadsight binary runs")
 }
 
+/// Every line of `stdout` as JSON (a line that is not JSON fails the test).
+fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
+    text(stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect()
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -134,10 +142,7 @@ fn run_reports_each_camera_and_a_broken_one_does_not_stop_the_others() {
     ]);
     assert_eq!(unwritable.status.code(), Some(2));
     assert!(text(&unwritable.stderr).contains("--counts-csv /nonexistent/folder/counts.csv"));
-    let lines: Vec<serde_json::Value> = text(&output.stdout)
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
+    let lines: Vec<serde_json::Value> = json_lines(&output.stdout);
     let summary = lines.last().unwrap();
     assert_eq!(summary["type"], "summary");
     let camera = |id: &str| {
@@ -347,10 +352,7 @@ fn plates_read_prints_one_line_per_image_and_names_the_bad_ones() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
-    let lines: Vec<serde_json::Value> = text(&output.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines: Vec<serde_json::Value> = json_lines(&output.stdout);
     assert_eq!(lines.len(), 3);
     assert_eq!(lines[0]["image"], photo.display().to_string());
     let plates = lines[0]["plates"].as_array().unwrap();
@@ -542,9 +544,8 @@ fn run_reads_and_votes_the_plates_of_tracked_vehicles() {
                     .to_uppercase()
             })
             .collect();
-    let plates: Vec<serde_json::Value> = text(&output.stdout)
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+    let plates: Vec<serde_json::Value> = json_lines(&output.stdout)
+        .into_iter()
         .filter(|v| v["type"] == "plate")
         .collect();
     let right = plates
@@ -570,9 +571,8 @@ fn run_reads_and_votes_the_plates_of_tracked_vehicles() {
         assert!(plate["agreeing"].as_u64().unwrap() <= plate["reads"].as_u64().unwrap());
     }
     // Recorded in the summary too.
-    let summary: serde_json::Value = text(&output.stdout)
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+    let summary: serde_json::Value = json_lines(&output.stdout)
+        .into_iter()
         .find(|v| v["type"] == "summary")
         .unwrap();
     assert_eq!(
