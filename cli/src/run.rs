@@ -232,30 +232,40 @@ fn plan_line(decision: &roadsight_signal_control::planning::PlanDecision) -> Str
     )
 }
 
-/// A camera's health record: to the signal planner, the terminal and the store. Returns
-/// whether the camera has failed for good.
+/// Every camera health record queued so far: to the signal planner, the terminal and the
+/// store. Returns how many of them say a camera failed for good.
 fn report_health(
-    record: CameraHealth,
-    signals: Option<&mut crate::signals::Signals>,
+    health: &std::sync::mpsc::Receiver<CameraHealth>,
+    mut signals: Option<&mut crate::signals::Signals>,
     progress: Option<&indicatif::ProgressBar>,
     sink: &crate::events::EventSink,
     json: bool,
-) -> anyhow::Result<bool> {
-    let failed = matches!(record.state, roadsight_core::HealthState::Failed { .. });
-    if let Some(signals) = signals {
-        signals.on_health(&record);
+) -> anyhow::Result<usize> {
+    let mut failed = 0;
+    while let Ok(record) = health.try_recv() {
+        failed += usize::from(matches!(
+            record.state,
+            roadsight_core::HealthState::Failed { .. }
+        ));
+        if let Some(signals) = signals.as_deref_mut() {
+            signals.on_health(&record);
+        }
+        let event = Event::CameraHealth(record);
+        match progress {
+            Some(bar) => bar.suspend(|| print_health(&event, json)),
+            None => print_health(&event, json),
+        }
+        sink.event(event)?;
     }
-    match progress {
-        Some(bar) => bar.suspend(|| print_health(&record, json)),
-        None => print_health(&record, json),
-    }
-    sink.event(Event::CameraHealth(record))?;
     Ok(failed)
 }
 
-fn print_health(record: &CameraHealth, json: bool) {
+fn print_health(event: &Event, json: bool) {
+    let Event::CameraHealth(record) = event else {
+        return;
+    };
     if json {
-        if let Err(error) = print_event(&Event::CameraHealth(record.clone()), None) {
+        if let Err(error) = print_event(event, None) {
             eprintln!("camera {}: cannot print its health: {error}", record.camera);
         }
         return;
@@ -586,16 +596,13 @@ pub fn run_as(args: &RunArgs, mode: Mode) -> anyhow::Result<ExitCode> {
     let mut failed_cameras = 0usize;
     let deadline = args.duration.map(|s| started + Duration::from_secs_f64(s));
     loop {
-        while let Ok(record) = ingest.health().try_recv() {
-            let failed = report_health(
-                record,
-                signals.as_mut(),
-                progress.as_ref(),
-                &sink,
-                args.json,
-            )?;
-            failed_cameras += usize::from(failed);
-        }
+        failed_cameras += report_health(
+            ingest.health(),
+            signals.as_mut(),
+            progress.as_ref(),
+            &sink,
+            args.json,
+        )?;
         if interrupted.load(Ordering::SeqCst) || deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
@@ -680,16 +687,13 @@ pub fn run_as(args: &RunArgs, mode: Mode) -> anyhow::Result<ExitCode> {
     }
     let wall = started.elapsed();
     // Health records emitted while the last frames drained.
-    while let Ok(record) = ingest.health().try_recv() {
-        let failed = report_health(
-            record,
-            signals.as_mut(),
-            progress.as_ref(),
-            &sink,
-            args.json,
-        )?;
-        failed_cameras += usize::from(failed);
-    }
+    failed_cameras += report_health(
+        ingest.health(),
+        signals.as_mut(),
+        progress.as_ref(),
+        &sink,
+        args.json,
+    )?;
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
