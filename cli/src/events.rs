@@ -11,6 +11,11 @@
 
 use roadsight_core::{content_address, Clock, Event, Timestamp};
 use roadsight_store::{EventStore, Retention, RetentionReport};
+use serde::Serialize;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// Where the writer puts events: the store, or the broker on the way to central's store.
 pub enum Destination {
@@ -56,11 +61,6 @@ impl Destination {
         }
     }
 }
-use serde::Serialize;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
-use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
 enum Item {
     Event(Box<Event>),
