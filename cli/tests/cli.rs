@@ -1046,6 +1046,22 @@ fn trace_prints_the_routes_of_a_plate_and_is_audited() {
     assert_eq!(audit[1].results, 3);
 }
 
+/// A city config in `dir` serving the store of [`plate_store`] to one user (`[api]` on port 0).
+fn serve_config(dir: &Path, user: &str, token: &str, role: &str) -> std::path::PathBuf {
+    let url = plate_store(dir);
+    let config = dir.join("city.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\nurl = \"{url}\"\n[api]\nbind = \"127.0.0.1:0\"\n\
+             users = [{{ name = \"{user}\", token = \"{token}\", role = \"{role}\" }}]\n\
+             [[cameras]]\nid = \"a\"\nuri = \"rtsp://a/1\"\n"
+        ),
+    )
+    .unwrap();
+    config
+}
+
 /// Starts `roadsight serve --config config` (its [api] binding port 0) and returns the child
 /// and the address it printed.
 fn serve_in_background(config: &Path) -> (std::process::Child, String) {
@@ -1071,17 +1087,7 @@ fn serve_in_background(config: &Path) -> (std::process::Child, String) {
 #[test]
 fn serve_answers_over_an_existing_store() {
     let dir = tempfile::tempdir().unwrap();
-    let url = plate_store(dir.path());
-    let config = dir.path().join("city.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[store]\nurl = \"{url}\"\n[api]\nbind = \"127.0.0.1:0\"\n\
-             users = [{{ name = \"o\", token = \"officer-token-0123456789\", role = \"officer\" }}]\n\
-             [[cameras]]\nid = \"a\"\nuri = \"rtsp://a/1\"\n"
-        ),
-    )
-    .unwrap();
+    let config = serve_config(dir.path(), "o", "officer-token-0123456789", "officer");
     let (mut child, address) = serve_in_background(&config);
     let answer = Command::new("curl")
         .args(["-s", "-H", "Authorization: Bearer officer-token-0123456789"])
@@ -1271,17 +1277,7 @@ fn schemathesis_finds_no_server_error_in_the_api() {
         schemathesis.display()
     );
     let dir = tempfile::tempdir().unwrap();
-    let url = plate_store(dir.path());
-    let config = dir.path().join("city.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[store]\nurl = \"{url}\"\n[api]\nbind = \"127.0.0.1:0\"\n\
-             users = [{{ name = \"root\", token = \"admin-token-0123456789abc\", role = \"admin\" }}]\n\
-             [[cameras]]\nid = \"a\"\nuri = \"rtsp://a/1\"\n"
-        ),
-    )
-    .unwrap();
+    let config = serve_config(dir.path(), "root", "admin-token-0123456789abc", "admin");
     let (mut server, address) = serve_in_background(&config);
     let fuzz = Command::new(&schemathesis)
         .args([
