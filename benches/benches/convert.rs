@@ -75,5 +75,41 @@ fn bench_letterbox_rgb(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench_letterbox, bench_letterbox_rgb);
+/// Tensor picture -> the model's `f32` input, planar and in YOLOX's Focus layout.
+fn bench_fill_input(c: &mut Criterion) {
+    use roadsight_models::manifest::{Colour, InputSpec, Layout};
+    let spec = YOLOX_INPUT;
+    let rgb: Vec<u8> = (0..500 * 400 * 3).map(|i| (i * 7 % 253) as u8).collect();
+    let picture = roadsight_models::detect::letterbox_rgb(&rgb, 500, 400, &spec);
+    for (layout, shape) in [
+        (Layout::Nchw, vec![1, 3, 416, 416]),
+        (Layout::NchwFocus, vec![1, 12, 208, 208]),
+    ] {
+        let input = InputSpec {
+            name: "images".into(),
+            shape,
+            layout,
+            colour: Colour::Bgr,
+            scale: 1.0,
+            mean: [0.0; 3],
+            std: [1.0; 3],
+            letterbox: None,
+            pad: 114,
+        };
+        let mut out = vec![0f32; 3 * 416 * 416];
+        c.bench_function(&format!("fill_input 416x416 {layout:?}"), |b| {
+            b.iter(|| {
+                roadsight_models::detect::fill_input(&[black_box(&picture)], &input, &mut out);
+                black_box(&out);
+            })
+        });
+    }
+}
+
+criterion_group!(
+    benches,
+    bench_letterbox,
+    bench_letterbox_rgb,
+    bench_fill_input
+);
 criterion_main!(benches);

@@ -1,6 +1,11 @@
 //! `roadsight bench detect`: the detector against Python onnxruntime running the same model with
 //! the same pre- and post-processing (`scripts/reference_detect.py`), in the same run, with the
 //! same intra-op thread count. Both sides are counted in images per CPU-second of their process.
+//!
+//! When the benchmarked model is derived from another (`fetch.derive` in the manifest, such as
+//! `yolox-nano-focus`), the peer runs the upstream model it was derived from, and roadsight is
+//! also measured on that upstream model, so the report separates what the derivation gains from
+//! what the rest of roadsight gains.
 
 use crate::bench::DetectBenchArgs;
 use crate::detect::open_detector;
@@ -9,7 +14,7 @@ use anyhow::Context;
 use cpu_time::ProcessTime;
 use roadsight_core::{BufferPool, TensorImage};
 use roadsight_models::detect::letterbox_rgb_into;
-use roadsight_models::{DetectorOptions, Manifest, SessionOptions, StageTimes, Thresholds};
+use roadsight_models::{DetectorOptions, Fetch, Manifest, SessionOptions, StageTimes, Thresholds};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::process::Command;
@@ -53,6 +58,8 @@ impl Side {
 #[derive(Debug, Serialize)]
 struct DetectReport {
     model: String,
+    /// The model the peer runs: the upstream one when `model` is derived.
+    peer_model: String,
     threads: usize,
     images: usize,
     passes: usize,
@@ -61,6 +68,8 @@ struct DetectReport {
     batch_1: Side,
     batch_n: Side,
     requested_batch: usize,
+    /// roadsight at batch 1 on the peer's model, when that differs from `model`.
+    peer_model_batch_1: Option<Side>,
     peer: Side,
     /// Best roadsight images per CPU-second over the peer's.
     ratio: f64,
@@ -110,8 +119,13 @@ pub fn bench_detect(args: &DetectBenchArgs) -> anyhow::Result<()> {
         batch,
     };
 
-    let measure = |batch: usize| -> anyhow::Result<(Side, usize)> {
-        let mut detector = open_detector(&locations, &args.model, options(batch))?;
+    let manifest = Manifest::load(&locations.manifest)?;
+    let peer_model = match &manifest.entry(&args.model)?.fetch {
+        Fetch::Derived { derive, .. } => derive.clone(),
+        _ => args.model.clone(),
+    };
+    let measure = |model: &str, batch: usize| -> anyhow::Result<(Side, usize)> {
+        let mut detector = open_detector(&locations, model, options(batch))?;
         let spec = detector.tensor_spec();
         // Pictures reuse their buffers, as ingest's frames do.
         let buffers = BufferPool::new(batch.max(1));
@@ -165,11 +179,15 @@ pub fn bench_detect(args: &DetectBenchArgs) -> anyhow::Result<()> {
             detector.batch_size(),
         ))
     };
-    let (batch_1, model_batch) = measure(1)?;
-    let (batch_n, _) = measure(args.batch)?;
+    let (batch_1, model_batch) = measure(&args.model, 1)?;
+    let (batch_n, _) = measure(&args.model, args.batch)?;
+    let peer_model_batch_1 = if peer_model == args.model {
+        None
+    } else {
+        Some(measure(&peer_model, 1)?.0)
+    };
 
-    let manifest = Manifest::load(&locations.manifest)?;
-    let model_file = manifest.verified_file(&args.model, &locations.models_dir)?;
+    let model_file = manifest.verified_file(&peer_model, &locations.models_dir)?;
     let python = locations.repo.join(".deps/venv/bin/python");
     let output = Command::new(&python)
         .arg(locations.repo.join("scripts/reference_detect.py"))
@@ -202,11 +220,13 @@ pub fn bench_detect(args: &DetectBenchArgs) -> anyhow::Result<()> {
     let best = batch_1.images_per_cpu_s.max(batch_n.images_per_cpu_s);
     let report = DetectReport {
         model: args.model.clone(),
+        peer_model,
         threads: args.threads,
         images: paths.len(),
         passes: args.passes,
         model_batch,
         requested_batch: args.batch,
+        peer_model_batch_1,
         ratio: best / peer.images_per_cpu_s,
         batch_1,
         batch_n,
@@ -215,13 +235,23 @@ pub fn bench_detect(args: &DetectBenchArgs) -> anyhow::Result<()> {
     if args.json {
         outln!("{}", serde_json::to_string(&report)?);
     } else {
+        outln!(
+            "model {} (the peer runs {})",
+            report.model,
+            report.peer_model
+        );
+        let on_peer_model = report.peer_model_batch_1.as_ref();
         for (name, side) in [
-            ("roadsight batch 1", &report.batch_1),
-            ("roadsight batch N", &report.batch_n),
-            ("python peer", &report.peer),
-        ] {
+            ("roadsight batch 1", Some(&report.batch_1)),
+            ("roadsight batch N", Some(&report.batch_n)),
+            ("roadsight, peer's model", on_peer_model),
+            ("python peer", Some(&report.peer)),
+        ]
+        .into_iter()
+        .filter_map(|(name, side)| Some((name, side?)))
+        {
             outln!(
-                "{name:<18} {:>7.1} images/CPU-s {:>7.2} ms/image  pre {:>4.1}%  inference {:>4.1}%  post {:>4.1}%",
+                "{name:<24} {:>7.1} images/CPU-s {:>7.2} ms/image  pre {:>4.1}%  inference {:>4.1}%  post {:>4.1}%",
                 side.images_per_cpu_s,
                 side.ms_per_image,
                 side.pre_share * 100.0,

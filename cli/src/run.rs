@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The detector whose input size ingest produces.
-pub const DEFAULT_DETECTOR: &str = "yolox-nano";
+pub const DEFAULT_DETECTOR: &str = "yolox-nano-focus";
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {

@@ -163,7 +163,7 @@ fn run_reports_each_camera_and_a_broken_one_does_not_stop_the_others() {
         good["frames_detected"], 10,
         "every analysed frame went through the detector"
     );
-    assert_eq!(summary["detector"], "yolox-nano");
+    assert_eq!(summary["detector"], "yolox-nano-focus");
     assert_eq!(summary["detection"]["errors"], 0);
     assert!(summary["detection"]["frames_in"].as_u64().unwrap() >= 10);
     assert_eq!(camera("broken")["state"], "failed");
@@ -252,7 +252,7 @@ fn bench_detect_reports_both_sides_and_the_stage_shares() {
     let output = roadsight(&["bench", "detect", "--count", "2", "--passes", "1", "--json"]);
     assert!(output.status.success(), "{}", text(&output.stderr));
     let report: serde_json::Value = serde_json::from_str(text(&output.stdout).trim()).unwrap();
-    for side in ["batch_1", "batch_n", "peer"] {
+    for side in ["batch_1", "batch_n", "peer_model_batch_1", "peer"] {
         assert_eq!(report[side]["images"], 2, "{side}");
         let shares: f64 = ["pre_share", "inference_share", "post_share"]
             .iter()
@@ -263,7 +263,8 @@ fn bench_detect_reports_both_sides_and_the_stage_shares() {
             "{side}: shares sum to {shares}"
         );
     }
-    assert_eq!(report["model"], "yolox-nano");
+    assert_eq!(report["model"], "yolox-nano-focus");
+    assert_eq!(report["peer_model"], "yolox-nano");
 }
 
 #[test]

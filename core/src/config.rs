@@ -237,7 +237,7 @@ pub struct DetectorConfig {
 impl Default for DetectorConfig {
     fn default() -> Self {
         Self {
-            model: "yolox-nano".into(),
+            model: "yolox-nano-focus".into(),
             workers: 1,
             intra_threads: 1,
             batch_size: 4,

@@ -10,7 +10,7 @@
 //!   truck box on the same vehicle).
 //! - [`to_image_space`]: letterbox undone, boxes clipped to the image.
 
-use crate::manifest::InputSpec;
+use crate::manifest::{HeadLayout, InputSpec, Layout};
 use roadsight_core::{
     ChannelOrder, Letterbox, LetterboxPlacement, PlaneBuffer, TensorImage, TensorSpec,
 };
@@ -91,32 +91,53 @@ fn corners_from_centre(cx: f32, cy: f32, w: f32, h: f32) -> Corners {
     }
 }
 
-/// YOLOX raw head output for one image: `[anchors, 5 + classes]` row-major, anchors ordered
-/// stride 8, then 16, then 32, each row by row over its grid.
+/// YOLOX raw head output for one image: `5 + classes` values per anchor, laid out as `layout`
+/// says, anchors ordered stride 8, then 16, then 32, each row by row over its grid.
 /// `xy = (xy + grid) * stride`, `wh = exp(wh) * stride`, `score = objectness * class`.
+/// An output shorter than the grids need decodes to nothing.
 pub fn decode_yolox(
     output: &[f32],
     input_width: u32,
     input_height: u32,
     classes: usize,
     score_threshold: f32,
+    layout: HeadLayout,
 ) -> Vec<Candidate> {
     let row = 5 + classes;
+    let grids = [8u32, 16, 32].map(|stride| (stride, input_width / stride, input_height / stride));
+    let anchors: usize = grids.iter().map(|&(_, w, h)| (w * h) as usize).sum();
+    if output.len() < anchors * row {
+        return Vec::new();
+    }
+    match layout {
+        HeadLayout::AnchorsFirst => decode_yolox_grids(&grids, score_threshold, |anchor, value| {
+            output[anchor * row + value]
+        }),
+        HeadLayout::ChannelsFirst => {
+            decode_yolox_grids(&grids, score_threshold, |anchor, value| {
+                output[value * anchors + anchor]
+            })
+        }
+    }
+}
+
+fn decode_yolox_grids(
+    grids: &[(u32, u32, u32)],
+    score_threshold: f32,
+    at: impl Fn(usize, usize) -> f32,
+) -> Vec<Candidate> {
     let mut candidates = Vec::new();
     let mut anchor = 0usize;
-    for stride in [8u32, 16, 32] {
-        let (grid_w, grid_h) = (input_width / stride, input_height / stride);
+    for &(stride, grid_w, grid_h) in grids {
         for gy in 0..grid_h {
             for gx in 0..grid_w {
-                let Some(values) = output.get(anchor * row..(anchor + 1) * row) else {
-                    return candidates;
-                };
+                let this = anchor;
                 anchor += 1;
-                let objectness = values[4];
+                let objectness = at(this, 4);
                 if objectness < score_threshold {
                     continue;
                 }
-                let Some((class, class_score)) = best_vehicle(|i| values[5 + i]) else {
+                let Some((class, class_score)) = best_vehicle(|i| at(this, 5 + i)) else {
                     continue;
                 };
                 let score = objectness * class_score;
@@ -124,10 +145,10 @@ pub fn decode_yolox(
                     continue;
                 }
                 let s = stride as f32;
-                let cx = (values[0] + gx as f32) * s;
-                let cy = (values[1] + gy as f32) * s;
-                let w = values[2].exp() * s;
-                let h = values[3].exp() * s;
+                let cx = (at(this, 0) + gx as f32) * s;
+                let cy = (at(this, 1) + gy as f32) * s;
+                let w = at(this, 2).exp() * s;
+                let h = at(this, 3).exp() * s;
                 candidates.push(Candidate {
                     box_tensor: corners_from_centre(cx, cy, w, h),
                     score,
@@ -330,32 +351,100 @@ pub fn tensor_spec_of(input: &InputSpec) -> Option<TensorSpec> {
     })
 }
 
-/// Writes tensor pictures into a normalised `f32` NCHW batch (`out.len() >= n * 3 * h * w`):
-/// `value = (pixel * scale - mean[c]) / std[c]`.
+/// The order of YOLOX's Focus phases as `(row, column)` offsets in each 2x2 pixel block:
+/// top-left, bottom-left, top-right, bottom-right.
+pub const FOCUS_PHASES: [(usize, usize); 4] = [(0, 0), (1, 0), (0, 1), (1, 1)];
+
+/// The index in [`FOCUS_PHASES`] of the phase at row offset `dy` and column offset `dx`.
+const fn focus_phase(dy: usize, dx: usize) -> usize {
+    dy + 2 * dx
+}
+
+/// `value = (pixel * scale - mean) / std` for one channel, with the common cases spelled out so
+/// each loop vectorises.
+#[derive(Debug, Clone, Copy)]
+enum Normalise {
+    Copy,
+    Scale(f32),
+    Affine { scale: f32, mean: f32, std: f32 },
+}
+
+impl Normalise {
+    fn of(input: &InputSpec, channel: usize) -> Self {
+        let identity = input.mean == [0.0; 3] && input.std == [1.0; 3];
+        match (identity, input.scale == 1.0) {
+            (true, true) => Self::Copy,
+            (true, false) => Self::Scale(input.scale),
+            (false, _) => Self::Affine {
+                scale: input.scale,
+                mean: input.mean[channel],
+                std: input.std[channel],
+            },
+        }
+    }
+
+    /// `pairs[i]` into `even[i]` and `odd[i]`.
+    fn apply_pairs(self, even: &mut [f32], odd: &mut [f32], pairs: &[[u8; 2]]) {
+        let values = even.iter_mut().zip(odd.iter_mut()).zip(pairs);
+        match self {
+            Self::Copy => values.for_each(|((e, o), [a, b])| {
+                (*e, *o) = (f32::from(*a), f32::from(*b));
+            }),
+            Self::Scale(scale) => values.for_each(|((e, o), [a, b])| {
+                (*e, *o) = (f32::from(*a) * scale, f32::from(*b) * scale);
+            }),
+            Self::Affine { scale, mean, std } => values.for_each(|((e, o), [a, b])| {
+                *e = (f32::from(*a) * scale - mean) / std;
+                *o = (f32::from(*b) * scale - mean) / std;
+            }),
+        }
+    }
+
+    fn apply<'a>(self, target: &mut [f32], source: impl Iterator<Item = &'a u8>) {
+        let values = target.iter_mut().zip(source);
+        match self {
+            Self::Copy => values.for_each(|(t, s)| *t = f32::from(*s)),
+            Self::Scale(scale) => values.for_each(|(t, s)| *t = f32::from(*s) * scale),
+            Self::Affine { scale, mean, std } => {
+                values.for_each(|(t, s)| *t = (f32::from(*s) * scale - mean) / std)
+            }
+        }
+    }
+}
+
+/// Writes tensor pictures into a normalised `f32` batch (`out.len() >= n * 3 * h * w`):
+/// `value = (pixel * scale - mean[c]) / std[c]`, laid out as the input's [`Layout`] says:
+/// planar NCHW, or NCHW after YOLOX's Focus ([`FOCUS_PHASES`] x channels, each `h/2 x w/2`).
 pub fn fill_input(images: &[&TensorImage], input: &InputSpec, out: &mut [f32]) {
-    let identity = input.mean == [0.0; 3] && input.std == [1.0; 3];
-    for (image, slot) in images
-        .iter()
-        .zip(out.chunks_exact_mut(images.first().map_or(1, |i| i.planes.len().max(1))))
-    {
+    let per_image = images.first().map_or(1, |i| i.planes.len().max(1));
+    for (image, slot) in images.iter().zip(out.chunks_exact_mut(per_image)) {
         let plane = image.planes.len() / 3;
+        let width = image.spec.width as usize;
+        let (half_width, half_height) = (width / 2, image.spec.height as usize / 2);
+        let quarter = half_width * half_height;
         for channel in 0..3 {
             let source = &image.planes[channel * plane..(channel + 1) * plane];
-            let target = &mut slot[channel * plane..(channel + 1) * plane];
-            if identity && input.scale == 1.0 {
-                for (t, s) in target.iter_mut().zip(source) {
-                    *t = f32::from(*s);
-                }
-            } else if identity {
-                let scale = input.scale;
-                for (t, s) in target.iter_mut().zip(source) {
-                    *t = f32::from(*s) * scale;
+            let normalise = Normalise::of(input, channel);
+            if input.layout == Layout::NchwFocus {
+                // Each source row feeds two phases: its even columns and its odd columns. The
+                // odd-column phase (dx = 1) always comes after the even one in FOCUS_PHASES.
+                for (row, line) in source.chunks_exact(width).enumerate() {
+                    let (y, dy) = (row / 2, row % 2);
+                    let start =
+                        |dx: usize| (focus_phase(dy, dx) * 3 + channel) * quarter + y * half_width;
+                    let (head, tail) = slot.split_at_mut(start(1));
+                    let (pairs, _) = line.as_chunks::<2>();
+                    normalise.apply_pairs(
+                        &mut head[start(0)..start(0) + half_width],
+                        &mut tail[..half_width],
+                        pairs,
+                    );
                 }
             } else {
-                let (scale, mean, std) = (input.scale, input.mean[channel], input.std[channel]);
-                for (t, s) in target.iter_mut().zip(source) {
-                    *t = (f32::from(*s) * scale - mean) / std;
-                }
+                normalise.apply(
+                    &mut slot[channel * plane..(channel + 1) * plane],
+                    source.iter(),
+                );
             }
         }
     }
@@ -375,7 +464,8 @@ mod tests {
         }
     }
 
-    /// A YOLOX output with one confident car at grid cell (gx, gy) of stride `stride`.
+    /// A YOLOX output with one confident car at grid cell (gx, gy) of stride `stride`, decoded
+    /// from both head layouts.
     #[test]
     fn yolox_grid_decode_places_boxes_by_stride_and_cell() {
         let (w, h, classes) = (64u32, 64u32, 80usize);
@@ -394,20 +484,100 @@ mod tests {
         row[4] = 0.9;
         row[5 + 2] = 0.8; // car
         row[5] = 0.95; // class 0, person: not a vehicle, ignored
-        let found = decode_yolox(&output, w, h, classes, 0.3);
-        assert_eq!(found.len(), 1);
-        let c = found[0];
-        assert_eq!(c.class, VehicleClass::Car);
-        assert!((c.score - 0.72).abs() < 1e-6);
-        assert_eq!(
-            c.box_tensor,
-            Corners {
-                x0: 28.0,
-                y0: 12.0,
-                x1: 52.0,
-                y1: 28.0
+        let mut channels_first = vec![0f32; output.len()];
+        for (a, values) in output.chunks_exact(85).enumerate() {
+            for (v, value) in values.iter().enumerate() {
+                channels_first[v * anchors + a] = *value;
             }
+        }
+        for (layout, output) in [
+            (HeadLayout::AnchorsFirst, &output),
+            (HeadLayout::ChannelsFirst, &channels_first),
+        ] {
+            let found = decode_yolox(output, w, h, classes, 0.3, layout);
+            assert_eq!(found.len(), 1, "{layout:?}");
+            let c = found[0];
+            assert_eq!(c.class, VehicleClass::Car);
+            assert!((c.score - 0.72).abs() < 1e-6);
+            assert_eq!(
+                c.box_tensor,
+                Corners {
+                    x0: 28.0,
+                    y0: 12.0,
+                    x1: 52.0,
+                    y1: 28.0
+                }
+            );
+        }
+        let short = &output[..output.len() - 1];
+        assert!(decode_yolox(short, w, h, classes, 0.3, HeadLayout::AnchorsFirst).is_empty());
+    }
+
+    fn input_spec(layout: Layout, shape: Vec<i64>) -> InputSpec {
+        InputSpec {
+            name: "x".into(),
+            shape,
+            layout,
+            colour: crate::manifest::Colour::Bgr,
+            scale: 1.0,
+            mean: [0.0; 3],
+            std: [1.0; 3],
+            letterbox: None,
+            pad: 0,
+        }
+    }
+
+    /// Pixel (x, y) of channel c holds 100 c + 10 y + x, so every value says where it came from.
+    fn numbered_picture(width: u32, height: u32) -> TensorImage {
+        let mut planes = PlaneBuffer::default();
+        let values = planes.as_vec_mut();
+        for c in 0..3u32 {
+            for y in 0..height {
+                for x in 0..width {
+                    values.push((100 * c + 10 * y + x) as u8);
+                }
+            }
+        }
+        let spec = spec(width, height, LetterboxPlacement::TopLeft);
+        TensorImage {
+            spec,
+            letterbox: Letterbox::fit(width, height, &spec),
+            planes,
+        }
+    }
+
+    #[test]
+    fn focus_phase_indexes_the_phase_list() {
+        for (index, &(dy, dx)) in FOCUS_PHASES.iter().enumerate() {
+            assert_eq!(focus_phase(dy, dx), index);
+        }
+    }
+
+    #[test]
+    fn fill_input_writes_planes_or_yolox_focus_phases() {
+        let picture = numbered_picture(4, 4);
+        let mut planar = vec![0f32; 48];
+        fill_input(
+            &[&picture],
+            &input_spec(Layout::Nchw, vec![1, 3, 4, 4]),
+            &mut planar,
         );
+        assert_eq!(planar[..4], [0.0, 1.0, 2.0, 3.0]);
+        assert_eq!(planar[16 + 5], 111.0);
+
+        let mut focus = vec![0f32; 48];
+        let spec = input_spec(Layout::NchwFocus, vec![1, 12, 2, 2]);
+        assert_eq!(spec.fixed_height_width(), Some((4, 4)));
+        fill_input(&[&picture], &spec, &mut focus);
+        let channel = |index: usize| &focus[index * 4..(index + 1) * 4];
+        // Phase 0 (top-left pixels of each 2x2 block), channel 0: (0,0) (2,0) (0,2) (2,2).
+        assert_eq!(channel(0), [0.0, 2.0, 20.0, 22.0]);
+        // Phase 1 (bottom-left), channel 2: rows 1 and 3, columns 0 and 2.
+        assert_eq!(channel(3 + 2), [210.0, 212.0, 230.0, 232.0]);
+        // Phase 2 (top-right), channel 1.
+        assert_eq!(channel(6 + 1), [101.0, 103.0, 121.0, 123.0]);
+        // Phase 3 (bottom-right), channel 0.
+        assert_eq!(channel(9), [11.0, 13.0, 31.0, 33.0]);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::detect::{
     decode_yolov5, decode_yolov8, decode_yolox, fill_input, nms, tensor_spec_of, to_image_space,
     Detection, Thresholds,
 };
-use crate::manifest::{DecoderKind, InputSpec, Manifest, ManifestError};
+use crate::manifest::{DecoderKind, HeadLayout, InputSpec, Layout, Manifest, ManifestError};
 use crate::runtime::{open_session, RuntimeError, SessionOptions};
 use ort::environment::Environment;
 use ort::session::Session;
@@ -60,6 +60,7 @@ pub struct Detector {
     session: Session,
     input: InputSpec,
     decoder: DecoderKind,
+    head_layout: HeadLayout,
     classes: usize,
     spec: TensorSpec,
     /// Images per run: the model's fixed batch, or the configured one when it is dynamic.
@@ -141,6 +142,11 @@ impl Detector {
                 output.decoder
             )));
         }
+        if input.layout == Layout::Nhwc {
+            return Err(unusable(
+                "input layout nhwc: detectors take nchw or nchw-focus".into(),
+            ));
+        }
         let spec = tensor_spec_of(&input)
             .ok_or_else(|| unusable("the input size must be fixed".into()))?;
         let file = manifest.verified_file(name, models_dir)?;
@@ -186,6 +192,7 @@ impl Detector {
             session,
             input,
             decoder: output.decoder,
+            head_layout: output.layout,
             classes,
             spec,
             batch,
@@ -272,7 +279,10 @@ impl Detector {
             model: self.name.clone(),
             message,
         };
-        let shape = [run_size, 3, height, width];
+        let shape = match self.input.layout {
+            Layout::NchwFocus => [run_size, 12, height / 2, width / 2],
+            _ => [run_size, 3, height, width],
+        };
         let tensor = TensorRef::from_array_view((shape, &self.input_buffer[..]))
             .map_err(|e| inference_error(e.to_string()))?;
         let outputs = self
@@ -295,6 +305,7 @@ impl Detector {
                     self.spec.height,
                     self.classes,
                     threshold,
+                    self.head_layout,
                 ),
                 DecoderKind::Yolov8 => {
                     let anchors = output_shape.last().copied().unwrap_or(0).max(0) as usize;

@@ -21,7 +21,7 @@ pub mod runtime;
 pub use detect::{Detection, Thresholds, VehicleClass};
 pub use detector::{Detector, DetectorError, DetectorOptions, StageTimes};
 pub use manifest::{
-    ClassNames, Colour, DecoderKind, Fetch, InputSpec, Layout, LetterboxKind, Manifest,
+    ClassNames, Colour, DecoderKind, Fetch, HeadLayout, InputSpec, Layout, LetterboxKind, Manifest,
     ManifestError, ModelEntry,
 };
 pub use runtime::{RuntimeError, SessionOptions};

