@@ -29,6 +29,9 @@ pub enum EvalCommand {
         /// A generated scenario folder, or a folder of them.
         #[arg(long)]
         scenario_dir: PathBuf,
+        /// The vehicle detector, by manifest name.
+        #[arg(long, default_value = crate::run::DEFAULT_DETECTOR)]
+        model: String,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -66,6 +69,7 @@ struct LineCount {
 
 #[derive(Debug, Serialize)]
 struct Report {
+    model: String,
     mota: f64,
     idf1: f64,
     id_switches: u64,
@@ -91,7 +95,7 @@ fn scenario_folders(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(folders)
 }
 
-fn evaluate(locations: &Locations, folder: &Path) -> anyhow::Result<ScenarioResult> {
+fn evaluate(locations: &Locations, folder: &Path, model: &str) -> anyhow::Result<ScenarioResult> {
     let meta: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(folder.join("meta.json"))
             .with_context(|| format!("{}/meta.json", folder.display()))?,
@@ -121,7 +125,7 @@ fn evaluate(locations: &Locations, folder: &Path) -> anyhow::Result<ScenarioResu
     let interval = meta["count_interval_s"].as_f64().unwrap_or(900.0);
     let detector = crate::detect::open_detector(
         locations,
-        crate::run::DEFAULT_DETECTOR,
+        model,
         DetectorOptions {
             session: SessionOptions {
                 intra_threads: 2,
@@ -257,15 +261,19 @@ fn evaluate(locations: &Locations, folder: &Path) -> anyhow::Result<ScenarioResu
 }
 
 pub fn eval(command: &EvalCommand) -> anyhow::Result<()> {
-    let (scenario_dir, json) = match command {
-        EvalCommand::Tracking { scenario_dir, json } => (scenario_dir, json),
+    let (scenario_dir, model, json) = match command {
+        EvalCommand::Tracking {
+            scenario_dir,
+            model,
+            json,
+        } => (scenario_dir, model, json),
         EvalCommand::Plates(args) => return crate::plates::eval_plates(args),
         EvalCommand::Routes(args) => return crate::eval_routes::eval_routes(args),
     };
     let locations = Locations::resolve(None, None)?;
     let mut scenarios = Vec::new();
     for folder in scenario_folders(scenario_dir)? {
-        scenarios.push(evaluate(&locations, &folder)?);
+        scenarios.push(evaluate(&locations, &folder, model)?);
     }
     // Overall scores pool the counts of all scenarios, as MOTChallenge does across sequences.
     let sum = |f: fn(&MotScores) -> u64| scenarios.iter().map(|s| f(&s.scores)).sum::<u64>();
@@ -277,6 +285,7 @@ pub fn eval(command: &EvalCommand) -> anyhow::Result<()> {
     );
     let (idtp, preds) = (sum(|s| s.idtp), sum(|s| s.matches + s.false_positives));
     let report = Report {
+        model: model.clone(),
         mota: 1.0 - (fn_ + fp + sw) as f64 / gt.max(1) as f64,
         idf1: 2.0 * idtp as f64 / (gt + preds).max(1) as f64,
         id_switches: sw,

@@ -23,6 +23,9 @@ pub struct EvalRoutesArgs {
     /// A folder written by `roadsight fixtures generate` from a corridor scenario.
     #[arg(long)]
     scenario_dir: PathBuf,
+    /// The vehicle detector, by manifest name.
+    #[arg(long, default_value = crate::run::DEFAULT_DETECTOR)]
+    model: String,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -88,8 +91,9 @@ pub fn eval_routes(args: &EvalRoutesArgs) -> anyhow::Result<()> {
     let work = tempfile::tempdir()?;
     let mut config = format!(
         "name = \"corridor\"\n[runtime]\nanalytics_fps = {fps}\nstart_time = \"{START}\"\n\
-         [store]\nurl = \"sqlite:{}\"\n",
-        work.path().join("corridor.db").display()
+         [store]\nurl = \"sqlite:{}\"\n[detector]\nmodel = \"{}\"\n",
+        work.path().join("corridor.db").display(),
+        args.model
     );
     for camera in &cameras {
         let video = dir.join(camera).join("video.mp4");

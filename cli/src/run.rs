@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The detector whose input size ingest produces.
+/// The default detector (the config's default too): the square picture any aspect ratio fits.
 pub const DEFAULT_DETECTOR: &str = "yolox-nano-focus";
 
 #[derive(Debug, clap::Args)]
