@@ -26,6 +26,9 @@ pub struct EvalRoutesArgs {
     /// The vehicle detector, by manifest name.
     #[arg(long, default_value = crate::run::DEFAULT_DETECTOR)]
     model: String,
+    /// `[plates] vote_reads` for the run (the config's default when not given).
+    #[arg(long)]
+    vote_reads: Option<usize>,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -95,6 +98,9 @@ pub fn eval_routes(args: &EvalRoutesArgs) -> anyhow::Result<()> {
         work.path().join("corridor.db").display(),
         args.model
     );
+    if let Some(reads) = args.vote_reads {
+        let _ = writeln!(config, "[plates]\nvote_reads = {reads}");
+    }
     for camera in &cameras {
         let video = dir.join(camera).join("video.mp4");
         anyhow::ensure!(video.is_file(), "{} is missing", video.display());

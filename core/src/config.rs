@@ -298,6 +298,10 @@ pub struct PlatesConfig {
     /// Reads a track needs before its plate is emitted, and the voted confidence (0-1).
     pub min_reads: usize,
     pub emit_confidence: f32,
+    /// A track's plate is voted from its this-many most confident reads. Fewer lets a vehicle's
+    /// few good reads near the camera decide over its many poor ones from far away (more plates
+    /// emitted), but also lets an error both recognisers make with confidence through.
+    pub vote_reads: usize,
     /// ONNX Runtime intra-op threads of the reader's sessions.
     pub intra_threads: usize,
 }
@@ -315,6 +319,7 @@ impl Default for PlatesConfig {
             max_reads_per_frame: 8,
             min_reads: 3,
             emit_confidence: 0.6,
+            vote_reads: 32,
             intra_threads: 1,
         }
     }
@@ -1639,6 +1644,7 @@ fn validate_plates(plates: &PlatesConfig, problems: &mut Vec<ConfigProblem>) {
         ),
         ("max_reads_per_frame", plates.max_reads_per_frame, 1..=256),
         ("min_reads", plates.min_reads, 1..=100),
+        ("vote_reads", plates.vote_reads, 1..=100),
         ("intra_threads", plates.intra_threads, 1..=64),
     ] {
         if !range.contains(&value) {
@@ -2047,7 +2053,7 @@ lines = [{ id = "a", from = [0, 0], to = [10, 10] }]
             text.iter().any(|p| p.starts_with("plates.speed")),
             "{text:?}"
         );
-        let text = "[plates]\nemit_confidence = 2.0\nsecond_opinion_below = -0.5\nread_every_frames = 0\n[[cameras]]\nid = \"a\"\nuri = \"/v.mp4\"\n";
+        let text = "[plates]\nemit_confidence = 2.0\nsecond_opinion_below = -0.5\nread_every_frames = 0\nvote_reads = 0\n[[cameras]]\nid = \"a\"\nuri = \"/v.mp4\"\n";
         let problems = CityConfig::parse(text, Path::new(".")).unwrap_err();
         let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
         assert_eq!(
@@ -2055,7 +2061,8 @@ lines = [{ id = "a", from = [0, 0], to = [10, 10] }]
             [
                 "plates.emit_confidence",
                 "plates.second_opinion_below",
-                "plates.read_every_frames"
+                "plates.read_every_frames",
+                "plates.vote_reads"
             ],
             "{problems:?}"
         );

@@ -41,7 +41,7 @@ impl From<&PlatesConfig> for PlateStageSettings {
             vote: VoteConfig {
                 min_reads: config.min_reads.max(1),
                 emit_confidence: config.emit_confidence,
-                ..VoteConfig::default()
+                max_reads: config.vote_reads.max(config.min_reads).max(1),
             },
         }
     }

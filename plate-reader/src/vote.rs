@@ -22,7 +22,8 @@ pub struct VoteConfig {
     pub min_reads: usize,
     /// Consensus confidence (0-1) a plate needs.
     pub emit_confidence: f32,
-    /// Reads kept per track at most (the least confident go first).
+    /// Reads kept per track at most (the least confident go first), so the vote is over the
+    /// track's best reads.
     pub max_reads: usize,
 }
 
@@ -449,5 +450,46 @@ mod tests {
             );
             assert!(emitted.is_none(), "no consensus after {text}");
         }
+    }
+
+    /// A vehicle far away gives many poor reads before it gives a few good ones; the vote over
+    /// the best `max_reads` is decided by the good ones, the vote over all of them is not.
+    #[test]
+    fn the_vote_is_over_the_most_confident_reads() {
+        let camera = CameraId::new("cam-1");
+        let reads = |voter: &mut PlateVoter<()>| {
+            let mut emitted = None;
+            let poor = [
+                "51C12845", "57G12346", "51G72345", "31G12345", "51G1234B", "54G12395",
+            ];
+            let good = ["51G12345"; 3];
+            for (i, (text, confidence)) in poor
+                .iter()
+                .map(|t| (*t, 0.5))
+                .chain(good.iter().map(|t| (*t, 0.97)))
+                .enumerate()
+            {
+                let result = voter.add(
+                    &camera,
+                    TrackId(9),
+                    plate(text, confidence, 1),
+                    at(i as i64),
+                    || None,
+                );
+                emitted = emitted.or(result);
+            }
+            emitted.or_else(|| voter.finish(&camera, TrackId(9)))
+        };
+        let all = VoteConfig {
+            max_reads: 32,
+            ..VoteConfig::default()
+        };
+        assert!(reads(&mut PlateVoter::new(all)).is_none());
+        let best_five = VoteConfig {
+            max_reads: 5,
+            ..VoteConfig::default()
+        };
+        let voted = reads(&mut PlateVoter::new(best_five)).expect("the good reads decide");
+        assert_eq!(voted.plate.text, "51G12345");
     }
 }
