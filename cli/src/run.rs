@@ -21,8 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The default detector (the config's default too): the square picture any aspect ratio fits.
-pub const DEFAULT_DETECTOR: &str = "yolox-nano-focus";
+pub use roadsight_core::config::DEFAULT_DETECTOR;
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {

@@ -234,10 +234,14 @@ pub struct DetectorConfig {
     pub nms_iou: f32,
 }
 
+/// The default vehicle detector (a name in `models/manifest.toml`): the square picture any
+/// aspect ratio fits.
+pub const DEFAULT_DETECTOR: &str = "yolox-nano-focus";
+
 impl Default for DetectorConfig {
     fn default() -> Self {
         Self {
-            model: "yolox-nano-focus".into(),
+            model: DEFAULT_DETECTOR.into(),
             workers: 1,
             intra_threads: 1,
             batch_size: 4,

@@ -63,6 +63,8 @@ pub struct Detector {
     head_layout: HeadLayout,
     classes: usize,
     spec: TensorSpec,
+    /// One image's tensor dimensions after the batch, from the manifest's input shape.
+    image_dims: [usize; 3],
     /// Images per run: the model's fixed batch, or the configured one when it is dynamic.
     batch: usize,
     thresholds: Thresholds,
@@ -147,8 +149,32 @@ impl Detector {
                 "input layout nhwc: detectors take nchw or nchw-focus".into(),
             ));
         }
+        // YOLOv5 heads come anchors first and YOLOv8 heads channels first; only YOLOX reads both.
+        let layout_read = match output.decoder {
+            DecoderKind::Yolox => true,
+            DecoderKind::Yolov8 => output.layout == HeadLayout::ChannelsFirst,
+            _ => output.layout == HeadLayout::AnchorsFirst,
+        };
+        if !layout_read {
+            return Err(unusable(format!(
+                "decoder {:?} does not read a {:?} head",
+                output.decoder, output.layout
+            )));
+        }
         let spec = tensor_spec_of(&input)
             .ok_or_else(|| unusable("the input size must be fixed".into()))?;
+        let image_dims = match input.shape[..] {
+            [_, a, b, c] => [a, b, c].map(|d| usize::try_from(d).unwrap_or(0)),
+            _ => [0; 3],
+        };
+        if image_dims.iter().product::<usize>() != 3 * (spec.width * spec.height) as usize {
+            return Err(unusable(format!(
+                "input shape {} does not hold one {}x{} picture",
+                shape_text(&input.shape),
+                spec.width,
+                spec.height
+            )));
+        }
         let file = manifest.verified_file(name, models_dir)?;
         let session = open_session(env, name, &file, options.session)?;
 
@@ -195,6 +221,7 @@ impl Detector {
             head_layout: output.layout,
             classes,
             spec,
+            image_dims,
             batch,
             thresholds: options.thresholds,
             input_buffer: Vec::new(),
@@ -248,7 +275,6 @@ impl Detector {
     }
 
     fn run_group(&mut self, group: &[&TensorImage]) -> Result<Vec<Vec<Detection>>, DetectorError> {
-        let (width, height) = (self.spec.width as usize, self.spec.height as usize);
         if let Some(wrong) = group.iter().find(|image| image.spec != self.spec) {
             return Err(DetectorError::Mismatch {
                 model: self.name.clone(),
@@ -258,7 +284,7 @@ impl Detector {
             });
         }
         let started = Instant::now();
-        let per_image = 3 * width * height;
+        let per_image: usize = self.image_dims.iter().product();
         // A fixed batch is filled up with copies of the last picture; their results are dropped.
         let run_size = self.batch.max(group.len());
         self.input_buffer.resize(run_size * per_image, 0.0);
@@ -279,10 +305,8 @@ impl Detector {
             model: self.name.clone(),
             message,
         };
-        let shape = match self.input.layout {
-            Layout::NchwFocus => [run_size, 12, height / 2, width / 2],
-            _ => [run_size, 3, height, width],
-        };
+        let [d0, d1, d2] = self.image_dims;
+        let shape = [run_size, d0, d1, d2];
         let tensor = TensorRef::from_array_view((shape, &self.input_buffer[..]))
             .map_err(|e| inference_error(e.to_string()))?;
         let outputs = self

@@ -290,6 +290,26 @@ fn a_model_with_another_input_shape_is_refused_with_expected_and_actual() {
     );
 }
 
+#[test]
+fn a_head_layout_the_decoder_does_not_read_is_refused_by_name() {
+    // yolox-nano declared as a YOLOv5 head laid out channels first: YOLOv5 heads never are.
+    let text = std::fs::read_to_string(repo().join("models/manifest.toml"))
+        .unwrap()
+        .replacen(
+            "output = { decoder = \"yolox\", classes = \"coco80\" }",
+            "output = { decoder = \"yolov5\", classes = \"coco80\", layout = \"channels-first\" }",
+            1,
+        );
+    let wrong = Manifest::parse(&text).unwrap();
+    let err = open(&repo().join(".deps/models"), &wrong)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("yolox-nano") && err.contains("Yolov5") && err.contains("ChannelsFirst"),
+        "{err}"
+    );
+}
+
 /// Set-up makes the derived models with their recipes; the same upstream bytes must always give
 /// the bytes the manifest pins.
 #[test]
