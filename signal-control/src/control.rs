@@ -14,7 +14,10 @@
 //!   - [`RoadsightAdaptive`]: roadsight's controller, pressure as the cameras see it, with four
 //!     things the textbook rule lacks:
 //!     1. demand is what each camera zone holds (the last 120 m before the stop line, followed
-//!        back over unsignalised junctions), so a queue spilling past a short lane still counts;
+//!        back over unsignalised junctions), so a queue spilling past a short lane still counts,
+//!        and each lane counts once however many of its signals are green (less the mean of
+//!        what its exits hold), so a left-turn lane is not outweighed by a shared
+//!        through-and-right lane holding fewer vehicles;
 //!     2. it decides every second once the green has run 8 s (not every 5 s after 10 s);
 //!     3. a green on which nobody has crossed the stop line for 3 s gaps out when another
 //!        phase has vehicles standing (an empty approach, or a shared lane whose first vehicle
@@ -431,9 +434,30 @@ impl Default for RoadsightAdaptive {
 }
 
 impl RoadsightAdaptive {
-    /// Pressure with the camera zones' vehicles as the incoming counts.
+    /// Pressure as the cameras see it, each incoming lane counted once: over the lanes `state`
+    /// gives a green to, the vehicles in the lane's camera zone less the mean of the vehicles
+    /// on the lanes its green signals lead to. (The textbook sum over signals counts a lane
+    /// once per green signal, so a shared through-and-right lane outweighs a full left-turn
+    /// lane of the same length, and a left-turn pocket can fill back into the through lane.)
     fn zone_pressure(site: &SignalSite, state: &str, readings: &LaneReadings) -> f64 {
-        pressure(site, state, readings.zone_vehicles, readings.vehicles)
+        site.incoming_lanes
+            .iter()
+            .filter_map(|lane| {
+                let (exits, outgoing) = state
+                    .chars()
+                    .zip(&site.links)
+                    .filter(|(signal, link)| is_green(*signal) && link.incoming.contains(lane))
+                    .fold((0usize, 0.0), |(exits, outgoing), (_, link)| {
+                        let vehicles: f64 = link
+                            .outgoing
+                            .iter()
+                            .map(|exit| readings.vehicles[*exit])
+                            .sum();
+                        (exits + 1, outgoing + vehicles)
+                    });
+                (exits > 0).then(|| readings.zone_vehicles[*lane] - outgoing / exits as f64)
+            })
+            .sum()
     }
 
     /// Whether `state` shows a green to some signal fed by `lane`.
@@ -553,24 +577,28 @@ mod tests {
     use super::*;
     use crate::sumo_net::SignalLink;
 
+    /// A test site: its green states, and each signal's `(incoming lane, outgoing lane)`.
+    fn site(green_states: &[&str], links: &[(usize, usize)]) -> SignalSite {
+        let mut incoming_lanes: Vec<usize> = links.iter().map(|(incoming, _)| *incoming).collect();
+        incoming_lanes.dedup();
+        SignalSite {
+            id: "test".into(),
+            green_states: green_states.iter().map(|state| state.to_string()).collect(),
+            green_durations_s: vec![30.0, 20.0],
+            links: links
+                .iter()
+                .map(|(incoming, outgoing)| SignalLink {
+                    incoming: vec![*incoming],
+                    outgoing: vec![*outgoing],
+                })
+                .collect(),
+            incoming_lanes,
+        }
+    }
+
     /// Two phases: 0 serves lane 0 into lane 2, 1 serves lane 1 into lane 3.
     fn cross() -> SignalSite {
-        SignalSite {
-            id: "c".into(),
-            green_states: vec!["Gr".into(), "rG".into()],
-            green_durations_s: vec![30.0, 20.0],
-            links: vec![
-                SignalLink {
-                    incoming: vec![0],
-                    outgoing: vec![2],
-                },
-                SignalLink {
-                    incoming: vec![1],
-                    outgoing: vec![3],
-                },
-            ],
-            incoming_lanes: vec![0, 1],
-        }
+        site(&["Gr", "rG"], &[(0, 2), (1, 3)])
     }
 
     fn readings<'a>(vehicles: &'a [f64], capacity: &'a [f64]) -> LaneReadings<'a> {
@@ -683,6 +711,49 @@ mod tests {
             ),
             Some((8, 1))
         );
+    }
+
+    /// Phase 0 serves lane 0 by two signals (through and right, a shared lane); phase 1
+    /// serves lane 1 by one (a left-turn lane). Exits: lanes 2 and 3 (through, right) and 4.
+    fn shared_lane_and_left_lane() -> SignalSite {
+        site(&["GGr", "rrG"], &[(0, 2), (0, 3), (1, 4)])
+    }
+
+    #[test]
+    fn adaptive_counts_a_shared_lane_once_however_many_of_its_signals_are_green() {
+        let site = shared_lane_and_left_lane();
+        assert_eq!(site.incoming_lanes, vec![0, 1]);
+        // Lane 0 holds 6, the left-turn lane 1 holds 7, the exits hold 1, 3 and 0.
+        let zone = [6.0, 7.0, 1.0, 3.0, 0.0];
+        let capacity = [30.0; 5];
+        let crossed = [1.0, 0.0, 0.0, 0.0, 0.0];
+        let readings = LaneReadings {
+            vehicles: &zone,
+            halting: &zone,
+            capacity: &capacity,
+            crossed: &crossed,
+            zone_vehicles: &zone,
+            zone_halting: &zone,
+        };
+        // Phase 0: 6 - (1 + 3) / 2 = 4 (the textbook sum, (6 - 1) + (6 - 3) = 8, would keep
+        // it); phase 1: 7.
+        assert_eq!(
+            RoadsightAdaptive::zone_pressure(&site, &site.green_states[0], &readings),
+            4.0
+        );
+        assert_eq!(
+            RoadsightAdaptive::zone_pressure(&site, &site.green_states[1], &readings),
+            7.0
+        );
+        assert_eq!(
+            pressure(&site, &site.green_states[0], &zone, &zone),
+            8.0,
+            "the textbook sum"
+        );
+        let signal = SiteSignal::new(0, 0.0);
+        let mut controller = RoadsightAdaptive::default();
+        controller.observe(std::slice::from_ref(&site), &readings, 10.0);
+        assert_eq!(controller.choose(0, &site, &signal, &readings, 10.0), 1);
     }
 
     #[test]
