@@ -23,7 +23,8 @@
 //!        phase has vehicles standing (an empty approach, or a shared lane whose first vehicle
 //!        waits for a different phase);
 //!     4. a lane with a queue that has seen no green for 90 s is served next, so minor
-//!        approaches are never starved.
+//!        approaches are never starved; for a turn some phase protects, only the protected
+//!        green counts (a left turn yielding across a steady opposing flow is not served).
 
 use crate::sumo_net::{change_state, is_green, SignalSite};
 
@@ -460,6 +461,27 @@ impl RoadsightAdaptive {
             .sum()
     }
 
+    /// Whether `state` gives `lane` the best green any phase of `site` gives it: a priority
+    /// green (`G`) where some phase has one, else a permissive one (`g`). A left turn that only
+    /// yields across the opposing flow is not served until its protected phase comes.
+    fn gives_best_green(site: &SignalSite, state: &str, lane: usize) -> bool {
+        let shows = |state: &str, wanted: fn(char) -> bool| {
+            state
+                .chars()
+                .zip(&site.links)
+                .any(|(signal, link)| wanted(signal) && link.incoming.contains(&lane))
+        };
+        let protected = |signal: char| signal == 'G';
+        if shows(state, protected) {
+            return true;
+        }
+        let protected_somewhere = site
+            .green_states
+            .iter()
+            .any(|other| shows(other, protected));
+        !protected_somewhere && shows(state, is_green)
+    }
+
     /// Whether `state` shows a green to some signal fed by `lane`.
     fn serves(site: &SignalSite, state: &str, lane: usize) -> bool {
         state
@@ -497,11 +519,9 @@ impl PhaseController for RoadsightAdaptive {
             self.last_crossing_s = vec![now_s; lanes];
             self.last_green_s = vec![now_s; lanes];
         }
-        for (signal, link) in site.green_states[current].chars().zip(&site.links) {
-            if is_green(signal) {
-                for lane in &link.incoming {
-                    self.last_green_s[*lane] = now_s;
-                }
+        for lane in &site.incoming_lanes {
+            if Self::gives_best_green(site, &site.green_states[current], *lane) {
+                self.last_green_s[*lane] = now_s;
             }
         }
         if signal.green_elapsed_s(now_s) < self.min_green_s - 1e-9 {
@@ -519,7 +539,7 @@ impl PhaseController for RoadsightAdaptive {
             let served = |state: &String| {
                 starving
                     .iter()
-                    .filter(|lane| Self::serves(site, state, **lane))
+                    .filter(|lane| Self::gives_best_green(site, state, **lane))
                     .count()
             };
             let most = site
@@ -754,6 +774,44 @@ mod tests {
         let mut controller = RoadsightAdaptive::default();
         controller.observe(std::slice::from_ref(&site), &readings, 10.0);
         assert_eq!(controller.choose(0, &site, &signal, &readings, 10.0), 1);
+    }
+
+    #[test]
+    fn a_left_turn_that_only_yields_is_not_served_until_its_protected_phase_comes() {
+        // Lane 0 goes straight; lane 1 turns left, yielding in phase 0 and protected in 1.
+        let turn = site(&["Gg", "rG"], &[(0, 2), (1, 3)]);
+        assert!(RoadsightAdaptive::gives_best_green(&turn, "rG", 1));
+        assert!(!RoadsightAdaptive::gives_best_green(&turn, "Gg", 1));
+        // Where no phase protects the turn, its permissive green is the best it gets.
+        let permissive_only = site(&["Gg", "Gr"], &[(0, 2), (1, 3)]);
+        assert!(RoadsightAdaptive::gives_best_green(
+            &permissive_only,
+            "Gg",
+            1
+        ));
+        // Phase 0 weighs more and crosses every second; one vehicle waits to turn left. It
+        // gets the protected phase once it has waited lane_max_wait_s, yielding all along.
+        let mut controller = RoadsightAdaptive::default();
+        let signal = SiteSignal::new(0, 0.0);
+        let zone = [20.0, 1.0, 0.0, 0.0];
+        let halting = [0.0, 1.0, 0.0, 0.0];
+        let capacity = [30.0; 4];
+        let crossed = [1.0, 0.0, 0.0, 0.0];
+        let readings = LaneReadings {
+            vehicles: &zone,
+            halting: &halting,
+            capacity: &capacity,
+            crossed: &crossed,
+            zone_vehicles: &zone,
+            zone_halting: &halting,
+        };
+        let switched = (0..=200).find_map(|second| {
+            let now_s = f64::from(second);
+            controller.observe(std::slice::from_ref(&turn), &readings, now_s);
+            let next = controller.choose(0, &turn, &signal, &readings, now_s);
+            (next != 0).then_some((second, next))
+        });
+        assert_eq!(switched, Some((90, 1)));
     }
 
     #[test]
