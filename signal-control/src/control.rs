@@ -672,16 +672,16 @@ mod tests {
         assert_eq!(controller.choose(0, &site, &signal, &blocked_exit, 15.0), 0);
     }
 
-    /// Steps `controller` one second at a time from `from_s` to `to_s` with lane 0 (phase 0's)
-    /// crossing every `crossing_every_s` seconds; returns the first switch asked for, if any.
+    /// Steps `controller` on `site` (four lanes) one second at a time from 0 to `to_s` with
+    /// lane 0 (phase 0's) crossing every `crossing_every_s` seconds; returns the first switch asked for, if any.
     fn run_adaptive(
+        site: &SignalSite,
         controller: &mut RoadsightAdaptive,
         zone: [f64; 4],
         halting: [f64; 4],
         crossing_every_s: Option<u32>,
         to_s: u32,
     ) -> Option<(u32, usize)> {
-        let site = cross();
         let signal = SiteSignal::new(0, 0.0);
         let capacity = [30.0; 4];
         for second in 0..=to_s {
@@ -696,8 +696,8 @@ mod tests {
                 zone_halting: &halting,
             };
             let now_s = f64::from(second);
-            controller.observe(std::slice::from_ref(&site), &readings, now_s);
-            let next = controller.choose(0, &site, &signal, &readings, now_s);
+            controller.observe(std::slice::from_ref(site), &readings, now_s);
+            let next = controller.choose(0, site, &signal, &readings, now_s);
             if next != 0 {
                 return Some((second, next));
             }
@@ -711,6 +711,7 @@ mod tests {
         let mut controller = RoadsightAdaptive::default();
         assert_eq!(
             run_adaptive(
+                &cross(),
                 &mut controller,
                 [6.0, 4.0, 0.0, 0.0],
                 [0.0, 4.0, 0.0, 0.0],
@@ -723,6 +724,7 @@ mod tests {
         let mut controller = RoadsightAdaptive::default();
         assert_eq!(
             run_adaptive(
+                &cross(),
                 &mut controller,
                 [3.0, 9.0, 0.0, 0.0],
                 [0.0, 9.0, 0.0, 0.0],
@@ -792,25 +794,14 @@ mod tests {
         // Phase 0 weighs more and crosses every second; one vehicle waits to turn left. It
         // gets the protected phase once it has waited lane_max_wait_s, yielding all along.
         let mut controller = RoadsightAdaptive::default();
-        let signal = SiteSignal::new(0, 0.0);
-        let zone = [20.0, 1.0, 0.0, 0.0];
-        let halting = [0.0, 1.0, 0.0, 0.0];
-        let capacity = [30.0; 4];
-        let crossed = [1.0, 0.0, 0.0, 0.0];
-        let readings = LaneReadings {
-            vehicles: &zone,
-            halting: &halting,
-            capacity: &capacity,
-            crossed: &crossed,
-            zone_vehicles: &zone,
-            zone_halting: &halting,
-        };
-        let switched = (0..=200).find_map(|second| {
-            let now_s = f64::from(second);
-            controller.observe(std::slice::from_ref(&turn), &readings, now_s);
-            let next = controller.choose(0, &turn, &signal, &readings, now_s);
-            (next != 0).then_some((second, next))
-        });
+        let switched = run_adaptive(
+            &turn,
+            &mut controller,
+            [20.0, 1.0, 0.0, 0.0],
+            [0.0, 1.0, 0.0, 0.0],
+            Some(1),
+            200,
+        );
         assert_eq!(switched, Some((90, 1)));
     }
 
@@ -822,6 +813,7 @@ mod tests {
         let mut controller = RoadsightAdaptive::default();
         assert_eq!(
             run_adaptive(
+                &cross(),
                 &mut controller,
                 [8.0, 2.0, 0.0, 0.0],
                 [8.0, 2.0, 0.0, 0.0],
@@ -833,7 +825,14 @@ mod tests {
         // With nobody standing elsewhere, an unused green stays.
         let mut controller = RoadsightAdaptive::default();
         assert_eq!(
-            run_adaptive(&mut controller, [0.0, 0.0, 0.0, 0.0], [0.0; 4], None, 60),
+            run_adaptive(
+                &cross(),
+                &mut controller,
+                [0.0, 0.0, 0.0, 0.0],
+                [0.0; 4],
+                None,
+                60
+            ),
             None
         );
     }
@@ -844,6 +843,7 @@ mod tests {
         // standing on lane 1 is served once it has waited lane_max_wait_s.
         let mut controller = RoadsightAdaptive::default();
         let switched = run_adaptive(
+            &cross(),
             &mut controller,
             [20.0, 1.0, 0.0, 0.0],
             [0.0, 1.0, 0.0, 0.0],
