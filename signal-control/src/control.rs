@@ -418,7 +418,7 @@ pub struct RoadsightAdaptive {
     pub lane_max_wait_s: f64,
     /// Per lane, when a vehicle last crossed its stop line.
     last_crossing_s: Vec<f64>,
-    /// Per lane, when one of its signals last showed green.
+    /// Per lane, when it last had its best green (see `gives_best_green`).
     last_green_s: Vec<f64>,
 }
 
