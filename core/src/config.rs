@@ -1658,6 +1658,16 @@ fn validate_plates(plates: &PlatesConfig, problems: &mut Vec<ConfigProblem>) {
             ));
         }
     }
+    // A vote over fewer reads than a plate needs would never emit one.
+    if plates.vote_reads >= 1 && plates.vote_reads < plates.min_reads {
+        problems.push(problem(
+            "plates.vote_reads",
+            format!(
+                "must be at least min_reads ({}), found {}",
+                plates.min_reads, plates.vote_reads
+            ),
+        ));
+    }
 }
 
 fn validate_tracker(tracker: &TrackerConfig, problems: &mut Vec<ConfigProblem>) {
@@ -2068,6 +2078,16 @@ lines = [{ id = "a", from = [0, 0], to = [10, 10] }]
                 "plates.read_every_frames",
                 "plates.vote_reads"
             ],
+            "{problems:?}"
+        );
+        // A vote over fewer reads than a plate needs could never emit one.
+        let text =
+            "[plates]\nmin_reads = 3\nvote_reads = 2\n[[cameras]]\nid = \"a\"\nuri = \"/v.mp4\"\n";
+        let problems = CityConfig::parse(text, Path::new(".")).unwrap_err();
+        let rendered: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            rendered,
+            ["plates.vote_reads: must be at least min_reads (3), found 2"],
             "{problems:?}"
         );
         let good = CityConfig::parse(

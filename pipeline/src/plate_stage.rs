@@ -41,7 +41,7 @@ impl From<&PlatesConfig> for PlateStageSettings {
             vote: VoteConfig {
                 min_reads: config.min_reads.max(1),
                 emit_confidence: config.emit_confidence,
-                max_reads: config.vote_reads.max(config.min_reads).max(1),
+                max_reads: config.vote_reads,
             },
         }
     }
