@@ -465,29 +465,29 @@ impl RoadsightAdaptive {
     /// green (`G`) where some phase has one, else a permissive one (`g`). A left turn that only
     /// yields across the opposing flow is not served until its protected phase comes.
     fn gives_best_green(site: &SignalSite, state: &str, lane: usize) -> bool {
-        let shows = |state: &str, wanted: fn(char) -> bool| {
-            state
-                .chars()
-                .zip(&site.links)
-                .any(|(signal, link)| wanted(signal) && link.incoming.contains(&lane))
-        };
         let protected = |signal: char| signal == 'G';
-        if shows(state, protected) {
-            return true;
+        if !Self::serves(site, state, lane) {
+            return false;
         }
-        let protected_somewhere = site
-            .green_states
-            .iter()
-            .any(|other| shows(other, protected));
-        !protected_somewhere && shows(state, is_green)
+        // Only a permissive green looks further: at the phases that might protect the lane.
+        Self::shows(site, state, lane, protected)
+            || !site
+                .green_states
+                .iter()
+                .any(|other| Self::shows(site, other, lane, protected))
     }
 
     /// Whether `state` shows a green to some signal fed by `lane`.
     fn serves(site: &SignalSite, state: &str, lane: usize) -> bool {
+        Self::shows(site, state, lane, is_green)
+    }
+
+    /// Whether `state` shows a signal state `wanted` accepts to some signal fed by `lane`.
+    fn shows(site: &SignalSite, state: &str, lane: usize, wanted: impl Fn(char) -> bool) -> bool {
         state
             .chars()
             .zip(&site.links)
-            .any(|(signal, link)| is_green(signal) && link.incoming.contains(&lane))
+            .any(|(signal, link)| wanted(signal) && link.incoming.contains(&lane))
     }
 }
 
@@ -791,18 +791,12 @@ mod tests {
             "Gg",
             1
         ));
-        // Phase 0 weighs more and crosses every second; one vehicle waits to turn left. It
-        // gets the protected phase once it has waited lane_max_wait_s, yielding all along.
-        let mut controller = RoadsightAdaptive::default();
-        let switched = run_adaptive(
-            &turn,
-            &mut controller,
-            [20.0, 1.0, 0.0, 0.0],
-            [0.0, 1.0, 0.0, 0.0],
-            Some(1),
-            200,
-        );
-        assert_eq!(switched, Some((90, 1)));
+        // A red is no service at all.
+        assert!(!RoadsightAdaptive::gives_best_green(
+            &permissive_only,
+            "Gr",
+            1
+        ));
     }
 
     #[test]
@@ -840,17 +834,22 @@ mod tests {
     #[test]
     fn adaptive_serves_a_starving_lane_within_its_maximum_wait() {
         // Phase 0 is busy and crossing steadily and weighs more, yet the single vehicle
-        // standing on lane 1 is served once it has waited lane_max_wait_s.
-        let mut controller = RoadsightAdaptive::default();
-        let switched = run_adaptive(
-            &cross(),
-            &mut controller,
-            [20.0, 1.0, 0.0, 0.0],
-            [0.0, 1.0, 0.0, 0.0],
-            Some(1),
-            200,
-        );
-        assert_eq!(switched, Some((90, 1)));
+        // standing on lane 1 is served once it has waited lane_max_wait_s: on a plain
+        // crossing, and where lane 1 is a left turn that yields in phase 0 all along (its
+        // protected phase 1 comes).
+        let yielding_turn = site(&["Gg", "rG"], &[(0, 2), (1, 3)]);
+        for site in [cross(), yielding_turn] {
+            let mut controller = RoadsightAdaptive::default();
+            let switched = run_adaptive(
+                &site,
+                &mut controller,
+                [20.0, 1.0, 0.0, 0.0],
+                [0.0, 1.0, 0.0, 0.0],
+                Some(1),
+                200,
+            );
+            assert_eq!(switched, Some((90, 1)), "{:?}", site.green_states);
+        }
     }
 
     #[test]
