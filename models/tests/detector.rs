@@ -264,23 +264,28 @@ fn an_altered_model_file_is_refused_with_both_digests() {
     );
 }
 
+/// The error opening yolox-nano gives when the repository's manifest is edited by `edit`.
+fn open_error_with_manifest_edited(edit: impl Fn(String) -> String) -> String {
+    let text = std::fs::read_to_string(repo().join("models/manifest.toml")).unwrap();
+    let wrong = Manifest::parse(&edit(text)).unwrap();
+    open(&repo().join(".deps/models"), &wrong)
+        .unwrap_err()
+        .to_string()
+}
+
 #[test]
 fn a_model_with_another_input_shape_is_refused_with_expected_and_actual() {
     // The manifest's yolox-nano entry pointed at the 320x320 plate detector (digest and all).
-    let text = std::fs::read_to_string(repo().join("models/manifest.toml"))
-        .unwrap()
-        .replace(
+    let err = open_error_with_manifest_edited(|text| {
+        text.replace(
             "file = \"yolox-nano/yolox_nano.onnx\"",
             "file = \"hyperlpr3/y5fu_320x_sim.onnx\"",
         )
         .replace(
             "695e750a5d5754bb5a8d5325643b59282191a7e7a564e435a415fd3c578eab14",
             "2a985dc63a5cc947ec36d18503d6fc0fd54525b9dba17f2fe29a71e86b44456d",
-        );
-    let wrong = Manifest::parse(&text).unwrap();
-    let err = open(&repo().join(".deps/models"), &wrong)
-        .unwrap_err()
-        .to_string();
+        )
+    });
     assert!(
         err.contains("yolox-nano")
             && err.contains("input shape")
@@ -293,17 +298,13 @@ fn a_model_with_another_input_shape_is_refused_with_expected_and_actual() {
 #[test]
 fn a_head_layout_the_decoder_does_not_read_is_refused_by_name() {
     // yolox-nano declared as a YOLOv5 head laid out channels first: YOLOv5 heads never are.
-    let text = std::fs::read_to_string(repo().join("models/manifest.toml"))
-        .unwrap()
-        .replacen(
+    let err = open_error_with_manifest_edited(|text| {
+        text.replacen(
             "output = { decoder = \"yolox\", classes = \"coco80\" }",
             "output = { decoder = \"yolov5\", classes = \"coco80\", layout = \"channels-first\" }",
             1,
-        );
-    let wrong = Manifest::parse(&text).unwrap();
-    let err = open(&repo().join(".deps/models"), &wrong)
-        .unwrap_err()
-        .to_string();
+        )
+    });
     assert!(
         err.contains("yolox-nano") && err.contains("Yolov5") && err.contains("ChannelsFirst"),
         "{err}"
