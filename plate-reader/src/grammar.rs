@@ -1,4 +1,5 @@
-//! Plate grammars: the Vietnamese civil plate first, a generic fallback for everything else.
+//! Plate grammars: the Vietnamese civil plate first, then the fixed national formats of
+//! [`NATIONAL_FORMATS`], and a generic fallback for everything else.
 //!
 //! Vietnamese civil plates, normalised (upper case, letters and digits only):
 //!
@@ -18,6 +19,16 @@
 //! recogniser was unsure of it and only up to [`MAX_CORRECTIONS`] per plate. A read that needs
 //! more, or a confident character that contradicts the grammar, is not forced into the
 //! Vietnamese form: it stays as read, under the generic grammar, flagged `valid: false`.
+//!
+//! One-row reads that are not Vietnamese are then tried against national formats whose every
+//! position is fixed: Slovakia's `BA 123AB` (beginning with a district code) and Czechia's
+//! `1A2 3456` (the second letter one of the fourteen region letters). Their fonts print `O`/`0` and `I`/`1` with the same glyph, so a
+//! `0` or `1` where a letter must be is read as `O` or `I` whatever the recogniser's confidence;
+//! other look-alikes only when it was unsure, as above. A letter where a digit must be is read
+//! as a digit only on Slovak plates: California's `1ABC234` differs from the Czech form in one
+//! place, and must not turn into it. A read one character too long fits if dropping its first or
+//! last character (a frame edge, Slovak) or an `8` or `0` between the groups (the round
+//! inspection sticker, Czech) makes it fit. Every other read stays generic.
 
 use crate::ctc::ReadChar;
 use serde::Serialize;
@@ -35,6 +46,10 @@ pub const CORRECTION_MAX_CONFIDENCE: f32 = 0.9;
 pub enum Grammar {
     /// Vietnamese civil plate.
     Vn,
+    /// Slovak plate, `BA 123AB` (district letters, three digits, two letters).
+    Sk,
+    /// Czech plate, `1A2 3456` (region digit, region letter, a letter or digit, four digits).
+    Cz,
     /// No known grammar: the text as read.
     Generic,
 }
@@ -193,6 +208,197 @@ fn format_vn(text: &[char], layout: &Layout, rows: u8) -> String {
     }
 }
 
+/// One position of a national format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Letter,
+    Digit,
+    Either,
+    /// One of the Czech region letters ([`CZ_REGION_LETTERS`]).
+    CzRegion,
+}
+
+/// The district codes that begin a Slovak plate (the 2023 nationwide series without a district
+/// is not included: its plates read as generic).
+pub const SK_DISTRICTS: [&str; 83] = [
+    "BA", "BL", "BB", "BC", "BJ", "BN", "BR", "BS", "BT", "BY", "CA", "DK", "DS", "DT", "GA", "GL",
+    "HC", "HE", "IL", "KA", "KC", "KE", "KK", "KM", "KN", "KS", "LC", "LE", "LM", "LV", "MA", "MI",
+    "ML", "MT", "MY", "NI", "NM", "NO", "NR", "NS", "NZ", "PB", "PD", "PE", "PK", "PN", "PO", "PP",
+    "PS", "PT", "PU", "PV", "RA", "RK", "RS", "RV", "SA", "SB", "SC", "SE", "SI", "SK", "SL", "SN",
+    "SO", "SP", "SV", "TA", "TC", "TN", "TO", "TR", "TS", "TT", "TV", "VK", "VT", "ZA", "ZC", "ZH",
+    "ZI", "ZM", "ZV",
+];
+
+/// The letters of the fourteen Czech regions (A Praha, S Středočeský, ... T Moravskoslezský).
+pub const CZ_REGION_LETTERS: &str = "ABCEHJKLMPSTUZ";
+
+/// A national one-row format: its groups of positions, printed with a space between groups.
+#[derive(Debug)]
+pub struct NationalFormat {
+    pub grammar: Grammar,
+    groups: &'static [&'static [Slot]],
+    /// Whether a letter where a digit must be may be read as its look-alike digit.
+    letters_to_digits: bool,
+    /// Whether a read one too long may lose its first or last character (a frame edge).
+    drops_edges: bool,
+    /// The codes the first group must be, when the format has a list of them.
+    first_group_codes: &'static [&'static str],
+    /// What a mark between the first two groups reads as (Czech plates carry the round
+    /// inspection sticker there, read as `8` or `0`): a read one too long may lose one of these
+    /// characters at that place.
+    gap_marks: &'static str,
+}
+
+use Slot::{CzRegion as R, Digit as D, Either as X, Letter as L};
+
+/// The fixed national formats tried after the Vietnamese grammar.
+pub const NATIONAL_FORMATS: [NationalFormat; 2] = [
+    NationalFormat {
+        grammar: Grammar::Sk,
+        groups: &[&[L, L], &[D, D, D, L, L]],
+        letters_to_digits: true,
+        drops_edges: true,
+        first_group_codes: &SK_DISTRICTS,
+        gap_marks: "",
+    },
+    // California's `1ABC234` differs from this in one place (a letter where Czechia has a
+    // digit), so no letter is ever read as a digit here, and no edge is dropped.
+    NationalFormat {
+        grammar: Grammar::Cz,
+        groups: &[&[D, R, X], &[D, D, D, D]],
+        letters_to_digits: false,
+        drops_edges: false,
+        first_group_codes: &[],
+        gap_marks: "80",
+    },
+];
+
+/// The digit a letter stands for where a national format needs a digit. Always gated by
+/// confidence: a confident letter where a digit belongs means another country's plate.
+fn national_digit_for(c: char) -> Option<(char, bool)> {
+    digit_for(c).map(|d| (d, false))
+}
+
+/// The letter a digit stands for where a national format needs a letter, and whether the pair
+/// shares one glyph in these fonts (`0`/`O`, `1`/`I`: then confidence does not matter).
+fn national_letter_for(c: char) -> Option<(char, bool)> {
+    Some(match c {
+        '0' => ('O', true),
+        '1' => ('I', true),
+        '2' => ('Z', false),
+        '4' => ('A', false),
+        '5' => ('S', false),
+        '6' => ('G', false),
+        '8' => ('B', false),
+        _ => return None,
+    })
+}
+
+impl NationalFormat {
+    fn slots(&self) -> impl Iterator<Item = Slot> + '_ {
+        self.groups.iter().flat_map(|g| g.iter().copied())
+    }
+
+    fn len(&self) -> usize {
+        self.groups.iter().map(|g| g.len()).sum()
+    }
+
+    /// Fits `chars` to this format: the corrected characters and the corrected positions.
+    fn fit(&self, chars: &[ReadChar]) -> Option<(Vec<char>, Vec<usize>)> {
+        if chars.len() != self.len() {
+            return None;
+        }
+        let mut out = Vec::with_capacity(chars.len());
+        let mut corrected = Vec::new();
+        for (i, (read, slot)) in chars.iter().zip(self.slots()).enumerate() {
+            let c = read.char;
+            let fits = match slot {
+                Slot::Letter => c.is_ascii_uppercase(),
+                Slot::Digit => c.is_ascii_digit(),
+                Slot::Either => c.is_ascii_alphanumeric(),
+                Slot::CzRegion => CZ_REGION_LETTERS.contains(c),
+            };
+            if fits {
+                out.push(c);
+                continue;
+            }
+            let (swapped, same_glyph) = match slot {
+                Slot::Letter => national_letter_for(c),
+                Slot::CzRegion => {
+                    national_letter_for(c).filter(|(l, _)| CZ_REGION_LETTERS.contains(*l))
+                }
+                Slot::Digit if self.letters_to_digits => national_digit_for(c),
+                Slot::Digit | Slot::Either => None,
+            }?;
+            if !same_glyph && read.confidence >= CORRECTION_MAX_CONFIDENCE {
+                return None;
+            }
+            out.push(swapped);
+            corrected.push(i);
+        }
+        let first: String = out[..self.groups[0].len()].iter().collect();
+        let known_code =
+            self.first_group_codes.is_empty() || self.first_group_codes.contains(&first.as_str());
+        (known_code && corrected.len() <= MAX_CORRECTIONS).then_some((out, corrected))
+    }
+
+    fn format(&self, text: &[char]) -> String {
+        let mut formatted = String::with_capacity(text.len() + self.groups.len());
+        let mut rest = text;
+        for (i, group) in self.groups.iter().enumerate() {
+            if i > 0 {
+                formatted.push(' ');
+            }
+            let (head, tail) = rest.split_at(group.len().min(rest.len()));
+            formatted.extend(head);
+            rest = tail;
+        }
+        formatted
+    }
+}
+
+/// The first national format a one-row read fits, as read or with one character dropped where
+/// the format allows it.
+/// `(format, kept characters, corrected positions)`.
+fn fit_national(
+    chars: &[ReadChar],
+) -> Option<(&'static NationalFormat, Vec<ReadChar>, Vec<usize>)> {
+    for format in &NATIONAL_FORMATS {
+        if let Some((text, corrected)) = format.fit(chars) {
+            return Some((format, with_chars(chars, &text), corrected));
+        }
+    }
+    for format in &NATIONAL_FORMATS {
+        if chars.len() != format.len() + 1 {
+            continue;
+        }
+        let gap = format.groups[0].len();
+        let edges = if format.drops_edges {
+            vec![0, format.len()]
+        } else {
+            Vec::new()
+        };
+        let mark = format.gap_marks.contains(chars[gap].char).then_some(gap);
+        for drop in edges.into_iter().chain(mark) {
+            let mut kept = chars.to_vec();
+            kept.remove(drop);
+            if let Some((text, corrected)) = format.fit(&kept) {
+                return Some((format, with_chars(&kept, &text), corrected));
+            }
+        }
+    }
+    None
+}
+
+/// `chars` with their characters replaced by `text` (same length), confidences kept.
+fn with_chars(chars: &[ReadChar], text: &[char]) -> Vec<ReadChar> {
+    chars
+        .iter()
+        .zip(text)
+        .map(|(read, c)| ReadChar { char: *c, ..*read })
+        .collect()
+}
+
 /// A layout a read fits: (corrections + row-split mismatch, layout rank), the corrected
 /// characters and the corrected positions.
 struct Fitted {
@@ -251,6 +457,25 @@ pub fn interpret(chars: &[ReadChar], rows: u8, top_row_chars: Option<usize>) -> 
             corrected,
         },
         None => {
+            if rows < 2 {
+                if let Some((format, kept, corrected)) = fit_national(chars) {
+                    let text: Vec<char> = kept.iter().map(|c| c.char).collect();
+                    let char_confidence: Vec<f32> = kept.iter().map(|c| c.confidence).collect();
+                    return PlateText {
+                        formatted: format.format(&text),
+                        text: text.into_iter().collect(),
+                        confidence: char_confidence
+                            .iter()
+                            .copied()
+                            .fold(f32::INFINITY, f32::min),
+                        char_confidence,
+                        rows,
+                        valid: true,
+                        grammar: format.grammar,
+                        corrected,
+                    };
+                }
+            }
             let text: String = chars.iter().map(|c| c.char).collect();
             PlateText {
                 formatted: text.clone(),
@@ -350,12 +575,71 @@ mod tests {
 
     #[test]
     fn confident_contradictions_are_flagged_not_corrected() {
-        // Czech plate 8B5 3308: forcing it would need "8B" -> province and "5" -> letter.
-        let plate = interpret(&read("8B53308", 0.99), 1, None);
+        // Croatian plate ZG 556-1K: forcing it would need "ZG" -> province (and ZG is no
+        // Slovak district).
+        let plate = interpret(&read("ZG5561K", 0.99), 1, None);
         assert!(!plate.valid);
         assert_eq!(plate.grammar, Grammar::Generic);
-        assert_eq!(plate.text, "8B53308");
+        assert_eq!(plate.text, "ZG5561K");
         assert!(plate.corrected.is_empty());
+        // Czech plate 8B5 3308: not forced into the Vietnamese form ("8B" -> province, "5" ->
+        // letter), read as Czech, unchanged.
+        let czech = interpret(&read("8B53308", 0.99), 1, None);
+        assert_eq!(czech.grammar, Grammar::Cz);
+        assert_eq!(czech.text, "8B53308");
+        assert_eq!(czech.formatted, "8B5 3308");
+        assert!(czech.corrected.is_empty());
+    }
+
+    #[test]
+    fn slovak_plates_read_zero_and_one_as_letters_where_letters_belong() {
+        // The Slovak font prints 1 and I (0 and O) alike: confident or not, the last two
+        // places are letters.
+        let plate = interpret(&read("LM298A1", 0.99), 1, None);
+        assert_eq!(plate.grammar, Grammar::Sk);
+        assert!(plate.valid);
+        assert_eq!(plate.text, "LM298AI");
+        assert_eq!(plate.formatted, "LM 298AI");
+        assert_eq!(plate.corrected, vec![6]);
+        assert_eq!(interpret(&read("RK340A0", 0.99), 1, None).text, "RK340AO");
+        // Other look-alikes only when the recogniser was unsure.
+        assert_eq!(
+            interpret(&read("BB13588", 0.99), 1, None).grammar,
+            Grammar::Generic
+        );
+        let mut unsure = read("BB13588", 0.99);
+        unsure[6].confidence = 0.6;
+        unsure[5].confidence = 0.6;
+        assert_eq!(interpret(&unsure, 1, None).text, "BB135BB");
+        // A frame edge read as a leading character is dropped.
+        let edged = interpret(&read("HRK708A1", 0.99), 1, None);
+        assert_eq!(edged.text, "RK708AI");
+        assert_eq!(edged.char_confidence.len(), 7);
+    }
+
+    #[test]
+    fn czech_plates_lose_the_sticker_but_californian_plates_are_never_made_czech() {
+        // The round inspection sticker between the groups, read as an 8.
+        let plate = interpret(&read("4B480262", 0.99), 1, None);
+        assert_eq!(plate.grammar, Grammar::Cz);
+        assert_eq!(plate.text, "4B40262");
+        assert_eq!(plate.formatted, "4B4 0262");
+        // California 4PCI264 differs from the Czech form in one place: even an unsure I stays.
+        let mut californian = read("4PCI264", 0.99);
+        californian[3].confidence = 0.5;
+        let plate = interpret(&californian, 1, None);
+        assert_eq!(plate.grammar, Grammar::Generic);
+        assert_eq!(plate.text, "4PCI264");
+        // The region letter must be one of the fourteen regions.
+        assert_eq!(
+            interpret(&read("9I85914", 0.99), 1, None).grammar,
+            Grammar::Generic
+        );
+        // Only a one-row read is tried against national formats.
+        assert_eq!(
+            interpret(&read("8B53308", 0.99), 2, None).grammar,
+            Grammar::Generic
+        );
     }
 
     #[test]

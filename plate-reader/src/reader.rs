@@ -479,6 +479,12 @@ fn run_first_output<R>(
 const TWO_ROW_MIDDLE_RATIO: f32 = 0.45;
 const ONE_ROW_MIDDLE_RATIO: f32 = 0.8;
 
+/// The bands of a one-row plate (fractions of its height, 0 = top edge) the second recogniser
+/// reads: the whole plate, and ever tighter bands around its middle. Plates whose characters
+/// share the plate with a state name, a slogan or a dealer's frame (US plates) are read well
+/// only once those are cut off; the most plausible band's read is kept.
+const CHARACTER_BANDS: [(f32, f32); 4] = [(0.0, 1.0), (0.125, 0.875), (0.19, 0.83), (0.25, 0.79)];
+
 /// Grey of the border a plate crop is framed in before detection.
 const CROP_BORDER_GREY: u8 = 114;
 
@@ -665,7 +671,8 @@ impl PlateReader {
         };
         let started = Instant::now();
         let spec = second.line_spec();
-        // (image, plate in the image, line, where its top row ends)
+        // (image, plate in the image, line, where its top row ends); a one-row plate is asked
+        // about once per band of CHARACTER_BANDS, in a run.
         let mut asked: Vec<(usize, usize, LineImage, Option<f32>)> = Vec::new();
         for (index, plates) in out.iter().enumerate() {
             for (position, (read, _)) in plates.iter().enumerate() {
@@ -678,9 +685,17 @@ impl PlateReader {
                     read.corners
                 };
                 let rows = read.plate.rows;
-                if let Some(line) = compose_line(&images[index].0, &corners, rows, &spec) {
-                    let top_row_end = (rows >= 2).then(|| top_row_end(&corners, &spec));
-                    asked.push((index, position, line, top_row_end));
+                if rows >= 2 {
+                    if let Some(line) = compose_line(&images[index].0, &corners, rows, &spec) {
+                        asked.push((index, position, line, Some(top_row_end(&corners, &spec))));
+                    }
+                    continue;
+                }
+                for (from, to) in CHARACTER_BANDS {
+                    let band = corners.band(from, to);
+                    if let Some(line) = compose_line(&images[index].0, &band, 1, &spec) {
+                        asked.push((index, position, line, None));
+                    }
                 }
             }
         }
@@ -689,11 +704,24 @@ impl PlateReader {
         }
         let lines: Vec<&LineImage> = asked.iter().map(|(_, _, line, _)| line).collect();
         let reads = second.recognise(&lines)?;
+        // The most plausible read of each plate's bands.
+        let mut best: Vec<((usize, usize), PlateText)> = Vec::new();
         for ((index, position, line, top_row_end), (chars, steps)) in asked.iter().zip(reads) {
-            let first = &mut out[*index][*position].0.plate;
+            let rows = out[*index][*position].0.plate.rows;
             let top_row_chars =
                 top_row_end.map(|end_px| chars_before(&chars, end_px, &spec, line.stride, steps));
-            let other = interpret(&chars, first.rows, top_row_chars);
+            let other = interpret(&chars, rows, top_row_chars);
+            match best.last_mut() {
+                Some((plate, read)) if *plate == (*index, *position) => {
+                    if plausibility(&other) > plausibility(read) {
+                        *read = other;
+                    }
+                }
+                _ => best.push(((*index, *position), other)),
+            }
+        }
+        for ((index, position), other) in best {
+            let first = &mut out[index][position].0.plate;
             if prefers_second(first, &other) {
                 let replaced = std::mem::replace(first, other);
                 discount_unconfirmed(first, &replaced);
