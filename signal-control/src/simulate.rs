@@ -460,9 +460,11 @@ pub fn run(
 struct ChildGuard(Option<Child>);
 
 impl ChildGuard {
-    /// Waits for SUMO to exit and returns what it wrote to stderr.
+    /// Stops SUMO (after a failed closed loop it may still be waiting for a client, and would
+    /// never exit by itself) and returns what it wrote to stderr.
     fn finish(&mut self) -> Option<String> {
-        let child = self.0.take()?;
+        let mut child = self.0.take()?;
+        let _ = child.kill();
         let output = child.wait_with_output().ok()?;
         Some(
             String::from_utf8_lossy(&output.stderr)

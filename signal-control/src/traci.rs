@@ -127,35 +127,39 @@ impl TraciClient {
     /// moment after it starts), and checks the API version.
     pub fn connect(address: &str, patience: Duration) -> Result<TraciClient, TraciError> {
         let started = std::time::Instant::now();
-        let stream = loop {
-            match TcpStream::connect(address) {
-                // Connecting to a loopback port nobody listens on yet can connect the socket to
-                // itself (TCP simultaneous open, when the kernel picks the same port as source);
-                // such a socket echoes our own messages and would never answer.
-                Ok(stream) if is_self_connected(&stream) => {
-                    drop(stream);
+        loop {
+            match Self::try_connect(address) {
+                // A connection reset during the handshake (SUMO still starting, or a socket
+                // connected to itself and dropped) is tried again while patience lasts.
+                Err(TraciError::Io { .. }) if started.elapsed() < patience => {
                     std::thread::sleep(Duration::from_millis(50));
                 }
-                Ok(stream) => break stream,
-                Err(_) if started.elapsed() < patience => {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                Err(source) => {
-                    return Err(TraciError::Io {
-                        address: address.to_string(),
-                        source,
-                    })
-                }
+                result => return result,
             }
+        }
+    }
+
+    /// One attempt: connect and check the API version.
+    fn try_connect(address: &str) -> Result<TraciClient, TraciError> {
+        let io_error = |source| TraciError::Io {
+            address: address.to_string(),
+            source,
         };
+        let stream = TcpStream::connect(address).map_err(io_error)?;
+        // Connecting to a loopback port nobody listens on yet can connect the socket to itself
+        // (TCP simultaneous open, when the kernel picks the same port as source); such a socket
+        // echoes our own messages and would never answer.
+        if is_self_connected(&stream) {
+            return Err(io_error(std::io::Error::new(
+                std::io::ErrorKind::ConnectionRefused,
+                "the socket connected to itself",
+            )));
+        }
         let _ = stream.set_nodelay(true);
         // SUMO answers every message; silence this long means it hung or died.
         stream
             .set_read_timeout(Some(ANSWER_TIMEOUT))
-            .map_err(|source| TraciError::Io {
-                address: address.to_string(),
-                source,
-            })?;
+            .map_err(io_error)?;
         let mut client = TraciClient {
             stream,
             address: address.to_string(),
