@@ -22,13 +22,14 @@
 //!
 //! One-row reads that are not Vietnamese are then tried against national formats whose every
 //! position is fixed: Slovakia's `BA 123AB` (beginning with a district code) and Czechia's
-//! `1A2 3456` (the second letter one of the fourteen region letters). Their fonts print `O`/`0` and `I`/`1` with the same glyph, so a
-//! `0` or `1` where a letter must be is read as `O` or `I` whatever the recogniser's confidence;
-//! other look-alikes only when it was unsure, as above. A letter where a digit must be is read
-//! as a digit only on Slovak plates: California's `1ABC234` differs from the Czech form in one
-//! place, and must not turn into it. A read one character too long fits if dropping its first or
-//! last character (a frame edge, Slovak) or an `8` or `0` between the groups (the round
-//! inspection sticker, Czech) makes it fit. Every other read stays generic.
+//! `1A2 3456` (the second letter one of the fourteen region letters). Their fonts print `O`/`0`
+//! and `I`/`1` with the same glyph, so a `0` or `1` where a letter must be is read as `O` or `I`
+//! whatever the recogniser's confidence. No other character is changed: other look-alikes
+//! would turn foreign plates into Slovak or Czech ones (a Croatian `ZG 4309-AG` read as
+//! `G4309AG` into `GA 309AG`, California's `1ABC234` into `1AB1234`). A read one character too
+//! long fits if dropping its first or last character (a frame edge, Slovak) or an `8` or `0`
+//! between the groups (the round inspection sticker, Czech) makes it fit. Every other read
+//! stays generic.
 
 use crate::ctc::ReadChar;
 use serde::Serialize;
@@ -237,8 +238,6 @@ pub const CZ_REGION_LETTERS: &str = "ABCEHJKLMPSTUZ";
 pub struct NationalFormat {
     pub grammar: Grammar,
     groups: &'static [&'static [Slot]],
-    /// Whether a letter where a digit must be may be read as its look-alike digit.
-    letters_to_digits: bool,
     /// Whether a read one too long may lose its first or last character (a frame edge).
     drops_edges: bool,
     /// The codes the first group must be, when the format has a list of them.
@@ -256,42 +255,29 @@ pub const NATIONAL_FORMATS: [NationalFormat; 2] = [
     NationalFormat {
         grammar: Grammar::Sk,
         groups: &[&[L, L], &[D, D, D, L, L]],
-        letters_to_digits: true,
         drops_edges: true,
         first_group_codes: &SK_DISTRICTS,
         gap_marks: "",
     },
-    // California's `1ABC234` differs from this in one place (a letter where Czechia has a
-    // digit), so no letter is ever read as a digit here, and no edge is dropped.
+    // No edge is dropped: California's `1ABC234` is one character away from this form.
     NationalFormat {
         grammar: Grammar::Cz,
         groups: &[&[D, R, X], &[D, D, D, D]],
-        letters_to_digits: false,
         drops_edges: false,
         first_group_codes: &[],
         gap_marks: "80",
     },
 ];
 
-/// The digit a letter stands for where a national format needs a digit. Always gated by
-/// confidence: a confident letter where a digit belongs means another country's plate.
-fn national_digit_for(c: char) -> Option<(char, bool)> {
-    digit_for(c).map(|d| (d, false))
-}
-
-/// The letter a digit stands for where a national format needs a letter, and whether the pair
-/// shares one glyph in these fonts (`0`/`O`, `1`/`I`: then confidence does not matter).
-fn national_letter_for(c: char) -> Option<(char, bool)> {
-    Some(match c {
-        '0' => ('O', true),
-        '1' => ('I', true),
-        '2' => ('Z', false),
-        '4' => ('A', false),
-        '5' => ('S', false),
-        '6' => ('G', false),
-        '8' => ('B', false),
-        _ => return None,
-    })
+/// The letter a digit stands for where a national format needs a letter: only the pairs these
+/// fonts print with one glyph (`0`/`O`, `1`/`I`). No other look-alike is swapped: a Croatian
+/// `ZG 4309-AG` read as `G4309AG` must not become the Slovak `GA 309AG`.
+fn same_glyph_letter(c: char) -> Option<char> {
+    match c {
+        '0' => Some('O'),
+        '1' => Some('I'),
+        _ => None,
+    }
 }
 
 impl NationalFormat {
@@ -322,17 +308,11 @@ impl NationalFormat {
                 out.push(c);
                 continue;
             }
-            let (swapped, same_glyph) = match slot {
-                Slot::Letter => national_letter_for(c),
-                Slot::CzRegion => {
-                    national_letter_for(c).filter(|(l, _)| CZ_REGION_LETTERS.contains(*l))
-                }
-                Slot::Digit if self.letters_to_digits => national_digit_for(c),
-                Slot::Digit | Slot::Either => None,
+            let swapped = match slot {
+                Slot::Letter => same_glyph_letter(c),
+                // O and I are no region letters.
+                Slot::CzRegion | Slot::Digit | Slot::Either => None,
             }?;
-            if !same_glyph && read.confidence >= CORRECTION_MAX_CONFIDENCE {
-                return None;
-            }
             out.push(swapped);
             corrected.push(i);
         }
@@ -602,15 +582,13 @@ mod tests {
         assert_eq!(plate.formatted, "LM 298AI");
         assert_eq!(plate.corrected, vec![6]);
         assert_eq!(interpret(&read("RK340A0", 0.99), 1, None).text, "RK340AO");
-        // Other look-alikes only when the recogniser was unsure.
-        assert_eq!(
-            interpret(&read("BB13588", 0.99), 1, None).grammar,
-            Grammar::Generic
-        );
-        let mut unsure = read("BB13588", 0.99);
-        unsure[6].confidence = 0.6;
-        unsure[5].confidence = 0.6;
-        assert_eq!(interpret(&unsure, 1, None).text, "BB135BB");
+        // No other look-alike, sure or unsure: a Croatian ZG 4309-AG that lost its Z is not
+        // made the Slovak GA 309AG.
+        let mut croatian = read("G4309AG", 0.99);
+        croatian[1].confidence = 0.5;
+        let plate = interpret(&croatian, 1, None);
+        assert_eq!(plate.grammar, Grammar::Generic);
+        assert_eq!(plate.text, "G4309AG");
         // A frame edge read as a leading character is dropped.
         let edged = interpret(&read("HRK708A1", 0.99), 1, None);
         assert_eq!(edged.text, "RK708AI");
