@@ -162,7 +162,10 @@ fn evaluate(locations: &Locations, folder: &Path, model: &str) -> anyhow::Result
             output_depth: 16,
         },
     )?;
-    let mut trackers = CameraTrackers::new(roadsight_tracking::TrackerSettings::default());
+    // The tracker as the main job runs it by default (`[tracker]` of a config left empty).
+    let mut trackers = CameraTrackers::new(roadsight_tracking::TrackerSettings::from(
+        &roadsight_core::config::TrackerConfig::default(),
+    ));
     let camera = ResolvedCamera {
         id: camera_id,
         source: SourceLocation::File(folder.join("video.mp4")),

@@ -262,7 +262,8 @@ pub struct TrackerConfig {
     pub low_score: f32,
     /// An unmatched detection starts a track at or above this score.
     pub new_track_score: f32,
-    /// Matches in a row that confirm a new track.
+    /// Matches in a row that confirm a new track. 1 by default (ByteTrack waits for 2): at 10
+    /// analysed frames per second a vehicle seen briefly is otherwise never counted.
     pub confirm_hits: u32,
     /// A lost track is dropped this long after its last match.
     pub max_lost_s: f64,
@@ -274,7 +275,7 @@ impl Default for TrackerConfig {
             high_score: 0.3,
             low_score: 0.1,
             new_track_score: 0.4,
-            confirm_hits: 2,
+            confirm_hits: 1,
             max_lost_s: 1.0,
         }
     }
@@ -323,7 +324,7 @@ impl Default for PlatesConfig {
             max_reads_per_frame: 8,
             min_reads: 3,
             emit_confidence: 0.6,
-            vote_reads: 32,
+            vote_reads: 5,
             intra_threads: 1,
         }
     }

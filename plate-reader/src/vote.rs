@@ -32,7 +32,7 @@ impl Default for VoteConfig {
         Self {
             min_reads: 3,
             emit_confidence: 0.6,
-            max_reads: 32,
+            max_reads: 5,
         }
     }
 }

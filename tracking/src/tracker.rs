@@ -64,7 +64,7 @@ impl Default for TrackerSettings {
             first_match_iou: 0.1,
             second_match_iou: 0.3,
             tentative_match_iou: 0.3,
-            confirm_hits: 2,
+            confirm_hits: 1,
             max_lost: Duration::from_secs(1),
             nominal_interval: Duration::from_nanos(33_333_333),
         }

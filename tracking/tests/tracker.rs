@@ -131,7 +131,11 @@ fn a_low_score_detection_keeps_an_occluded_vehicle_on_its_track() {
 
 #[test]
 fn a_single_spurious_detection_never_becomes_a_confirmed_track() {
-    let mut tracker = Tracker::new(TrackerSettings::default());
+    // Confirmation after two matches, as ByteTrack does (the default confirms at once).
+    let mut tracker = Tracker::new(TrackerSettings {
+        confirm_hits: 2,
+        ..TrackerSettings::default()
+    });
     assert!(tracker.update(&[car(100.0, 100.0, 0.9)], at(0)).is_empty());
     assert!(tracker.update(&[], at(1)).is_empty());
     assert_eq!(
@@ -140,6 +144,20 @@ fn a_single_spurious_detection_never_becomes_a_confirmed_track() {
         "an unconfirmed track is dropped at once"
     );
     assert_eq!(tracker.counters().tracks_confirmed, 0);
+}
+
+#[test]
+fn with_the_default_one_hit_a_new_track_is_confirmed_on_its_first_detection() {
+    let mut tracker = Tracker::new(TrackerSettings::default());
+    assert_eq!(TrackerSettings::default().confirm_hits, 1);
+    assert_eq!(
+        ids(&tracker.update(&[car(100.0, 100.0, 0.9)], at(0))),
+        vec![1]
+    );
+    assert_eq!(tracker.counters().tracks_confirmed, 1);
+    // A low-score box still starts nothing.
+    assert!(tracker.update(&[car(400.0, 400.0, 0.3)], at(1)).is_empty());
+    assert_eq!(tracker.counters().tracks_started, 1);
 }
 
 #[test]
