@@ -289,8 +289,9 @@ impl NationalFormat {
         self.groups.iter().map(|g| g.len()).sum()
     }
 
-    /// Fits `chars` to this format: the corrected characters and the corrected positions.
-    fn fit(&self, chars: &[ReadChar]) -> Option<(Vec<char>, Vec<usize>)> {
+    /// Fits `chars` to this format: the corrected reads (confidences kept) and the corrected
+    /// positions.
+    fn fit(&self, chars: &[ReadChar]) -> Option<(Vec<ReadChar>, Vec<usize>)> {
         if chars.len() != self.len() {
             return None;
         }
@@ -305,7 +306,7 @@ impl NationalFormat {
                 Slot::CzRegion => CZ_REGION_LETTERS.contains(c),
             };
             if fits {
-                out.push(c);
+                out.push(*read);
                 continue;
             }
             let swapped = match slot {
@@ -313,10 +314,13 @@ impl NationalFormat {
                 // O and I are no region letters.
                 Slot::CzRegion | Slot::Digit | Slot::Either => None,
             }?;
-            out.push(swapped);
+            out.push(ReadChar {
+                char: swapped,
+                ..*read
+            });
             corrected.push(i);
         }
-        let first: String = out[..self.groups[0].len()].iter().collect();
+        let first: String = out[..self.groups[0].len()].iter().map(|r| r.char).collect();
         let known_code =
             self.first_group_codes.is_empty() || self.first_group_codes.contains(&first.as_str());
         (known_code && corrected.len() <= MAX_CORRECTIONS).then_some((out, corrected))
@@ -344,8 +348,8 @@ fn fit_national(
     chars: &[ReadChar],
 ) -> Option<(&'static NationalFormat, Vec<ReadChar>, Vec<usize>)> {
     for format in &NATIONAL_FORMATS {
-        if let Some((text, corrected)) = format.fit(chars) {
-            return Some((format, with_chars(chars, &text), corrected));
+        if let Some((kept, corrected)) = format.fit(chars) {
+            return Some((format, kept, corrected));
         }
     }
     for format in &NATIONAL_FORMATS {
@@ -353,30 +357,22 @@ fn fit_national(
             continue;
         }
         let gap = format.groups[0].len();
-        let edges = if format.drops_edges {
-            vec![0, format.len()]
-        } else {
-            Vec::new()
-        };
+        let edges = [0, format.len()].into_iter().filter(|_| format.drops_edges);
         let mark = format.gap_marks.contains(chars[gap].char).then_some(gap);
-        for drop in edges.into_iter().chain(mark) {
-            let mut kept = chars.to_vec();
-            kept.remove(drop);
-            if let Some((text, corrected)) = format.fit(&kept) {
-                return Some((format, with_chars(&kept, &text), corrected));
+        for drop in edges.chain(mark) {
+            let mut shorter = chars.to_vec();
+            shorter.remove(drop);
+            if let Some((kept, corrected)) = format.fit(&shorter) {
+                return Some((format, kept, corrected));
             }
         }
     }
     None
 }
 
-/// `chars` with their characters replaced by `text` (same length), confidences kept.
-fn with_chars(chars: &[ReadChar], text: &[char]) -> Vec<ReadChar> {
-    chars
-        .iter()
-        .zip(text)
-        .map(|(read, c)| ReadChar { char: *c, ..*read })
-        .collect()
+/// The lowest of `confidences`, 0 for none: a plate is as sure as its least sure character.
+pub(crate) fn lowest(confidences: &[f32]) -> f32 {
+    confidences.iter().copied().reduce(f32::min).unwrap_or(0.0)
 }
 
 /// A layout a read fits: (corrections + row-split mismatch, layout rank), the corrected
@@ -393,14 +389,7 @@ struct Fitted {
 /// would otherwise tie.
 pub fn interpret(chars: &[ReadChar], rows: u8, top_row_chars: Option<usize>) -> PlateText {
     let char_confidence: Vec<f32> = chars.iter().map(|c| c.confidence).collect();
-    let confidence = if chars.is_empty() {
-        0.0
-    } else {
-        char_confidence
-            .iter()
-            .copied()
-            .fold(f32::INFINITY, f32::min)
-    };
+    let confidence = lowest(&char_confidence);
     let mut best: Option<Fitted> = None;
     for layout in layouts() {
         let Some((text, corrected)) = fit(chars, &layout) else {
@@ -444,10 +433,7 @@ pub fn interpret(chars: &[ReadChar], rows: u8, top_row_chars: Option<usize>) -> 
                     return PlateText {
                         formatted: format.format(&text),
                         text: text.into_iter().collect(),
-                        confidence: char_confidence
-                            .iter()
-                            .copied()
-                            .fold(f32::INFINITY, f32::min),
+                        confidence: lowest(&char_confidence),
                         char_confidence,
                         rows,
                         valid: true,

@@ -4,7 +4,7 @@
 
 use crate::ctc::{Charset, ReadChar};
 use crate::geometry::{Quad, RgbView};
-use crate::grammar::{interpret, Grammar, PlateText};
+use crate::grammar::{interpret, lowest, Grammar, PlateText};
 use crate::line::{compose_line, middle_texture_ratio, LineImage, LineSpec};
 use crate::locate::{
     decode_y5fu, rows_from_aspect, suppress_overlaps, to_image_space, LocatedPlate,
@@ -720,6 +720,8 @@ impl PlateReader {
                 _ => best.push(((*index, *position), other)),
             }
         }
+        // Plates asked about (a one-row plate's bands are one opinion).
+        self.times.second_opinions += best.len() as u64;
         for ((index, position), other) in best {
             let first = &mut out[index][position].0.plate;
             if prefers_second(first, &other) {
@@ -729,7 +731,6 @@ impl PlateReader {
                 discount_unconfirmed(first, &other);
             }
         }
-        self.times.second_opinions += asked.len() as u64;
         self.times.recognise += started.elapsed();
         Ok(())
     }
@@ -940,12 +941,7 @@ pub fn discount_unconfirmed(plate: &mut PlateText, witness: &PlateText) {
             *confidence = confidence.min(UNCONFIRMED_CONFIDENCE);
         }
     }
-    plate.confidence = plate
-        .char_confidence
-        .iter()
-        .copied()
-        .reduce(f32::min)
-        .unwrap_or(0.0);
+    plate.confidence = lowest(&plate.char_confidence);
 }
 
 /// For each character of `text`, whether it belongs to a longest common subsequence of `text`
