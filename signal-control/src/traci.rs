@@ -491,6 +491,37 @@ mod tests {
     }
 
     #[test]
+    fn a_connection_dropped_during_the_handshake_is_tried_again() {
+        use std::net::TcpListener;
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let address = listener.local_addr().expect("address").to_string();
+        let server = std::thread::spawn(move || {
+            // The first client is dropped before it gets an answer, as a starting SUMO may.
+            drop(listener.accept().expect("first accept"));
+            // The second gets the version handshake.
+            let (mut stream, _) = listener.accept().expect("second accept");
+            let mut length = [0u8; 4];
+            stream.read_exact(&mut length).expect("request length");
+            let mut request = vec![0u8; u32::from_be_bytes(length) as usize - 4];
+            stream.read_exact(&mut request).expect("request");
+            let mut version = API_VERSION.to_be_bytes().to_vec();
+            put_string(&mut version, "stand-in");
+            // Status (length, command, result, empty description), then the version answer.
+            let mut body = vec![7, CMD_GETVERSION, 0, 0, 0, 0, 0];
+            body.push((version.len() + 2) as u8);
+            body.push(CMD_GETVERSION);
+            body.extend_from_slice(&version);
+            let mut message = ((body.len() + 4) as u32).to_be_bytes().to_vec();
+            message.extend_from_slice(&body);
+            stream.write_all(&message).expect("answer");
+        });
+        let connected = TraciClient::connect(&address, Duration::from_secs(10));
+        // Checked before joining: without a second attempt the stand-in would wait forever.
+        assert!(connected.is_ok(), "{:?}", connected.err());
+        server.join().expect("stand-in server");
+    }
+
+    #[test]
     fn truncated_values_are_malformed_not_panics() {
         let mut reader = Reader {
             bytes: vec![TYPE_STRING, 0, 0, 0, 9, b'a'],
