@@ -465,6 +465,7 @@ mod tests {
                     state: TrackState::Confirmed,
                 })
                 .collect(),
+            ended: Vec::new(),
         }
     }
 

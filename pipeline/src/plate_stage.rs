@@ -71,8 +71,8 @@ pub struct PlateStage {
     settings: PlateStageSettings,
     /// Per camera: the frame seq of each live track's last read.
     last_read: HashMap<CameraId, HashMap<TrackId, u64>>,
-    /// Per camera: the tracks of its previous frame (to notice tracks that ended).
-    live: HashMap<CameraId, HashSet<TrackId>>,
+    /// Per camera: the tracks seen and not yet ended by the tracker.
+    open: HashMap<CameraId, HashSet<TrackId>>,
     counters: PlateStageCounters,
 }
 
@@ -91,7 +91,7 @@ impl PlateStage {
             voter: PlateVoter::new(settings.vote),
             settings,
             last_read: HashMap::new(),
-            live: HashMap::new(),
+            open: HashMap::new(),
             counters: PlateStageCounters::default(),
         }
     }
@@ -109,15 +109,16 @@ impl PlateStage {
     ) -> Result<Vec<PlateEvent>, PlateError> {
         let mut events = Vec::new();
         let camera = &update.camera;
-        let now_live: HashSet<TrackId> = update.tracks.iter().map(|t| t.id).collect();
         let last_read = self.last_read.entry(camera.clone()).or_default();
-        if let Some(previous) = self.live.get(camera) {
-            for ended in previous.difference(&now_live) {
-                last_read.remove(ended);
-                events.extend(self.voter.finish(camera, *ended));
-            }
+        let open = self.open.entry(camera.clone()).or_default();
+        // A track missing from a frame or two (occluded, missed by the detector) keeps its
+        // votes: only the tracker's word that it ended closes them.
+        for ended in &update.ended {
+            last_read.remove(ended);
+            open.remove(ended);
+            events.extend(self.voter.finish(camera, *ended));
         }
-        self.live.insert(camera.clone(), now_live);
+        open.extend(update.tracks.iter().map(|t| t.id));
         let Some(picture) = frame.source.as_ref() else {
             self.counters.frames_without_picture += 1;
             self.counters.plates += events.len() as u64;
@@ -186,7 +187,7 @@ impl PlateStage {
     /// Ends every live track (the run is over): the plates that qualify with the reads they have.
     pub fn finish(&mut self) -> Vec<PlateEvent> {
         let mut events = Vec::new();
-        for (camera, tracks) in self.live.drain() {
+        for (camera, tracks) in self.open.drain() {
             for track in tracks {
                 events.extend(self.voter.finish(&camera, track));
             }

@@ -2,7 +2,7 @@
 //! camera in capture order (the detection stage guarantees the order), empty frames included.
 
 use crate::detect_stage::DetectedFrame;
-use roadsight_core::{CameraId, Timestamp, TrackedVehicle};
+use roadsight_core::{CameraId, Timestamp, TrackId, TrackedVehicle};
 use roadsight_tracking::{Tracker, TrackerCounters, TrackerSettings};
 use std::collections::HashMap;
 
@@ -13,6 +13,9 @@ pub struct TrackUpdate {
     pub seq: u64,
     pub captured_at: Timestamp,
     pub tracks: Vec<TrackedVehicle>,
+    /// Confirmed tracks that ended with this frame (lost for longer than the tracker's
+    /// `max_lost`): a track missing from `tracks` for a few frames is not among them.
+    pub ended: Vec<TrackId>,
 }
 
 /// Trackers of all cameras.
@@ -36,11 +39,13 @@ impl CameraTrackers {
             .trackers
             .entry(frame.camera.clone())
             .or_insert_with(|| Tracker::new(self.settings));
+        let tracks = tracker.update(&frame.detections, frame.captured_at);
         TrackUpdate {
             camera: frame.camera.clone(),
             seq: frame.seq,
             captured_at: frame.captured_at,
-            tracks: tracker.update(&frame.detections, frame.captured_at),
+            tracks,
+            ended: tracker.ended().to_vec(),
         }
     }
 

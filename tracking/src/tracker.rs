@@ -145,6 +145,8 @@ pub struct Tracker {
     next_id: u64,
     last_update: Option<Timestamp>,
     counters: TrackerCounters,
+    /// Tracks the last update removed that had been confirmed (and so reported).
+    ended: Vec<TrackId>,
 }
 
 fn corners(bbox: [f32; 4]) -> [f32; 4] {
@@ -211,6 +213,7 @@ impl Tracker {
             next_id: 1,
             last_update: None,
             counters: TrackerCounters::default(),
+            ended: Vec::new(),
         }
     }
 
@@ -223,10 +226,19 @@ impl Tracker {
         self.tracks.len()
     }
 
+    /// The confirmed tracks the last [`Tracker::update`] removed: lost for longer than
+    /// `max_lost`, so they will never be reported again. A confirmed track missing from one
+    /// update's output is only lost for now; consumers that keep state per track (plate votes)
+    /// end it when it appears here.
+    pub fn ended(&self) -> &[TrackId] {
+        &self.ended
+    }
+
     /// Steps the tracker with one frame's detections captured at `at`; returns the confirmed
     /// tracks matched in this frame.
     pub fn update(&mut self, detections: &[Detection], at: Timestamp) -> Vec<TrackedVehicle> {
         let s = self.settings;
+        self.ended.clear();
         self.counters.updates += 1;
         self.counters.detections_in += detections.len() as u64;
         let all = detections.len();
@@ -344,6 +356,7 @@ impl Tracker {
                 }
                 if at.duration_since(track.last_matched) > max_lost {
                     self.counters.tracks_removed += 1;
+                    self.ended.push(track.id);
                     continue;
                 }
             }

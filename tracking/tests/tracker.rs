@@ -68,17 +68,23 @@ fn a_track_survives_a_short_gap_and_expires_after_max_lost_by_time() {
     for frame in 0..5 {
         tracker.update(&[car(100.0 + 5.0 * frame as f32, 100.0, 0.9)], at(frame));
     }
-    // Three empty frames (300 ms): lost, not removed; then it is found again with the same id.
+    // Three empty frames (300 ms): lost, not removed (nor ended); then it is found again with
+    // the same id.
     for frame in 5..8 {
         assert!(tracker.update(&[], at(frame)).is_empty());
+        assert!(tracker.ended().is_empty(), "frame {frame}");
     }
     assert_eq!(tracker.live_tracks(), 1);
     let back = tracker.update(&[car(140.0, 100.0, 0.9)], at(8));
     assert_eq!(ids(&back), vec![1]);
-    // Now silent for longer than max_lost: removed, and a new vehicle gets a new id.
+    // Now silent for longer than max_lost: removed, and ended by exactly one update.
+    let mut ended = Vec::new();
     for frame in 9..16 {
         tracker.update(&[], at(frame));
+        ended.extend(tracker.ended().iter().map(|id| (frame, id.0)));
     }
+    // Last matched at frame 8; more than 500 ms later is frame 14.
+    assert_eq!(ended, vec![(14, 1)]);
     assert_eq!(tracker.live_tracks(), 0);
     assert_eq!(tracker.counters().tracks_removed, 1);
     tracker.update(&[car(140.0, 100.0, 0.9)], at(16));
