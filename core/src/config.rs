@@ -300,9 +300,13 @@ pub struct PlatesConfig {
     pub read_every_frames: u32,
     /// Reads per analysed frame at most, over all its tracks (bounds the cost of busy scenes).
     pub max_reads_per_frame: usize,
-    /// Reads a track needs before its plate is emitted, and the voted confidence (0-1).
+    /// A track's plate is emitted when the track ends, if its voted confidence (0-1) reaches
+    /// `emit_confidence`; or earlier, while the vehicle is still in view, once it has
+    /// `min_reads` reads and its voted confidence reaches `early_emit_confidence`. Reads
+    /// improve as a vehicle approaches, so an early plate must be surer than a final one.
     pub min_reads: usize,
     pub emit_confidence: f32,
+    pub early_emit_confidence: f32,
     /// A track's plate is voted from its this-many most confident reads. Fewer lets a vehicle's
     /// few good reads near the camera decide over its many poor ones from far away (more plates
     /// emitted), but also lets an error both recognisers make with confidence through.
@@ -324,6 +328,7 @@ impl Default for PlatesConfig {
             max_reads_per_frame: 8,
             min_reads: 3,
             emit_confidence: 0.6,
+            early_emit_confidence: 0.9,
             vote_reads: 5,
             intra_threads: 1,
         }
@@ -1623,6 +1628,7 @@ fn validate_detector(detector: &DetectorConfig, problems: &mut Vec<ConfigProblem
 fn validate_plates(plates: &PlatesConfig, problems: &mut Vec<ConfigProblem>) {
     for (field, value) in [
         ("emit_confidence", plates.emit_confidence),
+        ("early_emit_confidence", plates.early_emit_confidence),
         ("second_opinion_below", plates.second_opinion_below),
     ] {
         if !(0.0..=1.0).contains(&value) {
@@ -1631,6 +1637,20 @@ fn validate_plates(plates: &PlatesConfig, problems: &mut Vec<ConfigProblem>) {
                 format!("must be within 0..=1, found {value}"),
             ));
         }
+    }
+    // Compared only when both are in range (each out-of-range value is its own problem).
+    let in_range = |v: f32| (0.0..=1.0).contains(&v);
+    if in_range(plates.emit_confidence)
+        && in_range(plates.early_emit_confidence)
+        && plates.early_emit_confidence < plates.emit_confidence
+    {
+        problems.push(problem(
+            "plates.early_emit_confidence",
+            format!(
+                "must be at least plates.emit_confidence ({}), found {}",
+                plates.emit_confidence, plates.early_emit_confidence
+            ),
+        ));
     }
     if !plates.min_vehicle_width_px.is_finite() || plates.min_vehicle_width_px < 0.0 {
         problems.push(problem(
@@ -2089,6 +2109,15 @@ lines = [{ id = "a", from = [0, 0], to = [10, 10] }]
         assert_eq!(
             rendered,
             ["plates.vote_reads: must be at least min_reads (3), found 2"],
+            "{problems:?}"
+        );
+        // An early plate needs a surer vote than a final one.
+        let text = "[plates]\nemit_confidence = 0.7\nearly_emit_confidence = 0.5\n[[cameras]]\nid = \"a\"\nuri = \"/v.mp4\"\n";
+        let problems = CityConfig::parse(text, Path::new(".")).unwrap_err();
+        let rendered: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            rendered,
+            ["plates.early_emit_confidence: must be at least plates.emit_confidence (0.7), found 0.5"],
             "{problems:?}"
         );
         let good = CityConfig::parse(

@@ -41,6 +41,7 @@ impl From<&PlatesConfig> for PlateStageSettings {
             vote: VoteConfig {
                 min_reads: config.min_reads.max(1),
                 emit_confidence: config.emit_confidence,
+                early_emit_confidence: config.early_emit_confidence,
                 max_reads: config.vote_reads,
             },
         }

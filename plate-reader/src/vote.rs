@@ -1,11 +1,15 @@
 //! Per-track voting: the reads of one tracked vehicle across frames combined into one plate.
 //!
-//! Reads are aligned by position: the plate length (and row count) with the most
-//! confidence-weighted support wins, then each position takes the character with the most
-//! confidence-weighted support among reads of that length. Grammar-valid reads weigh double.
-//! A track's plate is emitted once, as soon as it has [`VoteConfig::min_reads`] reads and its
-//! confidence reaches [`VoteConfig::emit_confidence`]; a track that ends before that is
-//! emitted at its end if it reaches the threshold with the reads it has.
+//! The vote is over a track's [`VoteConfig::max_reads`] most confident reads. Each candidate
+//! text (every distinct read, and the per-position vote of the most common length) is scored
+//! by how well the reads agree with it, aligned with the fewest edits, so a read that dropped
+//! a character still counts for the rest; see [`consensus`]. Grammar-valid reads weigh double.
+//!
+//! A track's plate is emitted once: when the track ends, if its confidence reaches
+//! [`VoteConfig::emit_confidence`], or while the vehicle is still in view, once it has
+//! [`VoteConfig::min_reads`] reads and its confidence reaches the higher
+//! [`VoteConfig::early_emit_confidence`]. A vehicle's reads get better as it approaches, so
+//! the first few must be sure to decide; otherwise the track's best reads do, at its end.
 //!
 //! The voter keeps the evidence (for example a JPEG crop) of the track's best read (highest
 //! confidence, grammar-valid reads counting double), asking the caller to make it only when a
@@ -19,9 +23,13 @@ use std::collections::HashMap;
 /// When a track's plate is emitted.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct VoteConfig {
+    /// Reads a track needs before its plate may be emitted while it is still in view.
     pub min_reads: usize,
-    /// Consensus confidence (0-1) a plate needs.
+    /// Consensus confidence (0-1) a plate needs when its track ends.
     pub emit_confidence: f32,
+    /// Consensus confidence (0-1) a plate needs to be emitted before its track ends (the
+    /// higher of this and `emit_confidence` applies).
+    pub early_emit_confidence: f32,
     /// Reads kept per track at most (the least confident go first), so the vote is over the
     /// track's best reads.
     pub max_reads: usize,
@@ -32,6 +40,7 @@ impl Default for VoteConfig {
         Self {
             min_reads: 3,
             emit_confidence: 0.6,
+            early_emit_confidence: 0.9,
             max_reads: 5,
         }
     }
@@ -90,70 +99,193 @@ fn mean(values: &[f32]) -> f32 {
     }
 }
 
-/// The consensus of `reads`: the voted plate text, interpreted by the grammar, with its
-/// confidence (the weakest position's support share times its mean confidence, times the
-/// share of the winning length). `None` without reads.
-pub fn consensus(reads: &[TrackRead]) -> Option<PlateText> {
-    let mut by_shape: HashMap<(usize, u8), f32> = HashMap::new();
-    let mut total = 0.0;
-    for read in reads {
-        if read.plate.text.is_empty() {
-            continue;
-        }
-        let w = weight(&read.plate, mean(&read.plate.char_confidence));
-        *by_shape
-            .entry((read.plate.text.chars().count(), read.plate.rows))
-            .or_default() += w;
-        total += w;
+/// How a read lines up with a candidate text: for each candidate position, the read's
+/// character there (`Some((index, same))`) or none (the read dropped it), and how similar
+/// the two are: matches over the candidate's length plus twice the read's extra characters.
+/// A character the read lacks costs it less than one it has and the candidate does not: a
+/// recogniser drops characters (repeats merged, a blurred glyph) far more often than it
+/// confidently reads one that is not there.
+struct Alignment {
+    at: Vec<Option<(usize, bool)>>,
+    similarity: f32,
+}
+
+/// Aligns `read` to `candidate` with the fewest edits (substitutions, drops and extras each
+/// cost one), preferring a character against a character where edits tie.
+fn align(read: &[char], candidate: &[char]) -> Alignment {
+    let (n, m) = (read.len(), candidate.len());
+    let mut cost = vec![vec![0u32; m + 1]; n + 1];
+    for (i, row) in cost.iter_mut().enumerate() {
+        row[0] = i as u32;
     }
-    let (&(length, rows), &shape_weight) = by_shape
+    for (j, cell) in cost[0].iter_mut().enumerate() {
+        *cell = j as u32;
+    }
+    for i in 1..=n {
+        for j in 1..=m {
+            let diagonal = cost[i - 1][j - 1] + u32::from(read[i - 1] != candidate[j - 1]);
+            cost[i][j] = diagonal.min(cost[i - 1][j] + 1).min(cost[i][j - 1] + 1);
+        }
+    }
+    let mut at = vec![None; m];
+    let (mut matches, mut extras) = (0usize, 0usize);
+    let (mut i, mut j) = (n, m);
+    while i > 0 && j > 0 {
+        let same = read[i - 1] == candidate[j - 1];
+        if cost[i][j] == cost[i - 1][j - 1] + u32::from(!same) {
+            at[j - 1] = Some((i - 1, same));
+            matches += usize::from(same);
+            i -= 1;
+            j -= 1;
+        } else if cost[i][j] == cost[i - 1][j] + 1 {
+            extras += 1;
+            i -= 1;
+        } else {
+            j -= 1;
+        }
+    }
+    extras += i;
+    let span = m + 2 * extras;
+    let similarity = if span == 0 {
+        0.0
+    } else {
+        matches as f32 / span as f32
+    };
+    Alignment { at, similarity }
+}
+
+/// The per-position vote among reads of the most supported length and row count: each
+/// position takes the character with the most confidence-weighted support. It can recover a
+/// plate that no single read got right (each with a different error).
+fn positional_vote(reads: &[(&PlateText, Vec<char>, f32)]) -> Option<(Vec<char>, u8)> {
+    let mut by_shape: HashMap<(usize, u8), f32> = HashMap::new();
+    for (plate, chars, w) in reads {
+        *by_shape.entry((chars.len(), plate.rows)).or_default() += w;
+    }
+    let (&(length, rows), _) = by_shape
         .iter()
         .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(a.0)))?;
-    let shape_share = if total > 0.0 {
-        shape_weight / total
-    } else {
-        0.0
-    };
-    let same_shape: Vec<(&PlateText, Vec<char>)> = reads
-        .iter()
-        .map(|r| (&r.plate, r.plate.text.chars().collect::<Vec<char>>()))
-        .filter(|(p, chars)| chars.len() == length && p.rows == rows)
-        .collect();
     let mut voted = Vec::with_capacity(length);
     for position in 0..length {
-        let mut support: Vec<(char, f32, Vec<f32>)> = Vec::new();
-        let mut position_total = 0.0;
-        for (plate, chars) in &same_shape {
+        let mut support: Vec<(char, f32)> = Vec::new();
+        for (plate, chars, _) in reads
+            .iter()
+            .filter(|(p, c, _)| c.len() == length && p.rows == rows)
+        {
             let c = chars[position];
             let confidence = plate.char_confidence.get(position).copied().unwrap_or(0.0);
             let w = weight(plate, confidence);
-            position_total += w;
             match support.iter_mut().find(|s| s.0 == c) {
-                Some(entry) => {
-                    entry.1 += w;
-                    entry.2.push(confidence);
-                }
-                None => support.push((c, w, vec![confidence])),
+                Some(entry) => entry.1 += w,
+                None => support.push((c, w)),
             }
         }
-        let (char, w, confidences) = support
+        let (char, _) = support
             .into_iter()
             .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))?;
-        let share = if position_total > 0.0 {
-            w / position_total
-        } else {
-            0.0
-        };
-        voted.push(ReadChar {
-            char,
-            confidence: share * mean(&confidences) * shape_share,
-            step: position as u32,
-        });
+        voted.push(char);
     }
-    let top_row = same_shape
+    Some((voted, rows))
+}
+
+/// The consensus of `reads`, interpreted by the grammar; `None` without reads with text.
+///
+/// Candidates are the distinct texts read and the per-position vote of the most supported
+/// length. Each read is aligned to each candidate with the fewest edits, so a read that
+/// dropped a character (or read only the bottom row) still supports the rest. A candidate
+/// scores the reads' weights (mean character confidence, grammar-valid reads double) times
+/// their similarity to it, and the best scoring one wins.
+///
+/// Its confidence at each position is the support there (reads with the same character)
+/// over support plus dissent (reads with another character), times the supporters' mean
+/// confidence, times the share of all read weight that agrees with the candidate. Reads
+/// weigh in proportion to their similarity to the candidate: a read of something else
+/// entirely (another vehicle's plate, a sticker) neither supports a position nor disputes
+/// it, but it does lower the agreement. A dropped character is neither. The plate's
+/// confidence is its weakest position's.
+pub fn consensus(reads: &[TrackRead]) -> Option<PlateText> {
+    let weighted: Vec<(&PlateText, Vec<char>, f32)> = reads
         .iter()
-        .find(|(p, _)| p.valid && p.rows >= 2)
-        .map(|(p, _)| top_row_of(&p.formatted));
+        .filter(|r| !r.plate.text.is_empty())
+        .map(|r| {
+            let w = weight(&r.plate, mean(&r.plate.char_confidence));
+            (&r.plate, r.plate.text.chars().collect(), w)
+        })
+        .collect();
+    let total: f32 = weighted.iter().map(|(_, _, w)| w).sum();
+    let mut candidates: Vec<(Vec<char>, u8)> = Vec::new();
+    for (plate, chars, _) in &weighted {
+        if !candidates
+            .iter()
+            .any(|(c, r)| c == chars && *r == plate.rows)
+        {
+            candidates.push((chars.clone(), plate.rows));
+        }
+    }
+    if let Some(voted) = positional_vote(&weighted) {
+        if !candidates.contains(&voted) {
+            candidates.push(voted);
+        }
+    }
+    let (winner, rows, alignments) = candidates
+        .into_iter()
+        .map(|(candidate, rows)| {
+            let alignments: Vec<Alignment> = weighted
+                .iter()
+                .map(|(_, chars, _)| align(chars, &candidate))
+                .collect();
+            let score: f32 = weighted
+                .iter()
+                .zip(&alignments)
+                .map(|((_, _, w), a)| w * a.similarity)
+                .sum();
+            (candidate, rows, alignments, score)
+        })
+        // The best score; on a tie the earlier candidate (reads before the positional vote).
+        .reduce(|best, next| if next.3 > best.3 { next } else { best })
+        .map(|(candidate, rows, alignments, _)| (candidate, rows, alignments))?;
+    let agreeing: f32 = weighted
+        .iter()
+        .zip(&alignments)
+        .map(|((_, _, w), a)| w * a.similarity)
+        .sum();
+    let agreement = if total > 0.0 { agreeing / total } else { 0.0 };
+    let voted: Vec<ReadChar> = winner
+        .iter()
+        .enumerate()
+        .map(|(position, &char)| {
+            let (mut support, mut dissent, mut confidence_sum) = (0.0f32, 0.0f32, 0.0f32);
+            for ((plate, _, _), alignment) in weighted.iter().zip(&alignments) {
+                let Some((index, same)) = alignment.at[position] else {
+                    continue;
+                };
+                let confidence = plate.char_confidence.get(index).copied().unwrap_or(0.0);
+                let w = weight(plate, confidence) * alignment.similarity;
+                if same {
+                    support += w;
+                    confidence_sum += w * confidence;
+                } else {
+                    dissent += w;
+                }
+            }
+            let confidence = if support > 0.0 {
+                support / (support + dissent) * (confidence_sum / support) * agreement
+            } else {
+                0.0
+            };
+            ReadChar {
+                char,
+                confidence,
+                step: position as u32,
+            }
+        })
+        .collect();
+    let top_row = weighted
+        .iter()
+        .find(|(p, chars, _)| {
+            p.valid && p.rows >= 2 && p.rows == rows && chars.len() == winner.len()
+        })
+        .map(|(p, _, _)| top_row_of(&p.formatted));
     Some(interpret(&voted, rows, top_row))
 }
 
@@ -223,7 +355,8 @@ impl<E> PlateVoter<E> {
         if votes.reads.len() < config.min_reads {
             return None;
         }
-        let result = Self::result(camera, track, votes, config.emit_confidence)?;
+        let early = config.early_emit_confidence.max(config.emit_confidence);
+        let result = Self::result(camera, track, votes, early)?;
         votes.emitted = true;
         Some(result)
     }
@@ -323,10 +456,53 @@ mod tests {
         assert_eq!(voted.text, "59L214999");
         assert_eq!(voted.formatted, "59-L2 149.99");
         assert!(voted.valid);
-        // Two of three same-length reads agree at the weakest positions; the short read
-        // takes a quarter of the length support.
-        assert!(voted.confidence < 0.95 * 0.7, "{}", voted.confidence);
-        assert!(voted.confidence > 0.4, "{}", voted.confidence);
+        // At the weakest positions three reads agree and one dissents, so the plate is less
+        // sure than any one read (0.95) by about a quarter; the short read dissents nowhere.
+        assert!(voted.confidence < 0.95 * 0.8, "{}", voted.confidence);
+        assert!(voted.confidence > 0.6, "{}", voted.confidence);
+        let unanimous = consensus(&reads[..1]).expect("consensus");
+        assert!(unanimous.confidence > voted.confidence);
+    }
+
+    /// Two sure reads of a two-row plate, one of them without a character, and three poor
+    /// reads of something else: the full plate wins, and the reads of something else do not
+    /// keep it from the threshold.
+    #[test]
+    fn a_read_that_dropped_a_character_supports_the_rest() {
+        let reads: Vec<TrackRead> = [
+            ("HR5153007", 0.25),
+            ("59152040", 0.5),
+            ("59K143840", 0.98),
+            ("59K13840", 0.99),
+            ("59E1340", 0.5),
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, (text, confidence))| TrackRead {
+            plate: plate(text, *confidence, 2),
+            at: at(i as i64),
+        })
+        .collect();
+        let voted = consensus(&reads).expect("consensus");
+        assert_eq!(voted.text, "59K143840");
+        assert!(voted.confidence >= 0.6, "{}", voted.confidence);
+        assert!(voted.confidence < 0.98, "{}", voted.confidence);
+    }
+
+    #[test]
+    fn the_alignment_marks_drops_and_substitutions() {
+        let chars = |t: &str| t.chars().collect::<Vec<char>>();
+        let dropped = align(&chars("59K13840"), &chars("59K143840"));
+        assert_eq!(dropped.at.iter().filter(|a| a.is_none()).count(), 1);
+        assert!(dropped.at.iter().flatten().all(|(_, same)| *same));
+        assert!((dropped.similarity - 8.0 / 9.0).abs() < 1e-6);
+        // The same two texts the other way round: an extra character costs twice a drop.
+        let extra = align(&chars("59K143840"), &chars("59K13840"));
+        assert!((extra.similarity - 8.0 / 10.0).abs() < 1e-6);
+        let substituted = align(&chars("7G3227N"), &chars("ZG3227N"));
+        assert_eq!(substituted.at[0], Some((0, false)));
+        assert!((substituted.similarity - 6.0 / 7.0).abs() < 1e-6);
+        assert_eq!(align(&[], &chars("51G")).similarity, 0.0);
     }
 
     #[test]
@@ -357,7 +533,7 @@ mod tests {
             .add(
                 &camera,
                 TrackId(7),
-                plate("51G12345", 0.8, 1),
+                plate("51G12345", 0.95, 1),
                 at(0),
                 || {
                     made += 1;
@@ -380,7 +556,7 @@ mod tests {
         let weaker = voter.add(
             &camera,
             TrackId(7),
-            plate("51G12345", 0.7, 1),
+            plate("51G12345", 0.9, 1),
             at(2),
             || {
                 made += 1;
@@ -453,15 +629,14 @@ mod tests {
     }
 
     /// A vehicle far away gives many poor reads before it gives a few good ones; the vote over
-    /// the best `max_reads` is decided by the good ones, the vote over all of them is not.
+    /// the best `max_reads` is decided by the good ones, the vote over all of them is not
+    /// when the poor ones keep making the same mistake.
     #[test]
     fn the_vote_is_over_the_most_confident_reads() {
         let camera = CameraId::new("cam-1");
         let reads = |voter: &mut PlateVoter<()>| {
             let mut emitted = None;
-            let poor = [
-                "51C12845", "57G12346", "51G72345", "31G12345", "51G1234B", "54G12395",
-            ];
+            let poor = ["51G72345"; 6];
             let good = ["51G12345"; 3];
             for (i, (text, confidence)) in poor
                 .iter()
@@ -491,5 +666,53 @@ mod tests {
         };
         let voted = reads(&mut PlateVoter::new(best_five)).expect("the good reads decide");
         assert_eq!(voted.plate.text, "51G12345");
+    }
+
+    /// Early reads that agree but are not sure wait for the track's end, when the better reads
+    /// of the vehicle near the camera can still change the plate; sure ones go at once.
+    #[test]
+    fn only_a_sure_vote_is_emitted_before_the_track_ends() {
+        let camera = CameraId::new("cam-1");
+        let mut voter: PlateVoter<()> = PlateVoter::new(VoteConfig::default());
+        for (i, (text, confidence)) in [
+            ("7G3227N", 0.8),
+            ("7G3227N", 0.8),
+            ("7G3227N", 0.8),
+            ("ZG3227N", 0.99),
+            ("ZG3227N", 0.99),
+            ("ZG3227N", 0.99),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let early = voter.add(
+                &camera,
+                TrackId(4),
+                plate(text, *confidence, 1),
+                at(i as i64),
+                || None,
+            );
+            assert!(early.is_none(), "emitted early after {} reads", i + 1);
+        }
+        let voted = voter
+            .finish(&camera, TrackId(4))
+            .expect("emitted at the end");
+        assert_eq!(voted.plate.text, "ZG3227N");
+        assert_eq!(voted.reads, 5);
+
+        let mut sure: PlateVoter<()> = PlateVoter::new(VoteConfig::default());
+        let emitted: Vec<_> = (0..3)
+            .filter_map(|i| {
+                sure.add(
+                    &camera,
+                    TrackId(5),
+                    plate("51G12345", 0.97, 1),
+                    at(i),
+                    || None,
+                )
+            })
+            .collect();
+        assert_eq!(emitted.len(), 1, "a sure vote is emitted at its third read");
+        assert!(sure.finish(&camera, TrackId(5)).is_none(), "and only once");
     }
 }
