@@ -29,6 +29,9 @@ pub struct EvalRoutesArgs {
     /// `[plates] vote_reads` for the run (the config's default when not given).
     #[arg(long)]
     vote_reads: Option<usize>,
+    /// `[plates] read_every_frames` for the run (the config's default when not given).
+    #[arg(long)]
+    read_every_frames: Option<u32>,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -45,6 +48,13 @@ struct RouteResult {
 }
 
 #[derive(Debug, Serialize)]
+struct WrongPlate {
+    camera: String,
+    plate: String,
+    at: String,
+}
+
+#[derive(Debug, Serialize)]
 struct Report {
     scenario_dir: String,
     /// Reconstructed exactly / true routes (vehicles seen by two cameras or more).
@@ -54,6 +64,8 @@ struct Report {
     /// Plates the pipeline emitted (one per track), and how many read their vehicle's plate.
     plates_emitted: usize,
     plates_right: usize,
+    /// Emitted plates that are no vehicle's.
+    plates_wrong: Vec<WrongPlate>,
     /// True sightings (a vehicle at a camera) whose plate was emitted right at that camera.
     sightings_true: usize,
     sightings_read: usize,
@@ -98,8 +110,12 @@ pub fn eval_routes(args: &EvalRoutesArgs) -> anyhow::Result<()> {
         work.path().join("corridor.db").display(),
         args.model
     );
+    let _ = writeln!(config, "[plates]");
     if let Some(reads) = args.vote_reads {
-        let _ = writeln!(config, "[plates]\nvote_reads = {reads}");
+        let _ = writeln!(config, "vote_reads = {reads}");
+    }
+    if let Some(every) = args.read_every_frames {
+        let _ = writeln!(config, "read_every_frames = {every}");
     }
     for camera in &cameras {
         let video = dir.join(camera).join("video.mp4");
@@ -190,6 +206,15 @@ pub fn eval_routes(args: &EvalRoutesArgs) -> anyhow::Result<()> {
         .iter()
         .filter(|s| truth_plates.contains_key(&s.plate))
         .count();
+    let plates_wrong: Vec<WrongPlate> = sightings
+        .iter()
+        .filter(|s| !truth_plates.contains_key(&s.plate))
+        .map(|s| WrongPlate {
+            camera: s.camera.clone(),
+            plate: s.plate.clone(),
+            at: s.at.to_rfc3339(),
+        })
+        .collect();
     let sightings_true: usize = truth_plates.values().map(Vec::len).sum();
     let mut read_at: Vec<(String, String)> = sightings
         .iter()
@@ -210,6 +235,7 @@ pub fn eval_routes(args: &EvalRoutesArgs) -> anyhow::Result<()> {
         reconstructed,
         plates_emitted: sightings.len(),
         plates_right,
+        plates_wrong,
         sightings_true,
         sightings_read: read_at.len(),
         routes: results,
@@ -228,6 +254,14 @@ pub fn eval_routes(args: &EvalRoutesArgs) -> anyhow::Result<()> {
                     .as_ref()
                     .map_or_else(|| "(none)".to_string(), |cameras| cameras.join(" -> ")),
                 if route.reconstructed { "  ok" } else { "" }
+            );
+        }
+        for wrong in &report.plates_wrong {
+            outln!(
+                "wrong plate {} at {} ({})",
+                wrong.plate,
+                wrong.camera,
+                wrong.at
             );
         }
         outln!(

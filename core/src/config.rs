@@ -324,7 +324,7 @@ impl Default for PlatesConfig {
             second_recogniser: "ppocrv4-rec".to_string(),
             second_opinion_below: 0.9,
             min_vehicle_width_px: 120.0,
-            read_every_frames: 2,
+            read_every_frames: 1,
             max_reads_per_frame: 8,
             min_reads: 3,
             emit_confidence: 0.6,
