@@ -18,7 +18,7 @@ use roadsight_core::{CameraId, TrackId, TrackState};
 use roadsight_plate_reader::{
     PlateError, PlateReader, PlateVoter, Region, RgbView, VoteConfig, VotedPlate,
 };
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// JPEG quality of evidence crops.
 pub const EVIDENCE_JPEG_QUALITY: u8 = 85;
@@ -72,8 +72,6 @@ pub struct PlateStage {
     settings: PlateStageSettings,
     /// Per camera: the frame seq of each live track's last read.
     last_read: HashMap<CameraId, HashMap<TrackId, u64>>,
-    /// Per camera: the tracks seen and not yet ended by the tracker.
-    open: HashMap<CameraId, HashSet<TrackId>>,
     counters: PlateStageCounters,
 }
 
@@ -92,7 +90,6 @@ impl PlateStage {
             voter: PlateVoter::new(settings.vote),
             settings,
             last_read: HashMap::new(),
-            open: HashMap::new(),
             counters: PlateStageCounters::default(),
         }
     }
@@ -111,15 +108,12 @@ impl PlateStage {
         let mut events = Vec::new();
         let camera = &update.camera;
         let last_read = self.last_read.entry(camera.clone()).or_default();
-        let open = self.open.entry(camera.clone()).or_default();
         // A track missing from a frame or two (occluded, missed by the detector) keeps its
         // votes: only the tracker's word that it ended closes them.
         for ended in &update.ended {
             last_read.remove(ended);
-            open.remove(ended);
             events.extend(self.voter.finish(camera, *ended));
         }
-        open.extend(update.tracks.iter().map(|t| t.id));
         let Some(picture) = frame.source.as_ref() else {
             self.counters.frames_without_picture += 1;
             self.counters.plates += events.len() as u64;
@@ -187,12 +181,7 @@ impl PlateStage {
 
     /// Ends every live track (the run is over): the plates that qualify with the reads they have.
     pub fn finish(&mut self) -> Vec<PlateEvent> {
-        let mut events = Vec::new();
-        for (camera, tracks) in self.open.drain() {
-            for track in tracks {
-                events.extend(self.voter.finish(&camera, track));
-            }
-        }
+        let events = self.voter.finish_all();
         self.last_read.clear();
         self.counters.plates += events.len() as u64;
         events
