@@ -22,6 +22,8 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PY="$VENV/bin/python"
 BIN="$ROOT/target/release/roadsight"
+# The share of training lines degraded to a plate a few pixels high, as cameras see them.
+LOW_RES="${LOW_RES:-0.35}"
 
 update_manifest() {
   local sha
@@ -56,10 +58,11 @@ wait
 "$BIN" eval plates --crops-dir "$DATA/plates-vn" --dump-lines "$WORK/lines-dev" >/dev/null
 log "training, stage 1: Vietnamese-style plates"
 "$PY" "$ROOT/scripts/plate_rec/train.py" --lines "$WORK/linesA" "$WORK/linesB" \
-  --real-lines "$WORK/lines-dev" --out "$WORK/stage1.onnx" --steps 1000 --checkpoint "$WORK/stage1.npz"
+  --real-lines "$WORK/lines-dev" --out "$WORK/stage1.onnx" --steps 1000 --checkpoint "$WORK/stage1.npz" \
+  --low-resolution-share "$LOW_RES"
 log "training, stage 2: all styles, from stage 1"
 "$PY" "$ROOT/scripts/plate_rec/train.py" --lines "$WORK/linesA" "$WORK/linesB" "$WORK/linesC" "$WORK/linesD" \
   --real-lines "$WORK/lines-dev" --out "$MODEL" --steps "${STEPS:-2500}" \
-  --resume "$WORK/stage1.npz" --checkpoint "$WORK/stage2.npz"
+  --resume "$WORK/stage1.npz" --checkpoint "$WORK/stage2.npz" --low-resolution-share "$LOW_RES"
 update_manifest
 log "done: $MODEL; measure with: $BIN eval plates --crops-dir $DATA/plates-vn --split holdout"

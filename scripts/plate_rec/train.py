@@ -134,9 +134,23 @@ def load_lines(folders, real_folders):
     return np.stack(images), labels, np.array(weights), np.array(holdout)
 
 
-def augment(batch, rng):
+def low_resolution(line, rng):
+    """The line as the reader composes it from a plate only a few pixels high in the frame (a
+    camera 20-40 px tall plate, each row of a two-row one 8-16 px): area-averaged down, then
+    bilinear back up, as the reader's warp does."""
+    scale_h = rng.uniform(0.22, 0.75)
+    scale_w = scale_h * rng.uniform(0.8, 1.25)
+    small = Image.fromarray(line).resize((max(8, round(WIDTH * scale_w)), max(5, round(HEIGHT * scale_h))),
+                                         Image.BOX)
+    return np.asarray(small.resize((WIDTH, HEIGHT), Image.BILINEAR))
+
+
+def augment(batch, rng, low_resolution_share=0.0):
+    n = len(batch)
+    if low_resolution_share > 0:
+        batch = np.stack([low_resolution(line, rng) if rng.random() < low_resolution_share else line
+                          for line in batch])
     x = batch.astype(np.float32)
-    n = len(x)
     contrast = rng.uniform(0.6, 1.3, (n, 1, 1, 1))
     bright = rng.uniform(-40, 40, (n, 1, 1, 1))
     x = (x - 128) * contrast + 128 + bright
@@ -232,6 +246,8 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--low-resolution-share", type=float, default=0.0,
+                    help="the share of training lines degraded to a plate a few pixels high")
     ap.add_argument("--init-only", action="store_true")
     ap.add_argument("--resume", help="an .npz of parameters to start from")
     ap.add_argument("--checkpoint", help="where to save parameters as training goes (.npz)")
@@ -272,13 +288,17 @@ def main():
 
     predict = jax.jit(lambda params, bn_state, x: forward(params, bn_state, x)[0])
 
-    def validate():
+    # The held-out lines as they are, and each also as from a plate a few pixels high (fixed draw).
+    low_rng = np.random.default_rng(12345)
+    valid_low = np.stack([low_resolution(images[i], low_rng) for i in valid_index]) if len(valid_index) else None
+
+    def validate(lines):
         if len(valid_index) == 0:
             return float("nan")
         hits = 0
         for start in range(0, len(valid_index), 256):
             idx = valid_index[start:start + 256]
-            texts = greedy(predict(params, state, jnp.asarray(normalise(images[idx]))))
+            texts = greedy(predict(params, state, jnp.asarray(normalise(lines[start:start + 256]))))
             hits += sum(t == "".join(ALPHABET[c - 1] for c in labels[i]) for t, i in zip(texts, idx))
         return hits / len(valid_index)
 
@@ -286,13 +306,14 @@ def main():
     losses = []
     for n in range(1, args.steps + 1):
         idx = rng.choice(train_index, args.batch, p=p)
-        x = augment(images[idx], rng)
+        x = augment(images[idx], rng, args.low_resolution_share)
         y, y_pad = pack_labels([labels[i] for i in idx])
         params, state, opt_state, loss = step(params, state, opt_state, jnp.asarray(x), jnp.asarray(y),
                                               jnp.asarray(y_pad))
         losses.append(float(loss))
         if n % 250 == 0 or n == args.steps:
-            print(f"step {n}: loss {np.mean(losses[-250:]):.3f}, held-out exact {validate():.3f}, "
+            print(f"step {n}: loss {np.mean(losses[-250:]):.3f}, held-out exact {validate(images[valid_index]):.3f}, "
+                  f"low-resolution {validate(valid_low):.3f}, "
                   f"{time.time() - started:.0f} s", flush=True)
             saved = {f"params.{n}.{k}": np.asarray(v) for n, layer in params.items() for k, v in layer.items()}
             saved.update({f"state.{n}.{k}": np.asarray(v) for n, layer in state.items() for k, v in layer.items()})
