@@ -77,6 +77,21 @@ impl Rgb {
         }
     }
 
+    /// The image scaled (area-like filter) to `height` pixels high, its aspect kept.
+    fn shrunk(&self, height: u32) -> Self {
+        let image =
+            image::RgbImage::from_raw(self.width, self.height, self.pixels.clone()).unwrap();
+        let width =
+            (u64::from(self.width) * u64::from(height) / u64::from(self.height)).max(8) as u32;
+        let small =
+            image::imageops::resize(&image, width, height, image::imageops::FilterType::Triangle);
+        Self {
+            pixels: small.into_raw(),
+            width,
+            height,
+        }
+    }
+
     fn view(&self) -> RgbView<'_> {
         RgbView::new(&self.pixels, self.width, self.height).unwrap()
     }
@@ -99,12 +114,11 @@ fn label_errata() -> std::collections::HashMap<String, (String, String)> {
         .collect()
 }
 
-#[test]
-fn held_out_vietnamese_crops_stay_above_the_measured_floor() {
-    let dir = data().join("plates-vn");
+/// The held-out fifth of `plates-vn`: (file, labelled text normalised, reviewed text, labelled
+/// rows).
+fn held_out_crops(dir: &Path) -> Vec<(String, String, String, u8)> {
     let labels = std::fs::read_to_string(dir.join("labels.csv")).unwrap();
     let errata = label_errata();
-    // (file, labelled text normalised, reviewed text, labelled rows)
     let rows: Vec<(String, String, String, u8)> = labels
         .lines()
         .skip(1)
@@ -127,6 +141,13 @@ fn held_out_vietnamese_crops_stay_above_the_measured_floor() {
         .filter(|(file, _, _, _)| is_held_out(file))
         .collect();
     assert!(rows.len() > 300, "{} held-out crops", rows.len());
+    rows
+}
+
+#[test]
+fn held_out_vietnamese_crops_stay_above_the_measured_floor() {
+    let dir = data().join("plates-vn");
+    let rows = held_out_crops(&dir);
     let mut reader = reader();
     assert!(
         reader.second.is_some(),
@@ -164,7 +185,7 @@ fn held_out_vietnamese_crops_stay_above_the_measured_floor() {
         by_rows[2].1
     );
     // The issue's bar is 0.95 and is NOT met yet: with the second opinion this reader
-    // measures 0.767 (286/373) against the labels as given and 0.922 (344/373) against the
+    // measures 0.767 (286/373) against the labels as given and 0.914 (341/373) against the
     // reviewed labels. These floors guard what has been reached; they are not the bar.
     assert!(
         accuracy >= 0.74,
@@ -174,6 +195,47 @@ fn held_out_vietnamese_crops_stay_above_the_measured_floor() {
         reviewed_accuracy >= 0.90,
         "exact-match rate against reviewed labels {reviewed_accuracy:.3} fell under the 0.90 \
          floor (bar 0.95)"
+    );
+}
+
+#[test]
+fn held_out_crops_shrunk_to_camera_size_stay_above_the_measured_floor() {
+    // A camera 20-40 px from a plate's top to its bottom, as in the corridor's footage: each
+    // held-out crop shrunk to a height between 20 and 40 px (chosen by its file name), then read.
+    let dir = data().join("plates-vn");
+    let rows = held_out_crops(&dir);
+    let mut reader = reader();
+    let mut exact_reviewed = 0usize;
+    for chunk in rows.chunks(16) {
+        let images: Vec<Rgb> = chunk
+            .iter()
+            .map(|(file, _, _, _)| {
+                let spread = file
+                    .bytes()
+                    .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+                Rgb::open(&dir.join("images").join(file)).shrunk(20 + spread % 21)
+            })
+            .collect();
+        let inputs: Vec<_> = images.iter().map(|i| (i.view(), Region::Crop)).collect();
+        let reads = reader.read(&inputs).unwrap();
+        for ((_, _, reviewed, _), plates) in chunk.iter().zip(&reads) {
+            assert!(plates.len() <= 1, "a crop gives at most one plate");
+            exact_reviewed +=
+                usize::from(plates.first().is_some_and(|p| p.plate.text == *reviewed));
+        }
+    }
+    let accuracy = exact_reviewed as f64 / rows.len() as f64;
+    eprintln!(
+        "held-out crops shrunk to 20-40 px: {exact_reviewed}/{} = {accuracy:.3} against the \
+         reviewed labels",
+        rows.len()
+    );
+    // The recogniser trained with lines degraded to this size measures 0.866 (323/373); the one
+    // before it, trained on sharp lines only, 0.818 (305/373). A regression floor that the
+    // earlier recogniser fails.
+    assert!(
+        accuracy >= 0.84,
+        "exact-match rate of shrunk crops {accuracy:.3} fell under the 0.84 floor"
     );
 }
 
@@ -207,7 +269,7 @@ fn car_photos_end_to_end_stay_above_the_measured_floor() {
     eprintln!("car photos: {exact}/{total} = {accuracy:.3}");
     assert!(total >= 238, "{total} photos");
     // The issue's bar is 0.88 and is NOT met yet: with the second opinion this reader
-    // measures 0.744 (177/238; US plates, 107/163, are the weak part). A regression floor, not
+    // measures 0.739 (176/238; US plates, 106/163, are the weak part). A regression floor, not
     // the bar.
     assert!(
         accuracy >= 0.71,
