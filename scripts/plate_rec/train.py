@@ -135,9 +135,9 @@ def load_lines(folders, real_folders):
 
 
 def low_resolution(line, rng):
-    """The line as the reader composes it from a plate only a few pixels high in the frame (a
-    camera 20-40 px tall plate, each row of a two-row one 8-16 px): area-averaged down, then
-    bilinear back up, as the reader's warp does."""
+    """The line as the reader composes it from a plate only a few pixels high in the frame (20-40
+    px high, each row of a two-row plate 8-16 px): area-averaged down, then bilinear back up, as
+    the reader's warp enlarges it."""
     scale_h = rng.uniform(0.22, 0.75)
     scale_w = scale_h * rng.uniform(0.8, 1.25)
     small = Image.fromarray(line).resize((max(8, round(WIDTH * scale_w)), max(5, round(HEIGHT * scale_h))),
@@ -289,8 +289,9 @@ def main():
     predict = jax.jit(lambda params, bn_state, x: forward(params, bn_state, x)[0])
 
     # The held-out lines as they are, and each also as from a plate a few pixels high (fixed draw).
+    valid_sharp = images[valid_index]
     low_rng = np.random.default_rng(12345)
-    valid_low = np.stack([low_resolution(images[i], low_rng) for i in valid_index]) if len(valid_index) else None
+    valid_low = np.stack([low_resolution(line, low_rng) for line in valid_sharp]) if len(valid_index) else None
 
     def validate(lines):
         if len(valid_index) == 0:
@@ -312,7 +313,7 @@ def main():
                                               jnp.asarray(y_pad))
         losses.append(float(loss))
         if n % 250 == 0 or n == args.steps:
-            print(f"step {n}: loss {np.mean(losses[-250:]):.3f}, held-out exact {validate(images[valid_index]):.3f}, "
+            print(f"step {n}: loss {np.mean(losses[-250:]):.3f}, held-out exact {validate(valid_sharp):.3f}, "
                   f"low-resolution {validate(valid_low):.3f}, "
                   f"{time.time() - started:.0f} s", flush=True)
             saved = {f"params.{n}.{k}": np.asarray(v) for n, layer in params.items() for k, v in layer.items()}
