@@ -227,7 +227,8 @@ pub fn consensus(reads: &[TrackRead]) -> Option<PlateText> {
             candidates.push(voted);
         }
     }
-    let winner = candidates
+    // The winner's score is the read weight that agrees with it.
+    let (winner, rows, alignments, agreeing) = candidates
         .into_iter()
         .map(|(candidate, rows)| {
             let alignments: Vec<Alignment> = weighted
@@ -243,8 +244,6 @@ pub fn consensus(reads: &[TrackRead]) -> Option<PlateText> {
         })
         // The best score; on a tie the earlier candidate (reads before the positional vote).
         .reduce(|best, next| if next.3 > best.3 { next } else { best })?;
-    // The winner's score is the read weight that agrees with it.
-    let (winner, rows, alignments, agreeing) = (winner.0, winner.1, winner.2, winner.3);
     let agreement = if total > 0.0 { agreeing / total } else { 0.0 };
     let voted: Vec<ReadChar> = winner
         .iter()
@@ -364,9 +363,6 @@ impl<E> PlateVoter<E> {
         E: Clone,
     {
         let votes = self.tracks.remove(&(camera.clone(), track))?;
-        if votes.emitted {
-            return None;
-        }
         Self::result(camera, track, &votes, self.config.emit_confidence)
     }
 
@@ -379,13 +375,13 @@ impl<E> PlateVoter<E> {
         let emit_confidence = self.config.emit_confidence;
         self.tracks
             .drain()
-            .filter(|(_, votes)| !votes.emitted)
             .filter_map(|((camera, track), votes)| {
                 Self::result(&camera, track, &votes, emit_confidence)
             })
             .collect()
     }
 
+    /// The track's plate if it has not been emitted yet and its vote passes `emit_confidence`.
     fn result(
         camera: &CameraId,
         track: TrackId,
@@ -395,6 +391,9 @@ impl<E> PlateVoter<E> {
     where
         E: Clone,
     {
+        if votes.emitted {
+            return None;
+        }
         let plate = consensus(&votes.reads)?;
         if plate.confidence < emit_confidence {
             return None;
@@ -442,6 +441,24 @@ mod tests {
 
     fn at(seconds: i64) -> Timestamp {
         Timestamp::from_nanos(seconds * 1_000_000_000)
+    }
+
+    /// Adds one one-row read, without evidence, of `text` for `track` at `seconds`.
+    fn add_read<E: Clone>(
+        voter: &mut PlateVoter<E>,
+        camera: &CameraId,
+        track: u64,
+        text: &str,
+        confidence: f32,
+        seconds: i64,
+    ) -> Option<VotedPlate<E>> {
+        voter.add(
+            camera,
+            TrackId(track),
+            plate(text, confidence, 1),
+            at(seconds),
+            || None,
+        )
     }
 
     #[test]
@@ -583,15 +600,7 @@ mod tests {
         assert_eq!(voted.agreeing, 3);
         assert_eq!(voted.evidence, Some((at(1), "crop-1".to_string())));
         assert_eq!((voted.first_seen, voted.last_seen), (at(0), at(2)));
-        assert!(voter
-            .add(
-                &camera,
-                TrackId(7),
-                plate("51G12345", 0.99, 1),
-                at(3),
-                || None
-            )
-            .is_none());
+        assert!(add_read(&mut voter, &camera, 7, "51G12345", 0.99, 3).is_none());
         assert!(
             voter.finish(&camera, TrackId(7)).is_none(),
             "already emitted"
@@ -603,20 +612,8 @@ mod tests {
     fn short_track_is_emitted_at_its_end_only_if_confident() {
         let camera = CameraId::new("cam-1");
         let mut voter: PlateVoter<()> = PlateVoter::new(VoteConfig::default());
-        voter.add(
-            &camera,
-            TrackId(1),
-            plate("51G12345", 0.9, 1),
-            at(0),
-            || None,
-        );
-        voter.add(
-            &camera,
-            TrackId(2),
-            plate("51G12345", 0.2, 1),
-            at(0),
-            || None,
-        );
+        add_read(&mut voter, &camera, 1, "51G12345", 0.9, 0);
+        add_read(&mut voter, &camera, 2, "51G12345", 0.2, 0);
         let confident = voter
             .finish(&camera, TrackId(1))
             .expect("confident single read");
@@ -630,30 +627,10 @@ mod tests {
         let camera = CameraId::new("cam-1");
         let mut voter: PlateVoter<()> = PlateVoter::new(VoteConfig::default());
         // Track 1: one confident read; 2: one unsure read; 3: emitted early already.
-        voter.add(
-            &camera,
-            TrackId(1),
-            plate("51G12345", 0.9, 1),
-            at(0),
-            || None,
-        );
-        voter.add(
-            &camera,
-            TrackId(2),
-            plate("30A67890", 0.2, 1),
-            at(0),
-            || None,
-        );
+        add_read(&mut voter, &camera, 1, "51G12345", 0.9, 0);
+        add_read(&mut voter, &camera, 2, "30A67890", 0.2, 0);
         let early: Vec<_> = (0..3)
-            .filter_map(|i| {
-                voter.add(
-                    &camera,
-                    TrackId(3),
-                    plate("29B11111", 0.97, 1),
-                    at(i),
-                    || None,
-                )
-            })
+            .filter_map(|i| add_read(&mut voter, &camera, 3, "29B11111", 0.97, i))
             .collect();
         assert_eq!(early.len(), 1);
         let ended = voter.finish_all();
@@ -670,13 +647,7 @@ mod tests {
         let camera = CameraId::new("cam-1");
         let mut voter: PlateVoter<()> = PlateVoter::new(VoteConfig::default());
         for (i, text) in ["51G12345", "30A67890", "29B11111"].iter().enumerate() {
-            let emitted = voter.add(
-                &camera,
-                TrackId(4),
-                plate(text, 0.9, 1),
-                at(i as i64),
-                || None,
-            );
+            let emitted = add_read(&mut voter, &camera, 4, text, 0.9, i as i64);
             assert!(emitted.is_none(), "no consensus after {text}");
         }
     }
@@ -697,13 +668,7 @@ mod tests {
                 .chain(good.iter().map(|t| (*t, 0.97)))
                 .enumerate()
             {
-                let result = voter.add(
-                    &camera,
-                    TrackId(9),
-                    plate(text, confidence, 1),
-                    at(i as i64),
-                    || None,
-                );
+                let result = add_read(voter, &camera, 9, text, confidence, i as i64);
                 emitted = emitted.or(result);
             }
             emitted.or_else(|| voter.finish(&camera, TrackId(9)))
@@ -738,13 +703,7 @@ mod tests {
         .iter()
         .enumerate()
         {
-            let early = voter.add(
-                &camera,
-                TrackId(4),
-                plate(text, *confidence, 1),
-                at(i as i64),
-                || None,
-            );
+            let early = add_read(&mut voter, &camera, 4, text, *confidence, i as i64);
             assert!(early.is_none(), "emitted early after {} reads", i + 1);
         }
         let voted = voter
@@ -755,15 +714,7 @@ mod tests {
 
         let mut sure: PlateVoter<()> = PlateVoter::new(VoteConfig::default());
         let emitted: Vec<_> = (0..3)
-            .filter_map(|i| {
-                sure.add(
-                    &camera,
-                    TrackId(5),
-                    plate("51G12345", 0.97, 1),
-                    at(i),
-                    || None,
-                )
-            })
+            .filter_map(|i| add_read(&mut sure, &camera, 5, "51G12345", 0.97, i))
             .collect();
         assert_eq!(emitted.len(), 1, "a sure vote is emitted at its third read");
         assert!(sure.finish(&camera, TrackId(5)).is_none(), "and only once");
