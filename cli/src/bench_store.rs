@@ -38,12 +38,23 @@ pub struct StoreBenchArgs {
     /// Where the traced SQLite store is built and kept.
     #[arg(long, default_value = ".deps/bench")]
     dir: PathBuf,
+    /// Which insert cases to measure: `new` (every plate new), `known` (plates already
+    /// stored), or both.
+    #[arg(long, value_delimiter = ',', default_values = ["new", "known"])]
+    cases: Vec<InsertCase>,
     /// Also measure PostgreSQL inserts here (a schema of its own, dropped after).
     #[arg(long)]
     postgres: Option<String>,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
+}
+
+/// An insert case of the bench.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InsertCase {
+    New,
+    Known,
 }
 
 #[derive(Debug, Serialize)]
@@ -193,7 +204,11 @@ pub fn bench_store(args: &StoreBenchArgs) -> anyhow::Result<()> {
     }
     let warm_plates = 10_000;
     for (backend, open) in &backends {
-        for case in ["new", "known"] {
+        for case in &args.cases {
+            let case = match case {
+                InsertCase::New => "new",
+                InsertCase::Known => "known",
+            };
             let mut store = open(case)?;
             let seconds = if case == "new" {
                 insert(
