@@ -11,9 +11,11 @@
 //! - **events**: every [`Event`] as its wire JSON, keyed by [`Event::id`]. Writes are
 //!   idempotent: appending an event already stored is a counted duplicate, never a second row,
 //!   so replaying footage or redelivering messages duplicates nothing.
-//! - **sightings**: each plate event, by plate and time, for plate traces; with **plates** (one
-//!   row per plate text) and its single-deletion neighbourhood, so a fuzzy search finds every
-//!   plate within one edit through an index instead of a scan.
+//! - **sightings**: each plate event, indexed by ten-minute time slot, plate and time, for
+//!   plate traces (inserts stay in the current slot's part of the index; a trace seeks each
+//!   slot of its window); with **plates** (one row per plate text: first and last sighting,
+//!   how many) and its single-deletion neighbourhood, so a fuzzy search finds every plate
+//!   within one edit through an index instead of a scan.
 //! - **counts**: each closed interval count, by camera and interval.
 //! - **evidence**: images, content-addressed (`sha256:<hex>`): the same image is stored once.
 //! - **audit_log**: who asked what about which plate, when, and how many results came back.

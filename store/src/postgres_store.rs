@@ -89,24 +89,20 @@ impl PostgresStore {
         }
     }
 
-    /// Sightings matching `filter` (over `$1` plate, `$2`/`$3` the window), oldest first.
+    /// The sightings `sql` selects (over `$1` plate, `$2`/`$3` the window, `$4` the limit).
     fn read_sightings(
         &mut self,
-        filter: &str,
+        sql: &str,
         plate: Option<&str>,
         from: Option<Timestamp>,
         to: Option<Timestamp>,
         limit_to: usize,
     ) -> Result<Vec<Sighting>, StoreError> {
         let fail = self.fail("query sightings");
-        let sql = format!(
-            "SELECT event_id, plate, camera, at_ns, track, confidence, evidence FROM sightings {filter}
-             ORDER BY at_ns, event_id LIMIT $4"
-        );
         let rows = self
             .client
             .query(
-                sql.as_str(),
+                sql,
                 &[
                     &plate,
                     &bound(from, true),
@@ -377,7 +373,7 @@ impl EventStore for PostgresStore {
 
     fn sightings(&mut self, query: &SightingQuery) -> Result<Vec<Sighting>, StoreError> {
         self.read_sightings(
-            "WHERE plate = $1 AND at_ns >= $2 AND at_ns <= $3",
+            &schema::plate_sightings(Dialect::Postgres),
             Some(&query.plate),
             query.from,
             query.to,
@@ -392,7 +388,8 @@ impl EventStore for PostgresStore {
         limit_to: usize,
     ) -> Result<Vec<Sighting>, StoreError> {
         self.read_sightings(
-            "WHERE $1::TEXT IS NULL AND at_ns >= $2 AND at_ns <= $3",
+            "SELECT event_id, plate, camera, at_ns, track, confidence, evidence FROM sightings
+             WHERE $1::TEXT IS NULL AND at_ns >= $2 AND at_ns <= $3 ORDER BY at_ns, event_id LIMIT $4",
             None,
             from,
             to,

@@ -9,16 +9,18 @@ pub(crate) enum Dialect {
 }
 
 /// `(version, statements)`; statements are separated by `;` and written once for both
-/// dialects, with `BLOB`, `REAL` and `AUTOID` rewritten per dialect.
+/// dialects, with `BLOB`, `REAL` and `AUTOID` rewritten per dialect and `SLOT_NS` replaced by
+/// [`SIGHTING_SLOT_NS`].
 ///
 /// Events are keyed by their (random) id. (Clustering SQLite's table on it, `WITHOUT ROWID`,
 /// measured slower: random inserts of 500-byte rows split pages.) Sightings carry no key of
 /// their own: an event's id is unique in `events`, and a sighting is
 /// only written with its event. Queries over all kinds go through `kind IN (...)`, so
 /// `(kind, at_ns)` serves time windows too.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    "
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        "
     CREATE TABLE events (
         id TEXT PRIMARY KEY,
         kind TEXT NOT NULL,
@@ -82,7 +84,60 @@ const MIGRATIONS: &[(i64, &str)] = &[(
     );
     CREATE INDEX audit_at ON audit_log (at_ns)
     ",
-)];
+    ),
+    (
+        2,
+        "
+    DROP INDEX sightings_plate_at;
+    CREATE INDEX sightings_slot_plate_at ON sightings ((at_ns / SLOT_NS), plate, at_ns)
+    ",
+    ),
+];
+
+/// The width of the time slots that lead the sightings' plate index, `(at_ns / SLOT_NS,
+/// plate, at_ns)`: ten minutes.
+///
+/// Sightings arrive in time order, so every insert lands in the current slot's part of the
+/// index (at a city's 15 million sightings a day, about 100,000 entries, some 650 pages)
+/// instead of anywhere in an index of every plate ever seen: a batch of random plates dirties
+/// and writes a few hundred pages instead of thousands, and the pages it needs stay in cache
+/// however large the store grows. A trace then seeks the plate once per slot of its window
+/// (clipped to the plate's first and last sighting): 144 seeks for a day.
+pub(crate) const SIGHTING_SLOT_NS: i64 = 600_000_000_000;
+
+/// `sql` with `SLOT_NS` replaced by [`SIGHTING_SLOT_NS`].
+pub(crate) fn with_slot(sql: &str) -> String {
+    sql.replace("SLOT_NS", &SIGHTING_SLOT_NS.to_string())
+}
+
+/// One plate's sightings in a window, oldest first (`$1` plate, `$2`/`$3` the window in
+/// nanoseconds, `$4` the limit): one seek of `(slot, plate, at_ns)` per time slot, from the
+/// latest of the window's start, the plate's first sighting and the store's oldest sighting
+/// to the earlier of the window's end and the plate's last sighting.
+pub(crate) fn plate_sightings(dialect: Dialect) -> String {
+    let sql = with_slot(
+        "WITH RECURSIVE
+            span(first_slot, last_slot) AS (
+                SELECT GREATEST($2, p.first_ns, (SELECT COALESCE(MIN(at_ns), 0) FROM sightings)) / SLOT_NS,
+                       LEAST($3, p.last_ns) / SLOT_NS
+                FROM plates p WHERE p.plate = $1),
+            slots(n) AS (
+                SELECT first_slot FROM span WHERE first_slot <= last_slot
+                UNION ALL SELECT n + 1 FROM slots, span WHERE n < last_slot)
+        SELECT s.event_id, s.plate, s.camera, s.at_ns, s.track, s.confidence, s.evidence
+        FROM slots CROSS JOIN sightings s
+        WHERE s.at_ns / SLOT_NS = slots.n AND s.plate = $1 AND s.at_ns >= $2 AND s.at_ns <= $3
+        ORDER BY s.at_ns, s.event_id LIMIT $4",
+    );
+    match dialect {
+        // SQLite's multi-argument MAX and MIN are GREATEST and LEAST; its parameters are `?N`.
+        Dialect::Sqlite => sql
+            .replace("GREATEST(", "MAX(")
+            .replace("LEAST(", "MIN(")
+            .replace('$', "?"),
+        Dialect::Postgres => sql,
+    }
+}
 
 /// The statements of every migration above `applied`, in the dialect.
 pub(crate) fn pending(applied: i64, dialect: Dialect) -> Vec<(i64, Vec<String>)> {
@@ -97,6 +152,7 @@ pub(crate) fn pending(applied: i64, dialect: Dialect) -> Vec<(i64, Vec<String>)>
                     .replace("BLOB", "BYTEA")
                     .replace("REAL", "DOUBLE PRECISION"),
             };
+            let sql = with_slot(&sql);
             let statements = sql
                 .split(';')
                 .map(str::trim)

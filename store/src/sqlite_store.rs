@@ -78,22 +78,18 @@ impl SqliteStore {
         failing(&self.name, operation)
     }
 
-    /// Sightings matching `filter` (over `?1` plate, `?2`/`?3` the window), oldest first.
+    /// The sightings `sql` selects (over `?1` plate, `?2`/`?3` the window, `?4` the limit).
     fn read_sightings(
         &mut self,
-        filter: &str,
+        sql: &str,
         plate: Option<&str>,
         from: Option<Timestamp>,
         to: Option<Timestamp>,
         limit_to: usize,
     ) -> Result<Vec<Sighting>, StoreError> {
-        let sql = format!(
-            "SELECT event_id, plate, camera, at_ns, track, confidence, evidence FROM sightings {filter}
-             ORDER BY at_ns, event_id LIMIT ?4"
-        );
         let mut statement = self
             .connection
-            .prepare_cached(&sql)
+            .prepare_cached(sql)
             .map_err(failing(&self.name, "prepare sightings"))?;
         let rows = statement
             .query_map(
@@ -306,7 +302,7 @@ impl EventStore for SqliteStore {
 
     fn sightings(&mut self, query: &SightingQuery) -> Result<Vec<Sighting>, StoreError> {
         self.read_sightings(
-            "WHERE plate = ?1 AND at_ns >= ?2 AND at_ns <= ?3",
+            &schema::plate_sightings(Dialect::Sqlite),
             Some(&query.plate),
             query.from,
             query.to,
@@ -321,7 +317,8 @@ impl EventStore for SqliteStore {
         limit_to: usize,
     ) -> Result<Vec<Sighting>, StoreError> {
         self.read_sightings(
-            "WHERE ?1 IS NULL AND at_ns >= ?2 AND at_ns <= ?3",
+            "SELECT event_id, plate, camera, at_ns, track, confidence, evidence FROM sightings
+             WHERE ?1 IS NULL AND at_ns >= ?2 AND at_ns <= ?3 ORDER BY at_ns, event_id LIMIT ?4",
             None,
             from,
             to,
@@ -550,5 +547,81 @@ pub(crate) fn serde_plain<T: serde::Serialize>(value: &T) -> String {
         Ok(serde_json::Value::String(text)) => text,
         Ok(other) => other.to_string(),
         Err(_) => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store written by a roadsight whose schema stopped at version 1 (sightings indexed by
+    /// `(plate, at_ns)`) opens migrated, and its sightings are found through the new index.
+    #[test]
+    fn a_version_1_store_is_migrated_and_its_sightings_still_traced() {
+        let directory = tempfile::tempdir().expect("temp dir");
+        let path = directory.path().join("v1.db");
+        {
+            let connection = Connection::open(&path).expect("open");
+            connection
+                .execute_batch(
+                    "CREATE TABLE schema_version (version BIGINT PRIMARY KEY, applied_ns BIGINT NOT NULL);
+                     INSERT INTO schema_version VALUES (1, 0)",
+                )
+                .expect("version table");
+            let (version, statements) = schema::pending(0, Dialect::Sqlite)
+                .into_iter()
+                .next()
+                .expect("migration 1");
+            assert_eq!(version, 1);
+            for statement in statements {
+                connection.execute(&statement, []).expect("v1 schema");
+            }
+            connection
+                .execute_batch(
+                    "INSERT INTO sightings VALUES ('e1', '51G12345', 'north', 1795392001000000000, 1, 0.9, NULL);
+                     INSERT INTO sightings VALUES ('e2', '51G12345', 'east', 1795395601000000000, 2, 0.9, NULL);
+                     INSERT INTO plates VALUES ('51G12345', 1795392001000000000, 1795395601000000000, 2)",
+                )
+                .expect("v1 rows");
+        }
+        let mut store = SqliteStore::open(&path).expect("migrates");
+        let indexes: Vec<String> = store
+            .connection
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'sightings' ORDER BY name")
+            .expect("prepare")
+            .query_map([], |row| row.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("read");
+        assert_eq!(indexes, ["sightings_at", "sightings_slot_plate_at"]);
+        let trace = store
+            .sightings(&SightingQuery {
+                plate: "51G12345".into(),
+                from: None,
+                to: None,
+                limit: 10,
+            })
+            .expect("trace");
+        assert_eq!(
+            trace.iter().map(|s| s.camera.as_str()).collect::<Vec<_>>(),
+            ["north", "east"]
+        );
+        // Each slot is a seek of the index, not a scan of the table.
+        let plan: Vec<String> = store
+            .connection
+            .prepare(&format!(
+                "EXPLAIN QUERY PLAN {}",
+                schema::plate_sightings(Dialect::Sqlite)
+            ))
+            .expect("prepare plan")
+            .query_map(params!["51G12345", 0i64, i64::MAX, 10i64], |row| row.get(3))
+            .expect("plan")
+            .collect::<Result<_, _>>()
+            .expect("read plan");
+        assert!(
+            plan.iter().any(|step| step
+                .contains("SEARCH s USING INDEX sightings_slot_plate_at (<expr>=? AND plate=?")),
+            "{plan:#?}"
+        );
     }
 }

@@ -334,6 +334,61 @@ fn suite(store: &mut dyn EventStore) {
         ["51G12345"],
         "{name}"
     );
+    // The plate kept its first sighting's time from 60 days ago; its trace still holds only
+    // what retention left.
+    let kept = store
+        .sightings(&SightingQuery {
+            plate: "51G12345".into(),
+            from: None,
+            to: None,
+            limit: 100,
+        })
+        .expect("trace after retention");
+    assert_eq!(
+        kept.iter().map(|s| s.at).collect::<Vec<_>>(),
+        [at(later + 1)],
+        "{name}"
+    );
+    // A plate seen across ten-minute slots: just before and on a slot's edge, and hours later.
+    // Windows that start and end inside slots find exactly their sightings.
+    store
+        .append(&[
+            plate("29B11111", "north", 90, later + 598, None),
+            plate("29B11111", "east", 91, later + 599, None),
+            plate("29B11111", "south", 92, later + 3 * 3600, None),
+            plate("29B11112", "south", 93, later + 3 * 3600, None),
+        ])
+        .expect("across slots");
+    let across = |store: &mut dyn EventStore, from: Option<u64>, to: Option<u64>| {
+        store
+            .sightings(&SightingQuery {
+                plate: "29B11111".into(),
+                from: from.map(|s| at(later + s)),
+                to: to.map(|s| at(later + s)),
+                limit: 100,
+            })
+            .expect("trace across slots")
+            .iter()
+            .map(|s| s.camera.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        across(store, None, None),
+        ["north", "east", "south"],
+        "{name}"
+    );
+    assert_eq!(across(store, Some(600), None), ["east", "south"], "{name}");
+    assert_eq!(across(store, None, Some(599)), ["north"], "{name}");
+    assert_eq!(
+        across(store, Some(600), Some(3 * 3600)),
+        ["east"],
+        "{name}: the window ends a second before the last sighting"
+    );
+    assert!(across(store, Some(3600), Some(7200)).is_empty(), "{name}");
+    assert!(
+        across(store, Some(4 * 3600), None).is_empty(),
+        "{name}: after the plate's last sighting"
+    );
     // The same event twice in one batch is stored once.
     let twice = plate("51G99999", "west", 33, later + 600, None);
     let doubled = store
@@ -372,8 +427,8 @@ fn sqlite_store_behaves_as_specified_and_keeps_it_across_reopening() {
         .expect("events");
     assert_eq!(
         left.len(),
-        3,
-        "the two fresh events and the one stored once from a doubled batch"
+        7,
+        "the two fresh events, the four across slots and the one stored once from a doubled batch"
     );
     let via_url = roadsight_store::open(&format!("sqlite:{}", path.display())).expect("by URL");
     assert!(via_url.describe().starts_with("sqlite:"));
