@@ -53,13 +53,21 @@ impl StageTimes {
     }
 }
 
+/// The manifest decoders that read a vehicle detector's head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum VehicleDecoder {
+    Yolox,
+    Yolov8,
+    Yolov5,
+}
+
 /// A detector ready to run.
 #[derive(Debug)]
 pub struct Detector {
     name: String,
     session: Session,
     input: InputSpec,
-    decoder: DecoderKind,
+    decoder: VehicleDecoder,
     head_layout: HeadLayout,
     classes: usize,
     spec: TensorSpec,
@@ -135,25 +143,27 @@ impl Detector {
                 return Err(unusable(format!("unknown class list `{other}`")))
             }
         };
-        if !matches!(
-            output.decoder,
-            DecoderKind::Yolox | DecoderKind::Yolov8 | DecoderKind::Yolov5
-        ) {
-            return Err(unusable(format!(
-                "decoder {:?} is not a vehicle detector",
-                output.decoder
-            )));
-        }
+        let decoder = match output.decoder {
+            DecoderKind::Yolox => VehicleDecoder::Yolox,
+            DecoderKind::Yolov8 => VehicleDecoder::Yolov8,
+            DecoderKind::Yolov5 => VehicleDecoder::Yolov5,
+            DecoderKind::Yolov5PlateCorners | DecoderKind::CtcGreedy => {
+                return Err(unusable(format!(
+                    "decoder {:?} is not a vehicle detector",
+                    output.decoder
+                )))
+            }
+        };
         if input.layout == Layout::Nhwc {
             return Err(unusable(
                 "input layout nhwc: detectors take nchw or nchw-focus".into(),
             ));
         }
         // YOLOv5 heads come anchors first and YOLOv8 heads channels first; only YOLOX reads both.
-        let layout_read = match output.decoder {
-            DecoderKind::Yolox => true,
-            DecoderKind::Yolov8 => output.layout == HeadLayout::ChannelsFirst,
-            _ => output.layout == HeadLayout::AnchorsFirst,
+        let layout_read = match decoder {
+            VehicleDecoder::Yolox => true,
+            VehicleDecoder::Yolov8 => output.layout == HeadLayout::ChannelsFirst,
+            VehicleDecoder::Yolov5 => output.layout == HeadLayout::AnchorsFirst,
         };
         if !layout_read {
             return Err(unusable(format!(
@@ -217,7 +227,7 @@ impl Detector {
             name: name.to_string(),
             session,
             input,
-            decoder: output.decoder,
+            decoder,
             head_layout: output.layout,
             classes,
             spec,
@@ -323,7 +333,7 @@ impl Detector {
         for (index, image) in group.iter().enumerate() {
             let values = &output[index * per_run_values..(index + 1) * per_run_values];
             let candidates = match self.decoder {
-                DecoderKind::Yolox => decode_yolox(
+                VehicleDecoder::Yolox => decode_yolox(
                     values,
                     self.spec.width,
                     self.spec.height,
@@ -331,11 +341,11 @@ impl Detector {
                     threshold,
                     self.head_layout,
                 ),
-                DecoderKind::Yolov8 => {
+                VehicleDecoder::Yolov8 => {
                     let anchors = output_shape.last().copied().unwrap_or(0).max(0) as usize;
                     decode_yolov8(values, anchors, self.classes, threshold)
                 }
-                _ => decode_yolov5(values, self.classes, threshold),
+                VehicleDecoder::Yolov5 => decode_yolov5(values, self.classes, threshold),
             };
             let kept = nms(candidates, self.thresholds.nms_iou);
             results.push(to_image_space(&kept, &image.letterbox));

@@ -38,12 +38,7 @@ impl From<&PlatesConfig> for PlateStageSettings {
             min_vehicle_width_px: config.min_vehicle_width_px,
             read_every_frames: config.read_every_frames.max(1),
             max_reads_per_frame: config.max_reads_per_frame.max(1),
-            vote: VoteConfig {
-                min_reads: config.min_reads.max(1),
-                emit_confidence: config.emit_confidence,
-                early_emit_confidence: config.early_emit_confidence,
-                max_reads: config.vote_reads,
-            },
+            vote: VoteConfig::from(config),
         }
     }
 }

@@ -35,14 +35,22 @@ pub struct VoteConfig {
     pub max_reads: usize,
 }
 
-impl Default for VoteConfig {
-    fn default() -> Self {
+impl From<&roadsight_core::PlatesConfig> for VoteConfig {
+    /// The vote settings of a `[plates]` config section.
+    fn from(config: &roadsight_core::PlatesConfig) -> Self {
         Self {
-            min_reads: 3,
-            emit_confidence: 0.6,
-            early_emit_confidence: 0.9,
-            max_reads: 5,
+            min_reads: config.min_reads.max(1),
+            emit_confidence: config.emit_confidence,
+            early_emit_confidence: config.early_emit_confidence,
+            max_reads: config.vote_reads,
         }
+    }
+}
+
+impl Default for VoteConfig {
+    /// The `[plates]` section's defaults.
+    fn default() -> Self {
+        Self::from(&roadsight_core::PlatesConfig::default())
     }
 }
 
