@@ -32,6 +32,9 @@ pub struct EvalRoutesArgs {
     /// `[plates] read_every_frames` for the run (the config's default when not given).
     #[arg(long)]
     read_every_frames: Option<u32>,
+    /// `[plates] emit_confidence` for the run (the config's default when not given).
+    #[arg(long)]
+    emit_confidence: Option<f32>,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -116,6 +119,9 @@ pub fn eval_routes(args: &EvalRoutesArgs) -> anyhow::Result<()> {
     }
     if let Some(every) = args.read_every_frames {
         let _ = writeln!(config, "read_every_frames = {every}");
+    }
+    if let Some(confidence) = args.emit_confidence {
+        let _ = writeln!(config, "emit_confidence = {confidence}");
     }
     for camera in &cameras {
         let video = dir.join(camera).join("video.mp4");

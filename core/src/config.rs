@@ -327,7 +327,7 @@ impl Default for PlatesConfig {
             read_every_frames: 1,
             max_reads_per_frame: 8,
             min_reads: 3,
-            emit_confidence: 0.6,
+            emit_confidence: 0.45,
             early_emit_confidence: 0.9,
             vote_reads: 5,
             intra_threads: 1,

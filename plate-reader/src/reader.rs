@@ -927,8 +927,10 @@ pub fn prefers_second(first: &PlateText, second: &PlateText) -> bool {
 }
 
 /// The confidence a character keeps at most when the other recogniser's read of the plate does
-/// not confirm it: below the vote's default emit confidence (0.6), so a track whose reads the
-/// two recognisers disagree on is not emitted on the strength of one of them.
+/// not confirm it: far below the vote's early emit confidence (0.9), so a track whose reads the
+/// two recognisers disagree on is never emitted while it is in view on the strength of one of
+/// them. At its end it may be (the default emit confidence is 0.45): on plates a few pixels
+/// high the general recogniser is the one that fails, and those plates still count for routes.
 pub const UNCONFIRMED_CONFIDENCE: f32 = 0.5;
 
 /// Caps at [`UNCONFIRMED_CONFIDENCE`] the confidence of every character of `plate` that `witness`
