@@ -1,6 +1,6 @@
 //! The scale-out backend: PostgreSQL, with the same schema and behaviour as SQLite.
 
-use crate::schema::{self, Dialect};
+use crate::schema::{self, Dialect, SightingRead};
 use crate::sqlite_store::serde_plain;
 use crate::{
     bound, parse_body, rank_matches, search_variants, sighting_of, sql_limit, AppendReport,
@@ -15,6 +15,7 @@ use roadsight_core::{content_address, Event, EventEnvelope, Timestamp};
 pub struct PostgresStore {
     client: Client,
     name: String,
+    sighting_sql: schema::SightingSql,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -53,7 +54,11 @@ impl PostgresStore {
             operation: "connect".into(),
             message: error.to_string(),
         })?;
-        let mut store = PostgresStore { client, name };
+        let mut store = PostgresStore {
+            client,
+            name,
+            sighting_sql: schema::SightingSql::new(Dialect::Postgres),
+        };
         if let Some(schema_name) = schema_name {
             if !schema_name
                 .chars()
@@ -89,16 +94,17 @@ impl PostgresStore {
         }
     }
 
-    /// The sightings `sql` selects (over `$1` plate, `$2`/`$3` the window, `$4` the limit).
+    /// The sightings `read` selects (over `$1` plate, `$2`/`$3` the window, `$4` the limit).
     fn read_sightings(
         &mut self,
-        sql: &str,
+        read: SightingRead,
         plate: Option<&str>,
         from: Option<Timestamp>,
         to: Option<Timestamp>,
         limit_to: usize,
     ) -> Result<Vec<Sighting>, StoreError> {
         let fail = self.fail("query sightings");
+        let sql = self.sighting_sql.get(read);
         let rows = self
             .client
             .query(
@@ -373,7 +379,7 @@ impl EventStore for PostgresStore {
 
     fn sightings(&mut self, query: &SightingQuery) -> Result<Vec<Sighting>, StoreError> {
         self.read_sightings(
-            &schema::plate_sightings(Dialect::Postgres),
+            SightingRead::OfPlate,
             Some(&query.plate),
             query.from,
             query.to,
@@ -387,14 +393,7 @@ impl EventStore for PostgresStore {
         to: Option<Timestamp>,
         limit_to: usize,
     ) -> Result<Vec<Sighting>, StoreError> {
-        self.read_sightings(
-            "SELECT event_id, plate, camera, at_ns, track, confidence, evidence FROM sightings
-             WHERE $1::TEXT IS NULL AND at_ns >= $2 AND at_ns <= $3 ORDER BY at_ns, event_id LIMIT $4",
-            None,
-            from,
-            to,
-            limit_to,
-        )
+        self.read_sightings(SightingRead::Between, None, from, to, limit_to)
     }
 
     fn search_plates(

@@ -1,6 +1,6 @@
 //! The embedded backend: one SQLite file in WAL mode (readers never block the writer).
 
-use crate::schema::{self, Dialect};
+use crate::schema::{self, Dialect, SightingRead};
 use crate::{
     bound, parse_body, rank_matches, search_variants, sighting_of, sql_limit, AppendReport,
     AuditEntry, CountQuery, EventQuery, EventStore, Evidence, PlateMatch, Retention,
@@ -17,6 +17,7 @@ use std::time::Duration;
 pub struct SqliteStore {
     connection: Connection,
     name: String,
+    sighting_sql: schema::SightingSql,
 }
 
 /// Maps a SQLite error to a [`StoreError`] naming the store and the operation.
@@ -69,7 +70,11 @@ impl SqliteStore {
         connection
             .pragma_update(None, "journal_size_limit", 268_435_456)
             .map_err(|e| fail("set WAL size limit", e))?;
-        let mut store = SqliteStore { connection, name };
+        let mut store = SqliteStore {
+            connection,
+            name,
+            sighting_sql: schema::SightingSql::new(Dialect::Sqlite),
+        };
         store.migrate()?;
         Ok(store)
     }
@@ -78,10 +83,10 @@ impl SqliteStore {
         failing(&self.name, operation)
     }
 
-    /// The sightings `sql` selects (over `?1` plate, `?2`/`?3` the window, `?4` the limit).
+    /// The sightings `read` selects (over `?1` plate, `?2`/`?3` the window, `?4` the limit).
     fn read_sightings(
         &mut self,
-        sql: &str,
+        read: SightingRead,
         plate: Option<&str>,
         from: Option<Timestamp>,
         to: Option<Timestamp>,
@@ -89,7 +94,7 @@ impl SqliteStore {
     ) -> Result<Vec<Sighting>, StoreError> {
         let mut statement = self
             .connection
-            .prepare_cached(sql)
+            .prepare_cached(self.sighting_sql.get(read))
             .map_err(failing(&self.name, "prepare sightings"))?;
         let rows = statement
             .query_map(
@@ -302,7 +307,7 @@ impl EventStore for SqliteStore {
 
     fn sightings(&mut self, query: &SightingQuery) -> Result<Vec<Sighting>, StoreError> {
         self.read_sightings(
-            &schema::plate_sightings(Dialect::Sqlite),
+            SightingRead::OfPlate,
             Some(&query.plate),
             query.from,
             query.to,
@@ -316,14 +321,7 @@ impl EventStore for SqliteStore {
         to: Option<Timestamp>,
         limit_to: usize,
     ) -> Result<Vec<Sighting>, StoreError> {
-        self.read_sightings(
-            "SELECT event_id, plate, camera, at_ns, track, confidence, evidence FROM sightings
-             WHERE ?1 IS NULL AND at_ns >= ?2 AND at_ns <= ?3 ORDER BY at_ns, event_id LIMIT ?4",
-            None,
-            from,
-            to,
-            limit_to,
-        )
+        self.read_sightings(SightingRead::Between, None, from, to, limit_to)
     }
 
     fn search_plates(
@@ -611,7 +609,7 @@ mod tests {
             .connection
             .prepare(&format!(
                 "EXPLAIN QUERY PLAN {}",
-                schema::plate_sightings(Dialect::Sqlite)
+                store.sighting_sql.of_plate
             ))
             .expect("prepare plan")
             .query_map(params!["51G12345", 0i64, i64::MAX, 10i64], |row| row.get(3))
