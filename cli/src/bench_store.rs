@@ -57,6 +57,16 @@ pub enum InsertCase {
     Known,
 }
 
+impl InsertCase {
+    /// As on the command line, in figure names and in the scratch stores' names.
+    fn name(self) -> &'static str {
+        match self {
+            InsertCase::New => "new",
+            InsertCase::Known => "known",
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 struct InsertFigure {
     backend: String,
@@ -189,8 +199,8 @@ pub fn bench_store(args: &StoreBenchArgs) -> anyhow::Result<()> {
     if let Some(url) = &args.postgres {
         let url = url.clone();
         let prefix = format!("roadsight_bench_{}", std::process::id());
-        for case in ["new", "known"] {
-            schemas.push(format!("{prefix}_{case}"));
+        for case in &args.cases {
+            schemas.push(format!("{prefix}_{}", case.name()));
         }
         backends.push((
             "postgres",
@@ -204,13 +214,9 @@ pub fn bench_store(args: &StoreBenchArgs) -> anyhow::Result<()> {
     }
     let warm_plates = 10_000;
     for (backend, open) in &backends {
-        for case in &args.cases {
-            let case = match case {
-                InsertCase::New => "new",
-                InsertCase::Known => "known",
-            };
-            let mut store = open(case)?;
-            let seconds = if case == "new" {
+        for &case in &args.cases {
+            let mut store = open(case.name())?;
+            let seconds = if case == InsertCase::New {
                 insert(
                     store.as_mut(),
                     0,
@@ -240,10 +246,7 @@ pub fn bench_store(args: &StoreBenchArgs) -> anyhow::Result<()> {
             let rate = args.insert_sightings as f64 / seconds;
             let goal = (*backend == "sqlite").then_some(100_000.0);
             inserts.push(InsertFigure {
-                backend: format!(
-                    "{backend}, {} plates",
-                    if case == "new" { "new" } else { "known" }
-                ),
+                backend: format!("{backend}, {} plates", case.name()),
                 sightings: args.insert_sightings,
                 seconds,
                 sightings_per_s: rate,
