@@ -232,10 +232,16 @@ impl EventStore for SqliteStore {
                             sighting.evidence
                         ])
                         .map_err(fail("insert sighting"))?;
-                    let new_plate = insert_plate
+                    // A known plate (the common case) is one seek and write; a new one
+                    // misses the update and is inserted.
+                    let new_plate = update_plate
                         .execute(params![sighting.plate, sighting.at.as_nanos()])
-                        .map_err(fail("insert plate"))?
-                        == 1;
+                        .map_err(fail("update plate"))?
+                        == 0
+                        && insert_plate
+                            .execute(params![sighting.plate, sighting.at.as_nanos()])
+                            .map_err(fail("insert plate"))?
+                            == 1;
                     if new_plate {
                         // A plate's one-deletion variants, for fuzzy search, once per plate.
                         for variant in
@@ -245,10 +251,6 @@ impl EventStore for SqliteStore {
                                 .execute(params![variant, sighting.plate])
                                 .map_err(fail("insert plate variant"))?;
                         }
-                    } else {
-                        update_plate
-                            .execute(params![sighting.plate, sighting.at.as_nanos()])
-                            .map_err(fail("update plate"))?;
                     }
                 }
                 if let Event::FlowCount(count) = event {
