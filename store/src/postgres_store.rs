@@ -15,7 +15,7 @@ use roadsight_core::{content_address, Event, EventEnvelope, Timestamp};
 pub struct PostgresStore {
     client: Client,
     name: String,
-    sighting_sql: schema::SightingSql,
+    sql: schema::StoreSql,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -57,7 +57,7 @@ impl PostgresStore {
         let mut store = PostgresStore {
             client,
             name,
-            sighting_sql: schema::SightingSql::new(Dialect::Postgres),
+            sql: schema::StoreSql::new(Dialect::Postgres),
         };
         if let Some(schema_name) = schema_name {
             if !schema_name
@@ -104,7 +104,7 @@ impl PostgresStore {
         limit_to: usize,
     ) -> Result<Vec<Sighting>, StoreError> {
         let fail = self.fail("query sightings");
-        let sql = self.sighting_sql.get(read);
+        let sql = self.sql.sightings(read);
         let rows = self
             .client
             .query(
@@ -354,7 +354,7 @@ impl EventStore for PostgresStore {
         let fail = self.fail("store evidence");
         self.client
             .execute(
-                "INSERT INTO evidence (address, media_type, bytes, stored_ns) VALUES ($1, $2, $3, $4) ON CONFLICT (address) DO NOTHING",
+                self.sql.put_evidence.as_str(),
                 &[&address, &media_type, &bytes, &at.as_nanos()],
             )
             .map_err(fail)?;
@@ -365,10 +365,7 @@ impl EventStore for PostgresStore {
         let fail = self.fail("read evidence");
         let row = self
             .client
-            .query_opt(
-                "SELECT media_type, bytes FROM evidence WHERE address = $1",
-                &[&address],
-            )
+            .query_opt(self.sql.evidence.as_str(), &[&address])
             .map_err(fail)?;
         Ok(row.map(|row| Evidence {
             address: address.to_string(),
@@ -432,11 +429,7 @@ impl EventStore for PostgresStore {
         let rows = self
             .client
             .query(
-                "SELECT event_id, body FROM counts
-                 WHERE ($1::TEXT IS NULL OR camera = $1) AND ($2::TEXT IS NULL OR kind = $2)
-                 AND ($3::TEXT IS NULL OR counter = $3) AND ($4::TEXT IS NULL OR class = $4)
-                 AND interval_start_ns >= $5 AND interval_start_ns <= $6
-                 ORDER BY interval_start_ns, camera, counter, event_id LIMIT $7",
+                self.sql.counts.as_str(),
                 &[
                     &query.camera,
                     &query.kind,
@@ -499,7 +492,7 @@ impl EventStore for PostgresStore {
         let results = i64::try_from(entry.results).unwrap_or(i64::MAX);
         self.client
             .execute(
-                "INSERT INTO audit_log (at_ns, who, role, action, subject, query, results) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                self.sql.record_audit.as_str(),
                 &[
                     &entry.at.as_nanos(),
                     &entry.who,
@@ -523,8 +516,7 @@ impl EventStore for PostgresStore {
         let rows = self
             .client
             .query(
-                "SELECT at_ns, who, role, action, subject, query, results FROM audit_log
-                 WHERE at_ns >= $1 ORDER BY at_ns DESC, id DESC LIMIT $2",
+                self.sql.audit_log.as_str(),
                 &[&bound(from, true), &sql_limit(limit_to)],
             )
             .map_err(fail)?;

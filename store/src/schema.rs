@@ -110,20 +110,35 @@ pub(crate) fn with_slot(sql: &str) -> String {
     sql.replace("SLOT_NS", &SIGHTING_SLOT_NS.to_string())
 }
 
-/// The two sighting reads, written once and rewritten for a store's dialect when it opens.
-/// Both take `$1` plate, `$2`/`$3` the window in nanoseconds and `$4` the limit, and return
-/// sightings oldest first.
+/// The statements both backends run, written once and rewritten for a store's dialect when it
+/// opens. (Appends differ: SQLite inserts row by row with cached statements, PostgreSQL a
+/// table per batch through `UNNEST`; event queries differ in how a list of kinds is bound.)
 #[derive(Debug)]
-pub(crate) struct SightingSql {
-    /// One plate's sightings: one seek of `(slot, plate, at_ns)` per time slot, from the
-    /// latest of the window's start, the plate's first sighting and the store's oldest
-    /// sighting to the earlier of the window's end and the plate's last sighting.
+pub(crate) struct StoreSql {
+    /// One plate's sightings (`$1` plate, `$2`/`$3` the window in nanoseconds, `$4` the
+    /// limit), oldest first: one seek of `(slot, plate, at_ns)` per time slot, from the latest
+    /// of the window's start, the plate's first sighting and the store's oldest sighting to the
+    /// earlier of the window's end and the plate's last sighting.
     pub(crate) of_plate: String,
-    /// Every plate's sightings in the window (`$1` must be NULL), through `(at_ns)`.
+    /// Every plate's sightings in the window (`$1` must be NULL; the rest as `of_plate`),
+    /// through `(at_ns)`.
     pub(crate) between: String,
+    /// Closed interval counts: `$1` camera, `$2` kind, `$3` counter, `$4` class (each NULL for
+    /// any), `$5`/`$6` the interval starts' window, `$7` the limit.
+    pub(crate) counts: String,
+    /// Stores an image under its address once (`$1` address, `$2` media type, `$3` bytes,
+    /// `$4` time).
+    pub(crate) put_evidence: String,
+    /// An image by its address (`$1`).
+    pub(crate) evidence: String,
+    /// One audit row (`$1` time, `$2` who, `$3` role, `$4` action, `$5` subject, `$6` query,
+    /// `$7` results).
+    pub(crate) record_audit: String,
+    /// Audit rows from `$1`, newest first, at most `$2`.
+    pub(crate) audit_log: String,
 }
 
-/// Which of the [`SightingSql`] reads.
+/// Which of the [`StoreSql`] sighting reads.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum SightingRead {
     OfPlate,
@@ -133,7 +148,22 @@ pub(crate) enum SightingRead {
 const SIGHTING_COLUMNS: &str =
     "s.event_id, s.plate, s.camera, s.at_ns, s.track, s.confidence, s.evidence";
 
-impl SightingSql {
+/// `sql`, written for PostgreSQL, in `dialect`: `SLOT_NS` replaced by [`SIGHTING_SLOT_NS`],
+/// and for SQLite multi-argument `GREATEST`/`LEAST` as its `MAX`/`MIN`, parameters as `?N`,
+/// and no casts (SQLite needs none to type a NULL parameter).
+pub(crate) fn in_dialect(sql: &str, dialect: Dialect) -> String {
+    let sql = with_slot(sql);
+    match dialect {
+        Dialect::Sqlite => sql
+            .replace("GREATEST(", "MAX(")
+            .replace("LEAST(", "MIN(")
+            .replace("::TEXT", "")
+            .replace('$', "?"),
+        Dialect::Postgres => sql,
+    }
+}
+
+impl StoreSql {
     pub(crate) fn new(dialect: Dialect) -> Self {
         let of_plate = format!(
             "WITH RECURSIVE
@@ -153,26 +183,39 @@ impl SightingSql {
              WHERE $1::TEXT IS NULL AND s.at_ns >= $2 AND s.at_ns <= $3
              ORDER BY s.at_ns, s.event_id LIMIT $4"
         );
-        let in_dialect = |sql: String| {
-            let sql = with_slot(&sql);
-            match dialect {
-                // SQLite's multi-argument MAX and MIN are GREATEST and LEAST, its parameters
-                // `?N`, and it needs no cast to type a NULL parameter.
-                Dialect::Sqlite => sql
-                    .replace("GREATEST(", "MAX(")
-                    .replace("LEAST(", "MIN(")
-                    .replace("::TEXT", "")
-                    .replace('$', "?"),
-                Dialect::Postgres => sql,
-            }
-        };
+        let counts = "SELECT event_id, body FROM counts
+             WHERE ($1::TEXT IS NULL OR camera = $1) AND ($2::TEXT IS NULL OR kind = $2)
+             AND ($3::TEXT IS NULL OR counter = $3) AND ($4::TEXT IS NULL OR class = $4)
+             AND interval_start_ns >= $5 AND interval_start_ns <= $6
+             ORDER BY interval_start_ns, camera, counter, event_id LIMIT $7";
         Self {
-            of_plate: in_dialect(of_plate),
-            between: in_dialect(between),
+            of_plate: in_dialect(&of_plate, dialect),
+            between: in_dialect(&between, dialect),
+            counts: in_dialect(counts, dialect),
+            put_evidence: in_dialect(
+                "INSERT INTO evidence (address, media_type, bytes, stored_ns) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (address) DO NOTHING",
+                dialect,
+            ),
+            evidence: in_dialect(
+                "SELECT media_type, bytes FROM evidence WHERE address = $1",
+                dialect,
+            ),
+            record_audit: in_dialect(
+                "INSERT INTO audit_log (at_ns, who, role, action, subject, query, results)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                dialect,
+            ),
+            audit_log: in_dialect(
+                "SELECT at_ns, who, role, action, subject, query, results FROM audit_log
+                 WHERE at_ns >= $1 ORDER BY at_ns DESC, id DESC LIMIT $2",
+                dialect,
+            ),
         }
     }
 
-    pub(crate) fn get(&self, read: SightingRead) -> &str {
+    /// The text of a sighting read.
+    pub(crate) fn sightings(&self, read: SightingRead) -> &str {
         match read {
             SightingRead::OfPlate => &self.of_plate,
             SightingRead::Between => &self.between,

@@ -17,7 +17,7 @@ use std::time::Duration;
 pub struct SqliteStore {
     connection: Connection,
     name: String,
-    sighting_sql: schema::SightingSql,
+    sql: schema::StoreSql,
 }
 
 /// Maps a SQLite error to a [`StoreError`] naming the store and the operation.
@@ -73,7 +73,7 @@ impl SqliteStore {
         let mut store = SqliteStore {
             connection,
             name,
-            sighting_sql: schema::SightingSql::new(Dialect::Sqlite),
+            sql: schema::StoreSql::new(Dialect::Sqlite),
         };
         store.migrate()?;
         Ok(store)
@@ -94,7 +94,7 @@ impl SqliteStore {
     ) -> Result<Vec<Sighting>, StoreError> {
         let mut statement = self
             .connection
-            .prepare_cached(self.sighting_sql.get(read))
+            .prepare_cached(self.sql.sightings(read))
             .map_err(failing(&self.name, "prepare sightings"))?;
         let rows = statement
             .query_map(
@@ -283,7 +283,7 @@ impl EventStore for SqliteStore {
         let address = content_address(bytes);
         self.connection
             .execute(
-                "INSERT INTO evidence (address, media_type, bytes, stored_ns) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (address) DO NOTHING",
+                &self.sql.put_evidence,
                 params![address, media_type, bytes, at.as_nanos()],
             )
             .map_err(self.fail("store evidence"))?;
@@ -292,17 +292,13 @@ impl EventStore for SqliteStore {
 
     fn evidence(&mut self, address: &str) -> Result<Option<Evidence>, StoreError> {
         self.connection
-            .query_row(
-                "SELECT media_type, bytes FROM evidence WHERE address = ?1",
-                params![address],
-                |row| {
-                    Ok(Evidence {
-                        address: address.to_string(),
-                        media_type: row.get(0)?,
-                        bytes: row.get(1)?,
-                    })
-                },
-            )
+            .query_row(&self.sql.evidence, params![address], |row| {
+                Ok(Evidence {
+                    address: address.to_string(),
+                    media_type: row.get(0)?,
+                    bytes: row.get(1)?,
+                })
+            })
             .optional()
             .map_err(self.fail("read evidence"))
     }
@@ -380,12 +376,7 @@ impl EventStore for SqliteStore {
     fn counts(&mut self, query: &CountQuery) -> Result<Vec<FlowCount>, StoreError> {
         let mut statement = self
             .connection
-            .prepare_cached(
-                "SELECT event_id, body FROM counts
-                 WHERE (?1 IS NULL OR camera = ?1) AND (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR counter = ?3)
-                 AND (?4 IS NULL OR class = ?4) AND interval_start_ns >= ?5 AND interval_start_ns <= ?6
-                 ORDER BY interval_start_ns, camera, counter, event_id LIMIT ?7",
-            )
+            .prepare_cached(&self.sql.counts)
             .map_err(self.fail("prepare counts"))?;
         let rows = statement
             .query_map(
@@ -465,7 +456,7 @@ impl EventStore for SqliteStore {
     fn record_audit(&mut self, entry: &AuditEntry) -> Result<(), StoreError> {
         self.connection
             .execute(
-                "INSERT INTO audit_log (at_ns, who, role, action, subject, query, results) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                &self.sql.record_audit,
                 params![
                     entry.at.as_nanos(),
                     entry.who,
@@ -487,10 +478,7 @@ impl EventStore for SqliteStore {
     ) -> Result<Vec<AuditEntry>, StoreError> {
         let mut statement = self
             .connection
-            .prepare_cached(
-                "SELECT at_ns, who, role, action, subject, query, results FROM audit_log
-                 WHERE at_ns >= ?1 ORDER BY at_ns DESC, id DESC LIMIT ?2",
-            )
+            .prepare_cached(&self.sql.audit_log)
             .map_err(self.fail("prepare audit log"))?;
         let rows = statement
             .query_map(params![bound(from, true), sql_limit(limit_to)], |row| {
@@ -609,10 +597,7 @@ mod tests {
         // Each slot is a seek of the index, not a scan of the table.
         let plan: Vec<String> = store
             .connection
-            .prepare(&format!(
-                "EXPLAIN QUERY PLAN {}",
-                store.sighting_sql.of_plate
-            ))
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", store.sql.of_plate))
             .expect("prepare plan")
             .query_map(params!["51G12345", 0i64, i64::MAX, 10i64], |row| row.get(3))
             .expect("plan")
