@@ -20,6 +20,13 @@ use crate::grammar::{interpret, PlateText};
 use roadsight_core::{CameraId, Timestamp, TrackId};
 use std::collections::HashMap;
 
+/// The fewest characters a voted plate needs to be emitted. No civil plate of the formats the
+/// reader knows is shorter (Vietnamese plates have 7-9, the development photos' foreign plates
+/// 5-8); a shorter consensus is part of a plate (one row, a fragment read on a plate a few
+/// pixels high), which must not become a sighting. Rare personalised plates of one to three
+/// characters are not emitted.
+pub const MIN_EMITTED_CHARS: usize = 4;
+
 /// When a track's plate is emitted.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct VoteConfig {
@@ -403,7 +410,7 @@ impl<E> PlateVoter<E> {
             return None;
         }
         let plate = consensus(&votes.reads)?;
-        if plate.confidence < emit_confidence {
+        if plate.confidence < emit_confidence || plate.text.chars().count() < MIN_EMITTED_CHARS {
             return None;
         }
         let agreeing = votes
@@ -628,6 +635,26 @@ mod tests {
         assert_eq!(confident.reads, 1);
         assert!(voter.finish(&camera, TrackId(2)).is_none());
         assert!(voter.finish(&camera, TrackId(3)).is_none());
+    }
+
+    #[test]
+    fn a_fragment_shorter_than_any_plate_is_never_emitted() {
+        let camera = CameraId::new("cam-1");
+        let mut voter: PlateVoter<()> = PlateVoter::new(VoteConfig::default());
+        // A corridor track read only as "90" (a fragment of a plate a few pixels high), surely.
+        for at_s in 0..3 {
+            assert!(add_read(&mut voter, &camera, 1, "90", 0.99, at_s).is_none());
+        }
+        assert!(voter.finish(&camera, TrackId(1)).is_none());
+        add_read(&mut voter, &camera, 2, "B123", 0.99, 0);
+        assert_eq!(
+            voter
+                .finish(&camera, TrackId(2))
+                .expect("four characters")
+                .plate
+                .text,
+            "B123"
+        );
     }
 
     #[test]
