@@ -36,6 +36,12 @@ use serde::Serialize;
 
 /// Letters used in Vietnamese civil series.
 pub const VN_SERIES_LETTERS: &str = "ABCDEFGHKLMNPRSTUVXYZ";
+/// The fewest characters of a plate. No civil plate of the formats the reader knows is shorter
+/// (Vietnamese plates have 7-9, the development photos' foreign plates 5-8); a shorter read is
+/// part of a plate (one row, a fragment of a plate a few pixels high). Such reads are the
+/// least plausible of a plate's readings, and the voter never emits one, so rare personalised
+/// plates of one to three characters are not emitted either.
+pub const MIN_PLATE_CHARS: usize = 4;
 /// Most characters corrected in one plate.
 pub const MAX_CORRECTIONS: usize = 2;
 /// A character the recogniser gave at least this probability is never corrected.

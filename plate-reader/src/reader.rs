@@ -4,7 +4,7 @@
 
 use crate::ctc::{Charset, ReadChar};
 use crate::geometry::{Quad, RgbView};
-use crate::grammar::{interpret, lowest, Grammar, PlateText};
+use crate::grammar::{interpret, lowest, Grammar, PlateText, MIN_PLATE_CHARS};
 use crate::line::{compose_line, middle_texture_ratio, LineImage, LineSpec};
 use crate::locate::{
     decode_y5fu, rows_from_aspect, suppress_overlaps, to_image_space, LocatedPlate,
@@ -991,7 +991,7 @@ pub fn plausibility(plate: &PlateText) -> f32 {
     if plate.rows >= 2 && halves_repeat(&plate.text) {
         score -= 1.0;
     }
-    if n < 4 {
+    if n < MIN_PLATE_CHARS {
         score -= 0.5;
     }
     score

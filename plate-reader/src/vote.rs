@@ -16,16 +16,9 @@
 //! read becomes the new best.
 
 use crate::ctc::ReadChar;
-use crate::grammar::{interpret, PlateText};
+use crate::grammar::{interpret, PlateText, MIN_PLATE_CHARS};
 use roadsight_core::{CameraId, Timestamp, TrackId};
 use std::collections::HashMap;
-
-/// The fewest characters a voted plate needs to be emitted. No civil plate of the formats the
-/// reader knows is shorter (Vietnamese plates have 7-9, the development photos' foreign plates
-/// 5-8); a shorter consensus is part of a plate (one row, a fragment read on a plate a few
-/// pixels high), which must not become a sighting. Rare personalised plates of one to three
-/// characters are not emitted.
-pub const MIN_EMITTED_CHARS: usize = 4;
 
 /// When a track's plate is emitted.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -410,7 +403,7 @@ impl<E> PlateVoter<E> {
             return None;
         }
         let plate = consensus(&votes.reads)?;
-        if plate.confidence < emit_confidence || plate.text.chars().count() < MIN_EMITTED_CHARS {
+        if plate.confidence < emit_confidence || plate.text.chars().count() < MIN_PLATE_CHARS {
             return None;
         }
         let agreeing = votes
