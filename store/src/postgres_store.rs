@@ -543,13 +543,11 @@ impl EventStore for PostgresStore {
         let mut transaction = self.client.transaction().map_err(&fail)?;
         let mut report = RetentionReport::default();
         for (field, sql) in schema::RETENTION {
+            let sql = schema::in_dialect(&schema::with_all_kinds(sql), Dialect::Postgres);
             let deleted = if field.takes_cutoff() {
-                transaction.execute(
-                    schema::with_all_kinds(sql).as_str(),
-                    &[&field.cutoff(now, retention)],
-                )
+                transaction.execute(sql.as_str(), &[&field.cutoff(now, retention)])
             } else {
-                transaction.execute(schema::with_all_kinds(sql).as_str(), &[])
+                transaction.execute(sql.as_str(), &[])
             }
             .map_err(&fail)?;
             field.record(&mut report, deleted);

@@ -515,7 +515,7 @@ impl EventStore for SqliteStore {
             .map_err(fail("begin retention"))?;
         let mut report = RetentionReport::default();
         for (field, sql) in schema::RETENTION {
-            let sql = schema::with_all_kinds(sql).replace("$1", "?1");
+            let sql = schema::in_dialect(&schema::with_all_kinds(sql), Dialect::Sqlite);
             let deleted = if field.takes_cutoff() {
                 transaction.execute(&sql, params![field.cutoff(now, retention)])
             } else {
