@@ -140,6 +140,7 @@ fn sighting(i: u64, plates: u64, day: Timestamp) -> Event {
         last_seen: at,
         at,
         evidence: None,
+        candidate: false,
     })
 }
 

@@ -3,8 +3,8 @@
 //! The corridor's cameras (`roadsight fixtures generate` with a `[corridor]` scenario) are run
 //! through the real main job (`roadsight run`: decode, detector, tracker, plate reader and its
 //! votes), started as a child process with a city config written for the corridor. The plates
-//! it emits become sightings, [`roadsight_tracking::routes::trace_routes`] joins them with the
-//! corridor's links, and each true route (a vehicle seen by two cameras or more, from
+//! it emits become sightings (its candidate plates too, which only fill a sure route's missing
+//! pass), [`roadsight_tracking::routes::trace_routes`] joins them with the corridor's links, and each true route (a vehicle seen by two cameras or more, from
 //! `routes.csv`) counts as reconstructed when a traced route carries its plate and visits the
 //! same cameras in the same order.
 
@@ -64,12 +64,18 @@ struct Report {
     route_accuracy: f64,
     true_routes: usize,
     reconstructed: usize,
-    /// Plates the pipeline emitted (one per track), and how many read their vehicle's plate.
+    /// Sure plates the pipeline emitted (one per track), and how many read their vehicle's
+    /// plate.
     plates_emitted: usize,
     plates_right: usize,
-    /// Emitted plates that are no vehicle's.
+    /// Emitted sure plates that are no vehicle's.
     plates_wrong: Vec<WrongPlate>,
-    /// True sightings (a vehicle at a camera) whose plate was emitted right at that camera.
+    /// Candidate plates emitted (ended tracks voted under `emit_confidence`), and how many read
+    /// their vehicle's plate. Route tracing uses them only to fill a sure route's missing pass.
+    candidates_emitted: usize,
+    candidates_right: usize,
+    /// True sightings (a vehicle at a camera) whose plate was emitted right, and sure, at that
+    /// camera.
     sightings_true: usize,
     sightings_read: usize,
     routes: Vec<RouteResult>,
@@ -147,11 +153,15 @@ pub fn eval_routes(args: &EvalRoutesArgs) -> anyhow::Result<()> {
         String::from_utf8_lossy(&output.stderr)
     );
     let mut sightings = Vec::new();
+    let mut candidates = Vec::new();
     for line in String::from_utf8_lossy(&output.stdout).lines() {
         let Ok(envelope) = serde_json::from_str::<EventEnvelope>(line) else {
             continue;
         };
         if let roadsight_core::Event::Plate(plate) = &envelope.event {
+            if plate.candidate {
+                candidates.push(plate.text.clone());
+            }
             sightings.push(PlateSighting {
                 plate: plate.text.clone(),
                 camera: plate.camera.to_string(),
@@ -164,9 +174,14 @@ pub fn eval_routes(args: &EvalRoutesArgs) -> anyhow::Result<()> {
     }
     let settings = RoutesConfig {
         links,
+        anchor_confidence: args
+            .emit_confidence
+            .unwrap_or(roadsight_core::PlatesConfig::default().emit_confidence),
         ..RoutesConfig::default()
     };
     let traced = trace_routes(sightings.clone(), &settings);
+    // From here on `sightings` are the sure ones.
+    sightings.retain(|s| s.confidence >= settings.anchor_confidence);
 
     // The truth.
     let truth_text = std::fs::read_to_string(dir.join("routes.csv"))
@@ -234,6 +249,10 @@ pub fn eval_routes(args: &EvalRoutesArgs) -> anyhow::Result<()> {
     read_at.sort();
     read_at.dedup();
     let reconstructed = results.iter().filter(|r| r.reconstructed).count();
+    let candidates_right = candidates
+        .iter()
+        .filter(|plate| truth_plates.contains_key(*plate))
+        .count();
     let report = Report {
         scenario_dir: dir.display().to_string(),
         route_accuracy: reconstructed as f64 / results.len().max(1) as f64,
@@ -242,6 +261,8 @@ pub fn eval_routes(args: &EvalRoutesArgs) -> anyhow::Result<()> {
         plates_emitted: sightings.len(),
         plates_right,
         plates_wrong,
+        candidates_emitted: candidates.len(),
+        candidates_right,
         sightings_true,
         sightings_read: read_at.len(),
         routes: results,
@@ -271,12 +292,14 @@ pub fn eval_routes(args: &EvalRoutesArgs) -> anyhow::Result<()> {
             );
         }
         outln!(
-            "route accuracy {:.3} ({} of {} routes); {} plates emitted, {} right; {} of {} true sightings read",
+            "route accuracy {:.3} ({} of {} routes); {} plates emitted, {} right; {} candidates, {} right; {} of {} true sightings read",
             report.route_accuracy,
             report.reconstructed,
             report.true_routes,
             report.plates_emitted,
             report.plates_right,
+            report.candidates_emitted,
+            report.candidates_right,
             report.sightings_read,
             report.sightings_true
         );

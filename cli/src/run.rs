@@ -82,7 +82,7 @@ struct CameraSummary {
     line_crossings: u64,
     movements: u64,
     max_queue: u32,
-    /// Plates read and voted over tracks.
+    /// Plates read and voted over tracks (sure ones; candidates are in the plate counters).
     plates: u64,
     first_capture: Option<String>,
     last_capture: Option<String>,
@@ -161,13 +161,19 @@ fn report_plate(
         last_seen: event.last_seen,
         at,
         evidence,
+        candidate: event.candidate,
     };
     if !json {
         eprintln!(
-            "{} camera {} track {}: plate {} (confidence {:.2}, {} of {} reads agree){}",
+            "{} camera {} track {}: {} {} (confidence {:.2}, {} of {} reads agree){}",
             plate.last_seen.to_rfc3339(),
             plate.camera,
             plate.track.0,
+            if plate.candidate {
+                "candidate plate"
+            } else {
+                "plate"
+            },
             plate.formatted,
             plate.confidence,
             plate.agreeing,
@@ -618,7 +624,7 @@ pub fn run_as(args: &RunArgs, mode: Mode) -> anyhow::Result<ExitCode> {
                     // A failed read costs this frame's plates, never the run.
                     match stage.step(&frame, &update) {
                         Ok(events) => {
-                            camera.plates += events.len() as u64;
+                            camera.plates += events.iter().filter(|e| !e.candidate).count() as u64;
                             for event in events {
                                 report_plate(
                                     event,
@@ -700,7 +706,7 @@ pub fn run_as(args: &RunArgs, mode: Mode) -> anyhow::Result<ExitCode> {
         Some(stage) => {
             for event in stage.finish() {
                 if let Some(camera) = detections.get_mut(event.camera.as_str()) {
-                    camera.plates += 1;
+                    camera.plates += u64::from(!event.candidate);
                 }
                 report_plate(event, &sink, args.evidence_dir.as_deref(), args.json)?;
             }

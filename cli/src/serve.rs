@@ -173,11 +173,16 @@ pub fn trace(args: &TraceArgs) -> anyhow::Result<()> {
         println!("route {} ({}):", index + 1, route.cameras().join(" -> "));
         for sighting in &route.sightings {
             println!(
-                "  {}  {:<20} {} (confidence {:.2}){}",
+                "  {}  {:<20} {} (confidence {:.2}{}){}",
                 sighting.at.to_rfc3339(),
                 sighting.camera,
                 sighting.plate,
                 sighting.confidence,
+                if sighting.confidence < routes.anchor_confidence {
+                    ", a candidate: fills this pass only"
+                } else {
+                    ""
+                },
                 sighting
                     .evidence
                     .as_deref()

@@ -307,6 +307,11 @@ pub struct PlatesConfig {
     pub min_reads: usize,
     pub emit_confidence: f32,
     pub early_emit_confidence: f32,
+    /// A track that ends with a voted confidence from this up to `emit_confidence` is emitted
+    /// as a candidate (`candidate: true`): too unsure to stand alone, but route tracing lets it
+    /// fill the pass a sure route missed (`[routes] anchor_confidence`). Equal to
+    /// `emit_confidence`: no candidates.
+    pub candidate_confidence: f32,
     /// A track's plate is voted from its this-many most confident reads. Fewer lets a vehicle's
     /// few good reads near the camera decide over its many poor ones from far away (more plates
     /// emitted), but also lets an error both recognisers make with confidence through.
@@ -329,6 +334,7 @@ impl Default for PlatesConfig {
             min_reads: 3,
             emit_confidence: 0.45,
             early_emit_confidence: 0.9,
+            candidate_confidence: 0.2,
             vote_reads: 5,
             intra_threads: 1,
         }
@@ -565,6 +571,11 @@ pub struct RoutesConfig {
     pub same_camera_s: f64,
     /// Join plates one edit apart over fitting links.
     pub fuzzy: bool,
+    /// Sightings less confident than this are candidates: they never start a route or decide
+    /// its plate, and join one only where a link on each side fits (`[plates]
+    /// emit_confidence`, below which the plate stage's plates are candidates, is the natural
+    /// value).
+    pub anchor_confidence: f32,
     pub links: Vec<CameraLinkConfig>,
 }
 
@@ -574,6 +585,7 @@ impl Default for RoutesConfig {
             max_gap_s: 1800.0,
             same_camera_s: 120.0,
             fuzzy: true,
+            anchor_confidence: 0.45,
             links: Vec::new(),
         }
     }
@@ -1025,6 +1037,19 @@ impl CityConfig {
         }
         validate_broker(&broker, &mut problems);
         validate_routes(&routes, &camera_list_ids(&cameras), &mut problems);
+        // Candidates must not anchor routes: that would let an unsure read start a trip.
+        if plates.candidate_confidence < plates.emit_confidence
+            && (0.0..=1.0).contains(&routes.anchor_confidence)
+            && routes.anchor_confidence <= plates.candidate_confidence
+        {
+            problems.push(problem(
+                "routes.anchor_confidence",
+                format!(
+                    "must be above plates.candidate_confidence ({}), found {}",
+                    plates.candidate_confidence, routes.anchor_confidence
+                ),
+            ));
+        }
         validate_signals(&signals, &mut problems);
         let camera_list: Vec<&CameraConfig> = cameras.iter().map(|(_, camera)| camera).collect();
         validate_intersections(&intersections, &camera_list, &mut problems);
@@ -1154,6 +1179,12 @@ fn camera_list_ids(cameras: &[(usize, CameraConfig)]) -> Vec<String> {
 
 fn validate_routes(routes: &RoutesConfig, cameras: &[String], problems: &mut Vec<ConfigProblem>) {
     check_positive("routes.max_gap_s", routes.max_gap_s, 86_400.0, problems);
+    if !(0.0..=1.0).contains(&routes.anchor_confidence) {
+        problems.push(problem(
+            "routes.anchor_confidence",
+            format!("must be within 0..=1, found {}", routes.anchor_confidence),
+        ));
+    }
     check_positive(
         "routes.same_camera_s",
         routes.same_camera_s,
@@ -1629,6 +1660,7 @@ fn validate_plates(plates: &PlatesConfig, problems: &mut Vec<ConfigProblem>) {
     for (field, value) in [
         ("emit_confidence", plates.emit_confidence),
         ("early_emit_confidence", plates.early_emit_confidence),
+        ("candidate_confidence", plates.candidate_confidence),
         ("second_opinion_below", plates.second_opinion_below),
     ] {
         if !(0.0..=1.0).contains(&value) {
@@ -1649,6 +1681,18 @@ fn validate_plates(plates: &PlatesConfig, problems: &mut Vec<ConfigProblem>) {
             format!(
                 "must be at least plates.emit_confidence ({}), found {}",
                 plates.emit_confidence, plates.early_emit_confidence
+            ),
+        ));
+    }
+    if in_range(plates.emit_confidence)
+        && in_range(plates.candidate_confidence)
+        && plates.candidate_confidence > plates.emit_confidence
+    {
+        problems.push(problem(
+            "plates.candidate_confidence",
+            format!(
+                "must be at most plates.emit_confidence ({}), found {}",
+                plates.emit_confidence, plates.candidate_confidence
             ),
         ));
     }
@@ -2118,6 +2162,23 @@ lines = [{ id = "a", from = [0, 0], to = [10, 10] }]
         assert_eq!(
             rendered,
             ["plates.early_emit_confidence: must be at least plates.emit_confidence (0.7), found 0.5"],
+            "{problems:?}"
+        );
+        // A candidate is less sure than a plate, and must never anchor a route.
+        let text = "[plates]\nemit_confidence = 0.4\ncandidate_confidence = 0.5\n[[cameras]]\nid = \"a\"\nuri = \"/v.mp4\"\n";
+        let problems = CityConfig::parse(text, Path::new(".")).unwrap_err();
+        let rendered: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            rendered,
+            ["plates.candidate_confidence: must be at most plates.emit_confidence (0.4), found 0.5"],
+            "{problems:?}"
+        );
+        let text = "[plates]\ncandidate_confidence = 0.3\n[routes]\nanchor_confidence = 0.25\n[[cameras]]\nid = \"a\"\nuri = \"/v.mp4\"\n";
+        let problems = CityConfig::parse(text, Path::new(".")).unwrap_err();
+        let rendered: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            rendered,
+            ["routes.anchor_confidence: must be above plates.candidate_confidence (0.3), found 0.25"],
             "{problems:?}"
         );
         let good = CityConfig::parse(

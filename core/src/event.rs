@@ -43,6 +43,11 @@ pub struct TrackPlate {
     pub at: Timestamp,
     /// The evidence image (JPEG of the vehicle), by content address: `sha256:<hex>`.
     pub evidence: Option<String>,
+    /// Too unsure to stand alone (voted confidence under `[plates] emit_confidence`, given
+    /// when the track ended): route tracing uses it only to fill a sure route's missing pass.
+    /// Absent in events of earlier versions: false.
+    #[serde(default)]
+    pub candidate: bool,
 }
 
 /// Everything the pipeline emits, tagged by `type`.

@@ -4,8 +4,8 @@
 //! to hold a readable plate are cropped from the frame's full-resolution picture
 //! ([`roadsight_core::SourcePicture`]; only the crop is converted to RGB), read by the
 //! [`PlateReader`] in one batch, and voted per track by a [`PlateVoter`]. A track's plate is
-//! emitted once, when its vote qualifies or when the track ends; its evidence is the JPEG of the
-//! vehicle crop of its best read.
+//! emitted once, when its vote qualifies or when the track ends (then possibly as a candidate:
+//! too unsure to stand alone); its evidence is the JPEG of the vehicle crop of its best read.
 //!
 //! Cost is bounded: a track is read at most once per `read_every_frames` of its camera's frames,
 //! and a frame reads at most `max_reads_per_frame` tracks (the widest, then the least recently
@@ -53,8 +53,10 @@ pub struct PlateStageCounters {
     pub reads: u64,
     /// Reads that found a plate with text.
     pub reads_with_text: u64,
-    /// Plates emitted.
+    /// Plates emitted (sure ones).
     pub plates: u64,
+    /// Candidate plates emitted (too unsure to stand alone; see `VoteConfig::candidate_confidence`).
+    pub candidates: u64,
     /// Frames that came without a full-resolution picture (nothing could be read).
     pub frames_without_picture: u64,
 }
@@ -111,7 +113,7 @@ impl PlateStage {
         }
         let Some(picture) = frame.source.as_ref() else {
             self.counters.frames_without_picture += 1;
-            self.counters.plates += events.len() as u64;
+            self.count(&events);
             return Ok(events);
         };
         let every = u64::from(self.settings.read_every_frames);
@@ -170,15 +172,21 @@ impl PlateStage {
                 });
             events.extend(emitted);
         }
-        self.counters.plates += events.len() as u64;
+        self.count(&events);
         Ok(events)
+    }
+
+    fn count(&mut self, events: &[PlateEvent]) {
+        let candidates = events.iter().filter(|e| e.candidate).count() as u64;
+        self.counters.candidates += candidates;
+        self.counters.plates += events.len() as u64 - candidates;
     }
 
     /// Ends every live track (the run is over): the plates that qualify with the reads they have.
     pub fn finish(&mut self) -> Vec<PlateEvent> {
         let events = self.voter.finish_all();
         self.last_read.clear();
-        self.counters.plates += events.len() as u64;
+        self.count(&events);
         events
     }
 }

@@ -10,6 +10,9 @@
 //! [`VoteConfig::min_reads`] reads and its confidence reaches the higher
 //! [`VoteConfig::early_emit_confidence`]. A vehicle's reads get better as it approaches, so
 //! the first few must be sure to decide; otherwise the track's best reads do, at its end.
+//! A track that ends with a confidence from [`VoteConfig::candidate_confidence`] up to
+//! `emit_confidence` gives a candidate ([`VotedPlate::candidate`]): a plate too unsure to stand
+//! alone, which route tracing may use to fill a sure route's missing pass.
 //!
 //! The voter keeps the evidence (for example a JPEG crop) of the track's best read (highest
 //! confidence, grammar-valid reads counting double), asking the caller to make it only when a
@@ -30,6 +33,9 @@ pub struct VoteConfig {
     /// Consensus confidence (0-1) a plate needs to be emitted before its track ends (the
     /// higher of this and `emit_confidence` applies).
     pub early_emit_confidence: f32,
+    /// Consensus confidence (0-1) from which an ended track's plate that misses
+    /// `emit_confidence` is still given, as a candidate. At `emit_confidence` or above: none.
+    pub candidate_confidence: f32,
     /// Reads kept per track at most (the least confident go first), so the vote is over the
     /// track's best reads.
     pub max_reads: usize,
@@ -42,6 +48,7 @@ impl From<&roadsight_core::PlatesConfig> for VoteConfig {
             min_reads: config.min_reads.max(1),
             emit_confidence: config.emit_confidence,
             early_emit_confidence: config.early_emit_confidence,
+            candidate_confidence: config.candidate_confidence,
             max_reads: config.vote_reads,
         }
     }
@@ -74,6 +81,8 @@ pub struct VotedPlate<E> {
     pub last_seen: Timestamp,
     /// The best read's evidence, and when it was taken.
     pub evidence: Option<(Timestamp, E)>,
+    /// Below `emit_confidence`: a candidate, given only at the track's end.
+    pub candidate: bool,
 }
 
 #[derive(Debug)]
@@ -371,7 +380,7 @@ impl<E> PlateVoter<E> {
         E: Clone,
     {
         let votes = self.tracks.remove(&(camera.clone(), track))?;
-        Self::result(camera, track, &votes, self.config.emit_confidence)
+        Self::final_result(camera, track, &votes, self.config)
     }
 
     /// Ends every track (the stream is over): the plates that qualify with the reads they
@@ -380,13 +389,30 @@ impl<E> PlateVoter<E> {
     where
         E: Clone,
     {
-        let emit_confidence = self.config.emit_confidence;
+        let config = self.config;
         self.tracks
             .drain()
             .filter_map(|((camera, track), votes)| {
-                Self::result(&camera, track, &votes, emit_confidence)
+                Self::final_result(&camera, track, &votes, config)
             })
             .collect()
+    }
+
+    /// An ended track's plate: sure from `emit_confidence`, a candidate from
+    /// `candidate_confidence`.
+    fn final_result(
+        camera: &CameraId,
+        track: TrackId,
+        votes: &TrackVotes<E>,
+        config: VoteConfig,
+    ) -> Option<VotedPlate<E>>
+    where
+        E: Clone,
+    {
+        let floor = config.candidate_confidence.min(config.emit_confidence);
+        let mut result = Self::result(camera, track, votes, floor)?;
+        result.candidate = result.plate.confidence < config.emit_confidence;
+        Some(result)
     }
 
     /// The track's plate if it has not been emitted yet and its vote passes `emit_confidence`.
@@ -426,6 +452,7 @@ impl<E> PlateVoter<E> {
             first_seen,
             last_seen,
             evidence,
+            candidate: false,
         })
     }
 }
@@ -621,13 +648,40 @@ mod tests {
         let camera = CameraId::new("cam-1");
         let mut voter: PlateVoter<()> = PlateVoter::new(VoteConfig::default());
         add_read(&mut voter, &camera, 1, "51G12345", 0.9, 0);
-        add_read(&mut voter, &camera, 2, "51G12345", 0.2, 0);
+        add_read(&mut voter, &camera, 2, "51G12345", 0.3, 0);
+        add_read(&mut voter, &camera, 4, "51G12345", 0.1, 0);
         let confident = voter
             .finish(&camera, TrackId(1))
             .expect("confident single read");
         assert_eq!(confident.reads, 1);
-        assert!(voter.finish(&camera, TrackId(2)).is_none());
+        assert!(!confident.candidate);
+        // 0.3 is under emit_confidence (0.45) but not under candidate_confidence (0.2).
+        let unsure = voter.finish(&camera, TrackId(2)).expect("a candidate");
+        assert!(unsure.candidate);
+        assert!(voter.finish(&camera, TrackId(4)).is_none());
         assert!(voter.finish(&camera, TrackId(3)).is_none());
+        // With candidate_confidence at emit_confidence there are no candidates.
+        let mut no_candidates: PlateVoter<()> = PlateVoter::new(VoteConfig {
+            candidate_confidence: 0.45,
+            ..VoteConfig::default()
+        });
+        add_read(&mut no_candidates, &camera, 2, "51G12345", 0.3, 0);
+        assert!(no_candidates.finish(&camera, TrackId(2)).is_none());
+    }
+
+    #[test]
+    fn a_candidate_is_never_emitted_before_its_track_ends() {
+        let camera = CameraId::new("cam-1");
+        let mut voter: PlateVoter<()> = PlateVoter::new(VoteConfig::default());
+        for at_s in 0..6 {
+            assert!(add_read(&mut voter, &camera, 1, "59T173281", 0.35, at_s).is_none());
+        }
+        let ended = voter
+            .finish(&camera, TrackId(1))
+            .expect("a candidate at the end");
+        assert!(ended.candidate);
+        assert_eq!(ended.plate.text, "59T173281");
+        assert!(ended.plate.confidence < 0.45);
     }
 
     #[test]
@@ -656,7 +710,7 @@ mod tests {
         let mut voter: PlateVoter<()> = PlateVoter::new(VoteConfig::default());
         // Track 1: one confident read; 2: one unsure read; 3: emitted early already.
         add_read(&mut voter, &camera, 1, "51G12345", 0.9, 0);
-        add_read(&mut voter, &camera, 2, "30A67890", 0.2, 0);
+        add_read(&mut voter, &camera, 2, "30A67890", 0.1, 0);
         let early: Vec<_> = (0..3)
             .filter_map(|i| add_read(&mut voter, &camera, 3, "29B11111", 0.97, i))
             .collect();
@@ -701,8 +755,10 @@ mod tests {
             }
             emitted.or_else(|| voter.finish(&camera, TrackId(9)))
         };
+        // Without candidates: the claim is that no plate qualifies.
         let all = VoteConfig {
             max_reads: 32,
+            candidate_confidence: VoteConfig::default().emit_confidence,
             ..VoteConfig::default()
         };
         assert!(reads(&mut PlateVoter::new(all)).is_none());

@@ -38,6 +38,7 @@ fn plate(text: &str, camera: &str, seconds: u64, evidence: Option<String>) -> Ev
         last_seen: at(seconds),
         at: at(seconds),
         evidence,
+        candidate: false,
     })
 }
 

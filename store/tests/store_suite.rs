@@ -38,6 +38,7 @@ fn plate(text: &str, camera: &str, track: u64, seconds: u64, evidence: Option<St
         last_seen: at(seconds + 2),
         at: at(seconds + 1),
         evidence,
+        candidate: false,
     })
 }
 

@@ -13,6 +13,14 @@
 //!   never on the time gap alone;
 //! - otherwise the sighting starts a new route (of its own plate).
 //!
+//! A sighting less confident than `anchor_confidence` is a candidate (the plate stage's
+//! `candidate_confidence ..< emit_confidence`: a small plate no read was sure of). Candidates
+//! never start a route and never decide its plate. Once the sure sightings have made their
+//! routes, each candidate (the most confident first) joins the route whose plate it matches
+//! within one edit, where a configured link on each side of it has a fitting travel time: the
+//! pass a route missed at a camera between or around its sure sightings. A candidate that
+//! fits no route is left out.
+//!
 //! From routes come travel times per camera pair and origin-destination matrices per interval.
 
 use roadsight_core::plate_match::{single_deletions, weighted_distance};
@@ -131,11 +139,12 @@ pub fn trace_routes(mut sightings: Vec<PlateSighting>, settings: &RouteSettings)
     let mut routes = Vec::new();
     for group in plate_groups(&plates, settings.fuzzy) {
         let members: Vec<&str> = group.iter().map(|i| plates[*i].as_str()).collect();
-        let mut open: Vec<Vec<PlateSighting>> = Vec::new();
-        for sighting in sightings
+        let (sure, mut candidates): (Vec<&PlateSighting>, Vec<&PlateSighting>) = sightings
             .iter()
             .filter(|s| members.contains(&s.plate.as_str()))
-        {
+            .partition(|s| s.confidence >= settings.anchor_confidence);
+        let mut open: Vec<Vec<PlateSighting>> = Vec::new();
+        for sighting in sure {
             // The most recent open route this sighting can continue.
             let mut chosen: Option<usize> = None;
             for (index, route) in open.iter().enumerate() {
@@ -167,8 +176,14 @@ pub fn trace_routes(mut sightings: Vec<PlateSighting>, settings: &RouteSettings)
                 None => open.push(vec![sighting.clone()]),
             }
         }
-        for route in open {
-            let plate = majority_plate(&route).to_string();
+        // Each route's plate, decided by its sure sightings before any candidate joins.
+        let route_plates: Vec<String> =
+            open.iter().map(|r| majority_plate(r).to_string()).collect();
+        candidates.sort_by(|a, b| b.confidence.total_cmp(&a.confidence).then(a.at.cmp(&b.at)));
+        for candidate in candidates {
+            join_candidate(&mut open, &route_plates, candidate, settings);
+        }
+        for (route, plate) in open.into_iter().zip(route_plates) {
             let legs = route
                 .windows(2)
                 .map(|pair| Leg {
@@ -187,6 +202,65 @@ pub fn trace_routes(mut sightings: Vec<PlateSighting>, settings: &RouteSettings)
     }
     routes.sort_by(|a, b| a.start().cmp(&b.start()).then(a.plate.cmp(&b.plate)));
     routes
+}
+
+/// Puts `candidate` into the route it fits best (the nearest plate, then the earliest route):
+/// its plate within one edit of the route's, and a configured link with a fitting travel time
+/// from the sighting before it and to the one after. At a camera the route already has within
+/// `same_camera_s`, it is the same pass and replaces a less confident candidate only.
+fn join_candidate(
+    open: &mut [Vec<PlateSighting>],
+    route_plates: &[String],
+    candidate: &PlateSighting,
+    settings: &RouteSettings,
+) {
+    let same_pass = |a: &PlateSighting, b: &PlateSighting| {
+        a.camera == b.camera
+            && b.at.duration_since(a.at).as_secs_f64().abs() <= settings.same_camera_s
+            && a.at.duration_since(b.at).as_secs_f64().abs() <= settings.same_camera_s
+    };
+    let mut best: Option<(f64, usize, usize)> = None;
+    for (index, (route, plate)) in open.iter().zip(route_plates).enumerate() {
+        let distance = weighted_distance(plate, &candidate.plate);
+        let close = if settings.fuzzy {
+            distance <= 1.0
+        } else {
+            *plate == candidate.plate
+        };
+        if !close || best.is_some_and(|(d, _, _)| d <= distance) {
+            continue;
+        }
+        let position = route.partition_point(|s| s.at <= candidate.at);
+        let before = position.checked_sub(1).and_then(|i| route.get(i));
+        let after = route.get(position);
+        let fits = if before.is_some_and(|b| same_pass(b, candidate))
+            || after.is_some_and(|a| same_pass(candidate, a))
+        {
+            true
+        } else {
+            before.is_none_or(|b| hop(settings, b, candidate, false).is_some())
+                && after.is_none_or(|a| hop(settings, candidate, a, false).is_some())
+        };
+        if fits {
+            best = Some((distance, index, position));
+        }
+    }
+    let Some((_, index, position)) = best else {
+        return;
+    };
+    let route = &mut open[index];
+    let neighbour = [position.checked_sub(1), Some(position)]
+        .into_iter()
+        .flatten()
+        .find(|&i| route.get(i).is_some_and(|s| same_pass(s, candidate)));
+    match neighbour {
+        Some(i) => {
+            if route[i].confidence < candidate.confidence {
+                route[i] = candidate.clone();
+            }
+        }
+        None => route.insert(position, candidate.clone()),
+    }
 }
 
 /// The plate most sightings of `route` read (the earliest on a tie).
@@ -420,6 +494,93 @@ mod tests {
         let times = travel_times(&routes);
         assert_eq!(times.len(), 2);
         assert_eq!(times[0].median_s, 120.0);
+    }
+
+    fn plates_and_cameras(routes: &[Route]) -> Vec<(&str, Vec<&str>)> {
+        routes
+            .iter()
+            .map(|r| (r.plate.as_str(), r.cameras()))
+            .collect()
+    }
+
+    fn unsure(plate: &str, camera: &str, seconds: u64) -> PlateSighting {
+        PlateSighting {
+            confidence: 0.3,
+            ..seen(plate, camera, seconds)
+        }
+    }
+
+    #[test]
+    fn a_candidate_fills_the_pass_a_sure_route_missed_and_never_decides_its_plate() {
+        let routes = trace_routes(
+            vec![
+                // A sure route a -> c missed b (no a-c link: joined on the time gap).
+                seen("59T173281", "a", 0),
+                unsure("59Y173281", "b", 100), // one edit off, fits both links
+                seen("59T173281", "c", 250),
+                // A candidate before a sure pass: it becomes the route's first camera.
+                unsure("76G111649", "a", 1000),
+                seen("76G111649", "b", 1100),
+            ],
+            &corridor(),
+        );
+        assert_eq!(
+            plates_and_cameras(&routes),
+            vec![
+                ("59T173281", vec!["a", "b", "c"]),
+                ("76G111649", vec!["a", "b"])
+            ]
+        );
+        assert!(routes.iter().all(|r| r.legs.iter().all(|l| l.on_link)));
+        assert_eq!(routes[0].sightings[1].plate, "59Y173281", "kept as read");
+    }
+
+    #[test]
+    fn a_candidate_that_fits_no_sure_route_is_left_out() {
+        let routes = trace_routes(
+            vec![
+                // Candidates alone make no route, even agreeing with each other.
+                unsure("54T52159", "a", 0),
+                unsure("54T52159", "b", 100),
+                // Too far in time from the sure pass (360 s at most at 10 km/h).
+                seen("30A99999", "a", 1000),
+                unsure("30A99999", "b", 1500),
+                // Two edits from the sure plate.
+                seen("51G12345", "a", 5000),
+                unsure("51G12399", "b", 5100),
+                // No link between a and c: a candidate needs one on each side.
+                seen("29B11111", "a", 9000),
+                unsure("29B11111", "c", 9200),
+            ],
+            &corridor(),
+        );
+        assert_eq!(
+            plates_and_cameras(&routes),
+            vec![
+                ("30A99999", vec!["a"]),
+                ("51G12345", vec!["a"]),
+                ("29B11111", vec!["a"])
+            ]
+        );
+    }
+
+    #[test]
+    fn a_candidate_at_a_camera_the_route_has_is_the_same_pass() {
+        let routes = trace_routes(
+            vec![
+                seen("30A99999", "a", 0),
+                unsure("30A99998", "a", 5),
+                seen("30A99999", "b", 100),
+                unsure("30A99999", "b", 104),
+            ],
+            &corridor(),
+        );
+        assert_eq!(routes.len(), 1);
+        assert_eq!(routes[0].cameras(), ["a", "b"]);
+        assert!(
+            routes[0].sightings.iter().all(|s| s.confidence == 0.9),
+            "the sure reads stay: {routes:?}"
+        );
     }
 
     #[test]
