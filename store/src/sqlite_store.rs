@@ -62,7 +62,7 @@ impl Checkpointer {
         store: &str,
         pages: i32,
     ) -> Result<Checkpointer, StoreError> {
-        let fail = |operation: &str| failing(store, operation);
+        let fail = |operation: &'static str| failing(store, operation);
         let connection =
             Connection::open(path).map_err(fail("open the checkpointer's connection"))?;
         connection
@@ -132,12 +132,11 @@ impl Drop for Checkpointer {
 }
 
 /// Maps a SQLite error to a [`StoreError`] naming the store and the operation.
-fn failing(name: &str, operation: &str) -> impl Fn(rusqlite::Error) -> StoreError {
-    let name = name.to_string();
-    let operation = operation.to_string();
+/// Borrows both names and allocates only on an error: it is made for every statement.
+fn failing<'a>(name: &'a str, operation: &'a str) -> impl Fn(rusqlite::Error) -> StoreError + 'a {
     move |error| StoreError::Backend {
-        store: name.clone(),
-        operation: operation.clone(),
+        store: name.to_string(),
+        operation: operation.to_string(),
         message: error.to_string(),
     }
 }
@@ -196,7 +195,7 @@ impl SqliteStore {
         Ok(store)
     }
 
-    fn fail(&self, operation: &str) -> impl Fn(rusqlite::Error) -> StoreError {
+    fn fail(&self, operation: &'static str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
         failing(&self.name, operation)
     }
 
@@ -240,7 +239,7 @@ impl SqliteStore {
 
     fn migrate(&mut self) -> Result<(), StoreError> {
         let name = self.name.clone();
-        let fail = |operation: &str| failing(&name, operation);
+        let fail = |operation: &'static str| failing(&name, operation);
         let transaction = self
             .connection
             .transaction()
@@ -263,7 +262,7 @@ impl SqliteStore {
             for statement in statements {
                 transaction
                     .execute(&statement, [])
-                    .map_err(fail(&format!("migration {version}")))?;
+                    .map_err(|error| failing(&name, &format!("migration {version}"))(error))?;
             }
             transaction
                 .execute(
@@ -282,8 +281,8 @@ impl EventStore for SqliteStore {
     }
 
     fn append(&mut self, events: &[Event]) -> Result<AppendReport, StoreError> {
-        let name = self.name.clone();
-        let fail = |operation: &str| failing(&name, operation);
+        let name = self.name.as_str();
+        let fail = |operation: &'static str| failing(name, operation);
         let mut report = AppendReport::default();
         let transaction = self
             .connection
@@ -327,7 +326,7 @@ impl EventStore for SqliteStore {
                     .execute(params![
                         id,
                         event.kind(),
-                        event.camera().map(|c| c.as_str().to_string()),
+                        event.camera().map(|c| c.as_str()),
                         event.at().as_nanos(),
                         body
                     ])
@@ -625,7 +624,7 @@ impl EventStore for SqliteStore {
         retention: &Retention,
     ) -> Result<RetentionReport, StoreError> {
         let name = self.name.clone();
-        let fail = |operation: &str| failing(&name, operation);
+        let fail = |operation: &'static str| failing(&name, operation);
         let transaction = self
             .connection
             .transaction()
