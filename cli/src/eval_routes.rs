@@ -169,6 +169,7 @@ pub fn eval_routes(args: &EvalRoutesArgs) -> anyhow::Result<()> {
                 confidence: plate.confidence,
                 event_id: envelope.event.id(),
                 evidence: plate.evidence.clone(),
+                candidate: plate.candidate,
             });
         }
     }

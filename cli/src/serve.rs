@@ -178,7 +178,7 @@ pub fn trace(args: &TraceArgs) -> anyhow::Result<()> {
                 sighting.camera,
                 sighting.plate,
                 sighting.confidence,
-                if sighting.confidence < routes.anchor_confidence {
+                if sighting.candidate {
                     ", a candidate: fills this pass only"
                 } else {
                     ""

@@ -41,6 +41,7 @@ fn as_route_input(sighting: roadsight_store::Sighting) -> PlateSighting {
         confidence: sighting.confidence,
         event_id: sighting.event_id,
         evidence: sighting.evidence,
+        candidate: false,
     }
 }
 

@@ -38,6 +38,10 @@ pub struct PlateSighting {
     /// The event it came from, for evidence links.
     pub event_id: String,
     pub evidence: Option<String>,
+    /// Less confident than `anchor_confidence`: it only fills a pass its route missed. Set by
+    /// [`trace_routes`] on the sightings of the routes it returns (its input's is ignored).
+    #[serde(default)]
+    pub candidate: bool,
 }
 
 pub use roadsight_core::config::{CameraLinkConfig as CameraLink, RoutesConfig as RouteSettings};
@@ -132,6 +136,9 @@ fn plate_groups(plates: &[String], fuzzy: bool) -> Vec<Vec<usize>> {
 
 /// Traces every plate's routes, oldest route first.
 pub fn trace_routes(mut sightings: Vec<PlateSighting>, settings: &RouteSettings) -> Vec<Route> {
+    for sighting in &mut sightings {
+        sighting.candidate = sighting.confidence < settings.anchor_confidence;
+    }
     sightings.sort_by(|a, b| a.at.cmp(&b.at).then(a.camera.cmp(&b.camera)));
     let mut plates: Vec<String> = sightings.iter().map(|s| s.plate.clone()).collect();
     plates.sort();
@@ -142,7 +149,7 @@ pub fn trace_routes(mut sightings: Vec<PlateSighting>, settings: &RouteSettings)
         let (sure, mut candidates): (Vec<&PlateSighting>, Vec<&PlateSighting>) = sightings
             .iter()
             .filter(|s| members.contains(&s.plate.as_str()))
-            .partition(|s| s.confidence >= settings.anchor_confidence);
+            .partition(|s| !s.candidate);
         let mut open: Vec<Vec<PlateSighting>> = Vec::new();
         for sighting in sure {
             // The most recent open route this sighting can continue.
@@ -376,6 +383,7 @@ mod tests {
             confidence: 0.9,
             event_id: format!("{plate}-{camera}-{seconds}"),
             evidence: None,
+            candidate: false,
         }
     }
 
@@ -533,6 +541,15 @@ mod tests {
         );
         assert!(routes.iter().all(|r| r.legs.iter().all(|l| l.on_link)));
         assert_eq!(routes[0].sightings[1].plate, "59Y173281", "kept as read");
+        assert_eq!(
+            routes[0]
+                .sightings
+                .iter()
+                .map(|s| s.candidate)
+                .collect::<Vec<_>>(),
+            [false, true, false],
+            "marked for whoever reads the route"
+        );
     }
 
     #[test]
