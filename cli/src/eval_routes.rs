@@ -4,7 +4,8 @@
 //! through the real main job (`roadsight run`: decode, detector, tracker, plate reader and its
 //! votes), started as a child process with a city config written for the corridor. The plates
 //! it emits become sightings (its candidate plates too, which only fill a sure route's missing
-//! pass), [`roadsight_tracking::routes::trace_routes`] joins them with the corridor's links, and each true route (a vehicle seen by two cameras or more, from
+//! pass), [`roadsight_tracking::routes::trace_routes`] joins them with the corridor's links,
+//! and each true route (a vehicle seen by two cameras or more, from
 //! `routes.csv`) counts as reconstructed when a traced route carries its plate and visits the
 //! same cameras in the same order.
 
@@ -153,15 +154,11 @@ pub fn eval_routes(args: &EvalRoutesArgs) -> anyhow::Result<()> {
         String::from_utf8_lossy(&output.stderr)
     );
     let mut sightings = Vec::new();
-    let mut candidates = Vec::new();
     for line in String::from_utf8_lossy(&output.stdout).lines() {
         let Ok(envelope) = serde_json::from_str::<EventEnvelope>(line) else {
             continue;
         };
         if let roadsight_core::Event::Plate(plate) = &envelope.event {
-            if plate.candidate {
-                candidates.push(plate.text.clone());
-            }
             sightings.push(PlateSighting {
                 plate: plate.text.clone(),
                 camera: plate.camera.to_string(),
@@ -182,7 +179,8 @@ pub fn eval_routes(args: &EvalRoutesArgs) -> anyhow::Result<()> {
     };
     let traced = trace_routes(sightings.clone(), &settings);
     // From here on `sightings` are the sure ones.
-    sightings.retain(|s| s.confidence >= settings.anchor_confidence);
+    let (candidates, sightings): (Vec<PlateSighting>, Vec<PlateSighting>) =
+        sightings.into_iter().partition(|s| s.candidate);
 
     // The truth.
     let truth_text = std::fs::read_to_string(dir.join("routes.csv"))
@@ -252,7 +250,7 @@ pub fn eval_routes(args: &EvalRoutesArgs) -> anyhow::Result<()> {
     let reconstructed = results.iter().filter(|r| r.reconstructed).count();
     let candidates_right = candidates
         .iter()
-        .filter(|plate| truth_plates.contains_key(*plate))
+        .filter(|s| truth_plates.contains_key(&s.plate))
         .count();
     let report = Report {
         scenario_dir: dir.display().to_string(),

@@ -415,12 +415,12 @@ impl<E> PlateVoter<E> {
         Some(result)
     }
 
-    /// The track's plate if it has not been emitted yet and its vote passes `emit_confidence`.
+    /// The track's plate if it has not been emitted yet and its vote reaches `min_confidence`.
     fn result(
         camera: &CameraId,
         track: TrackId,
         votes: &TrackVotes<E>,
-        emit_confidence: f32,
+        min_confidence: f32,
     ) -> Option<VotedPlate<E>>
     where
         E: Clone,
@@ -429,7 +429,7 @@ impl<E> PlateVoter<E> {
             return None;
         }
         let plate = consensus(&votes.reads)?;
-        if plate.confidence < emit_confidence || plate.text.chars().count() < MIN_PLATE_CHARS {
+        if plate.confidence < min_confidence || plate.text.chars().count() < MIN_PLATE_CHARS {
             return None;
         }
         let agreeing = votes

@@ -32,6 +32,8 @@ const CHECKPOINT_PAGES: i32 = 50_000;
 /// WAL pages, in `CHECKPOINT_PAGES`, at which the writer checkpoints itself whatever the checkpointer is doing: the
 /// WAL stays bounded even if the thread cannot keep up.
 const WRITER_CHECKPOINT_FACTOR: i32 = 4;
+/// The WAL file is cut back to this after a checkpoint (both connections set it).
+const WAL_SIZE_LIMIT_BYTES: i64 = 268_435_456;
 
 /// The checkpointer thread's state, as the writer's WAL hook sees it.
 const IDLE: u8 = 0;
@@ -66,7 +68,7 @@ impl Checkpointer {
         let connection =
             Connection::open(path).map_err(fail("open the checkpointer's connection"))?;
         connection
-            .pragma_update(None, "journal_size_limit", 268_435_456)
+            .pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT_BYTES)
             .map_err(fail("set the checkpointer's WAL size limit"))?;
         // Until it has read the database, a connection does not know it is in WAL mode and
         // its checkpoints do nothing.
@@ -179,9 +181,8 @@ impl SqliteStore {
         connection
             .pragma_update(None, "cache_size", -131_072)
             .map_err(|e| fail("set cache size", e))?;
-        // The WAL is cut back to 256 MB after each checkpoint.
         connection
-            .pragma_update(None, "journal_size_limit", 268_435_456)
+            .pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT_BYTES)
             .map_err(|e| fail("set WAL size limit", e))?;
         // Checkpoints every CHECKPOINT_PAGES (~200 MB), on a thread of their own.
         let checkpointer = Checkpointer::start(path, &mut connection, &name, checkpoint_pages)?;

@@ -158,8 +158,7 @@ pub fn trace_routes(mut sightings: Vec<PlateSighting>, settings: &RouteSettings)
                 let Some(last) = route.last() else { continue };
                 let route_plate = majority_plate(route);
                 let exact = route_plate == sighting.plate;
-                let same_pass = last.camera == sighting.camera
-                    && sighting.at.duration_since(last.at).as_secs_f64() <= settings.same_camera_s
+                let same_pass = one_pass(settings, last, sighting)
                     && (exact || weighted_distance(route_plate, &sighting.plate) <= 1.0);
                 let fits = same_pass
                     || (last.camera != sighting.camera
@@ -211,6 +210,26 @@ pub fn trace_routes(mut sightings: Vec<PlateSighting>, settings: &RouteSettings)
     routes
 }
 
+/// Whether two sightings are one pass: the same camera, within `same_camera_s` of each other
+/// (in either order).
+fn one_pass(settings: &RouteSettings, a: &PlateSighting, b: &PlateSighting) -> bool {
+    let gap = if a.at <= b.at {
+        b.at.duration_since(a.at)
+    } else {
+        a.at.duration_since(b.at)
+    };
+    a.camera == b.camera && gap.as_secs_f64() <= settings.same_camera_s
+}
+
+/// Where a candidate goes in a route.
+#[derive(Clone, Copy)]
+enum Placement {
+    /// The same pass as the sighting at this index.
+    SamePass(usize),
+    /// A pass of its own, inserted at this index.
+    Insert(usize),
+}
+
 /// Puts `candidate` into the route it fits best (the nearest plate, then the earliest route):
 /// its plate within one edit of the route's, and a configured link with a fitting travel time
 /// from the sighting before it and to the one after. At a camera the route already has within
@@ -221,12 +240,7 @@ fn join_candidate(
     candidate: &PlateSighting,
     settings: &RouteSettings,
 ) {
-    let same_pass = |a: &PlateSighting, b: &PlateSighting| {
-        a.camera == b.camera
-            && b.at.duration_since(a.at).as_secs_f64().abs() <= settings.same_camera_s
-            && a.at.duration_since(b.at).as_secs_f64().abs() <= settings.same_camera_s
-    };
-    let mut best: Option<(f64, usize, usize)> = None;
+    let mut best: Option<(f64, usize, Placement)> = None;
     for (index, (route, plate)) in open.iter().zip(route_plates).enumerate() {
         let distance = weighted_distance(plate, &candidate.plate);
         let close = if settings.fuzzy {
@@ -240,33 +254,30 @@ fn join_candidate(
         let position = route.partition_point(|s| s.at <= candidate.at);
         let before = position.checked_sub(1).and_then(|i| route.get(i));
         let after = route.get(position);
-        let fits = if before.is_some_and(|b| same_pass(b, candidate))
-            || after.is_some_and(|a| same_pass(candidate, a))
-        {
-            true
+        let placement = if before.is_some_and(|b| one_pass(settings, b, candidate)) {
+            Some(Placement::SamePass(position - 1))
+        } else if after.is_some_and(|a| one_pass(settings, candidate, a)) {
+            Some(Placement::SamePass(position))
         } else {
-            before.is_none_or(|b| hop(settings, b, candidate, false).is_some())
-                && after.is_none_or(|a| hop(settings, candidate, a, false).is_some())
+            (before.is_none_or(|b| hop(settings, b, candidate, false).is_some())
+                && after.is_none_or(|a| hop(settings, candidate, a, false).is_some()))
+            .then_some(Placement::Insert(position))
         };
-        if fits {
-            best = Some((distance, index, position));
+        if let Some(placement) = placement {
+            best = Some((distance, index, placement));
         }
     }
-    let Some((_, index, position)) = best else {
+    let Some((_, index, placement)) = best else {
         return;
     };
     let route = &mut open[index];
-    let neighbour = [position.checked_sub(1), Some(position)]
-        .into_iter()
-        .flatten()
-        .find(|&i| route.get(i).is_some_and(|s| same_pass(s, candidate)));
-    match neighbour {
-        Some(i) => {
+    match placement {
+        Placement::SamePass(i) => {
             if route[i].confidence < candidate.confidence {
                 route[i] = candidate.clone();
             }
         }
-        None => route.insert(position, candidate.clone()),
+        Placement::Insert(position) => route.insert(position, candidate.clone()),
     }
 }
 
