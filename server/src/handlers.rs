@@ -4,7 +4,7 @@
 
 use crate::auth::{authorize, Caller};
 use crate::error::ApiError;
-use crate::queries::{normalise_plate, origin_destination, trace_plate};
+use crate::queries::{normalise_plate, origin_destination, search_plates, trace_plate, FoundPlate};
 use crate::AppState;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
@@ -264,15 +264,22 @@ pub(crate) async fn plate_search(
     }
     let limit = fields.number("limit", 20, 1, 200)? as usize;
     let mut entry = audit(&caller, "plate_search", &plate, &params, state.clock.now());
+    let settings = state.routes.clone();
     let matches = with_store(&state, move |store| {
-        let matches = store.search_plates(&plate, from, to, limit)?;
+        let matches = search_plates(store, &plate, from, to, limit, &settings)?;
         entry.results = matches.len() as u64;
         store.record_audit(&entry)?;
         Ok(matches)
     })
     .await?;
     state.metrics.audit_records.fetch_add(1, Ordering::Relaxed);
-    Ok(Json(serde_json::json!({ "matches": matches })).into_response())
+    // Serialised as it is (not through `json!`, which would widen each f32 confidence to f64
+    // digits such as 0.8999999761581421).
+    #[derive(serde::Serialize)]
+    struct PlateSearchAnswer {
+        matches: Vec<FoundPlate>,
+    }
+    Ok(Json(PlateSearchAnswer { matches }).into_response())
 }
 
 pub(crate) async fn od(

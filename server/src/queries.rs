@@ -18,11 +18,41 @@ pub struct PlateTrace {
     pub from: Option<Timestamp>,
     pub to: Option<Timestamp>,
     /// The plates the trace drew on: the plate itself and reads one edit away.
-    pub matched_plates: Vec<PlateMatch>,
+    pub matched_plates: Vec<FoundPlate>,
     /// Its routes, oldest first, each with its sightings (and their evidence) and legs.
     pub routes: Vec<Route>,
     /// Sightings in all routes.
     pub sightings: usize,
+}
+
+/// A plate found by fuzzy search, as an officer sees it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FoundPlate {
+    #[serde(flatten)]
+    pub found: PlateMatch,
+    /// Every read of this text was below `[routes] anchor_confidence`: it is only an unsure
+    /// reading of some vehicle's plate, never a sure one.
+    pub candidate: bool,
+}
+
+/// Plates within one edit of `plate` seen in the window, nearest first, at most `limit_to`,
+/// each marked when it was only ever read as a candidate.
+pub fn search_plates(
+    store: &mut dyn EventStore,
+    plate: &str,
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
+    limit_to: usize,
+    settings: &RoutesConfig,
+) -> Result<Vec<FoundPlate>, StoreError> {
+    Ok(store
+        .search_plates(plate, from, to, limit_to)?
+        .into_iter()
+        .map(|found| FoundPlate {
+            candidate: found.best_confidence < settings.anchor_confidence,
+            found,
+        })
+        .collect())
 }
 
 /// Upper case, letters and digits only: how plates are stored.
@@ -55,19 +85,14 @@ pub fn trace_plate(
     settings: &RoutesConfig,
 ) -> Result<PlateTrace, StoreError> {
     let plate = normalise_plate(plate);
-    let matched_plates = if settings.fuzzy {
-        store.search_plates(&plate, from, to, 50)?
-    } else {
-        store
-            .search_plates(&plate, from, to, 50)?
-            .into_iter()
-            .filter(|m| m.plate == plate)
-            .collect()
-    };
+    let mut matched_plates = search_plates(store, &plate, from, to, 50, settings)?;
+    if !settings.fuzzy {
+        matched_plates.retain(|m| m.found.plate == plate);
+    }
     let mut sightings = Vec::new();
-    for candidate in &matched_plates {
+    for matched in &matched_plates {
         let found = store.sightings(&SightingQuery {
-            plate: candidate.plate.clone(),
+            plate: matched.found.plate.clone(),
             from,
             to,
             limit: TRACE_SIGHTINGS_LIMIT,

@@ -42,6 +42,18 @@ fn plate(text: &str, camera: &str, seconds: u64, evidence: Option<String>) -> Ev
     })
 }
 
+/// An unsure read: below `[routes] anchor_confidence`, emitted as a candidate.
+fn candidate_read(text: &str, camera: &str, seconds: u64) -> Event {
+    match plate(text, camera, seconds, None) {
+        Event::Plate(read) => Event::Plate(TrackPlate {
+            confidence: 0.3,
+            candidate: true,
+            ..read
+        }),
+        other => other,
+    }
+}
+
 fn crossing(camera: &str, seconds: u64) -> Event {
     Event::Crossing(Crossing {
         camera: CameraId::new(camera),
@@ -73,7 +85,7 @@ fn start(live_buffer: usize) -> Api {
         .append(&[
             plate("51G12345", "a", 0, Some(evidence.clone())),
             plate("51G12345", "b", 100, None),
-            plate("5IG12345", "c", 250, None), // a misread, on the way
+            candidate_read("5IG12345", "c", 250), // an unsure misread, on the way
             plate("30A99999", "a", 50, None),
             plate("30A99999", "c", 350, None),
             crossing("a", 0),
@@ -254,6 +266,30 @@ fn a_trace_follows_the_plate_with_its_evidence_and_every_plate_question_is_audit
         .map(|s| s["camera"].as_str().unwrap())
         .collect();
     assert_eq!(cameras, ["a", "b", "c"], "the misread at c fits the trip");
+    let marks: Vec<bool> = routes[0]["sightings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["candidate"].as_bool().unwrap())
+        .collect();
+    assert_eq!(marks, [false, false, true], "{trace}");
+    // The plates the trace drew on: a text only ever read unsurely is marked.
+    let matched: Vec<(&str, bool)> = trace["matched_plates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["plate"].as_str().unwrap(),
+                m["candidate"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        matched,
+        [("51G12345", false), ("5IG12345", true)],
+        "{trace}"
+    );
     assert_eq!(routes[0]["sightings"][0]["evidence"], api.evidence.as_str());
     // The evidence behind the link.
     let image = reqwest::blocking::Client::new()
@@ -268,6 +304,8 @@ fn a_trace_follows_the_plate_with_its_evidence_and_every_plate_question_is_audit
     assert_eq!(get(&api, &missing, Some(OFFICER)).0, 404);
     let (_, search) = get(&api, "/api/plates/search?q=51G12346", Some(OFFICER));
     assert_eq!(search["matches"][0]["plate"], "51G12345");
+    assert_eq!(search["matches"][0]["best_confidence"], 0.9);
+    assert_eq!(search["matches"][0]["candidate"], false);
     // Who asked what, and how much came back.
     let (status, audit) = get(&api, "/api/audit?limit=10", Some(ADMIN));
     assert_eq!(status, 200);

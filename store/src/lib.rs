@@ -93,6 +93,9 @@ pub struct PlateMatch {
     pub sightings: u64,
     pub first_seen: Timestamp,
     pub last_seen: Timestamp,
+    /// The most confident read among all its sightings. Below `[routes] anchor_confidence`
+    /// the plate was only ever a candidate read: an unsure reading of some vehicle's plate.
+    pub best_confidence: f32,
 }
 
 /// Interval counts matching every given field.

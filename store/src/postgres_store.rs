@@ -253,29 +253,35 @@ impl EventStore for PostgresStore {
                     ],
                 )
                 .map_err(&fail)?;
-            // Per plate in this batch: first and last time, and how many.
-            let mut plates: std::collections::BTreeMap<&str, (i64, i64, i64)> =
+            // Per plate in this batch: first and last time, how many, and the best confidence.
+            let mut plates: std::collections::BTreeMap<&str, (i64, i64, i64, f64)> =
                 std::collections::BTreeMap::new();
             for sighting in &sightings {
                 let at = sighting.at.as_nanos();
-                let entry = plates.entry(&sighting.plate).or_insert((at, at, 0));
+                let confidence = f64::from(sighting.confidence);
+                let entry = plates
+                    .entry(&sighting.plate)
+                    .or_insert((at, at, 0, confidence));
                 entry.0 = entry.0.min(at);
                 entry.1 = entry.1.max(at);
                 entry.2 += 1;
+                entry.3 = entry.3.max(confidence);
             }
             let names: Vec<String> = plates.keys().map(|p| p.to_string()).collect();
             let firsts: Vec<i64> = plates.values().map(|v| v.0).collect();
             let lasts: Vec<i64> = plates.values().map(|v| v.1).collect();
             let counts: Vec<i64> = plates.values().map(|v| v.2).collect();
+            let best: Vec<f64> = plates.values().map(|v| v.3).collect();
             let new_plates: Vec<String> = transaction
                 .query(
-                    "INSERT INTO plates (plate, first_ns, last_ns, sightings)
-                     SELECT * FROM UNNEST($1::TEXT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[])
+                    "INSERT INTO plates (plate, first_ns, last_ns, sightings, best_confidence)
+                     SELECT * FROM UNNEST($1::TEXT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::DOUBLE PRECISION[])
                      ON CONFLICT (plate) DO UPDATE SET first_ns = LEAST(plates.first_ns, excluded.first_ns),
                      last_ns = GREATEST(plates.last_ns, excluded.last_ns),
-                     sightings = plates.sightings + excluded.sightings
+                     sightings = plates.sightings + excluded.sightings,
+                     best_confidence = GREATEST(plates.best_confidence, excluded.best_confidence)
                      RETURNING plate, (xmax = 0) AS created",
-                    &[&names, &firsts, &lasts, &counts],
+                    &[&names, &firsts, &lasts, &counts, &best],
                 )
                 .map_err(&fail)?
                 .iter()
@@ -405,7 +411,7 @@ impl EventStore for PostgresStore {
         let rows = self
             .client
             .query(
-                "SELECT p.plate, p.sightings, p.first_ns, p.last_ns FROM plates p
+                "SELECT p.plate, p.sightings, p.first_ns, p.last_ns, p.best_confidence FROM plates p
                  WHERE (p.plate = ANY($1) OR p.plate IN (SELECT plate FROM plate_deletes WHERE variant = ANY($1)))
                  AND p.last_ns >= $2 AND p.first_ns <= $3",
                 &[&variants, &bound(from, true), &bound(to, false)],
@@ -419,6 +425,7 @@ impl EventStore for PostgresStore {
                 sightings: u64::try_from(row.get::<_, i64>(1)).unwrap_or(0),
                 first_seen: Timestamp::from_nanos(row.get(2)),
                 last_seen: Timestamp::from_nanos(row.get(3)),
+                best_confidence: row.get::<_, f64>(4) as f32,
             })
             .collect();
         Ok(rank_matches(plate, candidates, limit_to))

@@ -17,6 +17,10 @@ pub(crate) enum Dialect {
 /// sightings/s.) Sightings carry no key of their own: an event's id is unique in `events`, and a sighting is
 /// only written with its event. Queries over all kinds go through `kind IN (...)`, so
 /// `(kind, at_ns)` serves time windows too.
+///
+/// Version 3 keeps each plate's most confident read (`plates.best_confidence`), so a search can
+/// tell a plate only ever read as a candidate; a store migrated to it takes the best of the
+/// sightings it still holds.
 const MIGRATIONS: &[(i64, &str)] = &[
     (
         1,
@@ -90,6 +94,15 @@ const MIGRATIONS: &[(i64, &str)] = &[
         "
     DROP INDEX sightings_plate_at;
     CREATE INDEX sightings_slot_plate_at ON sightings ((at_ns / SLOT_NS), plate, at_ns)
+    ",
+    ),
+    (
+        3,
+        "
+    ALTER TABLE plates ADD COLUMN best_confidence REAL NOT NULL DEFAULT 0;
+    UPDATE plates SET best_confidence = m.best
+        FROM (SELECT plate, MAX(confidence) AS best FROM sightings GROUP BY plate) AS m
+        WHERE m.plate = plates.plate
     ",
     ),
 ];

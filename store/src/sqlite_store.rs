@@ -302,14 +302,14 @@ impl EventStore for SqliteStore {
                 .map_err(fail("prepare sighting insert"))?;
             let mut insert_plate = transaction
                 .prepare_cached(
-                    "INSERT INTO plates (plate, first_ns, last_ns, sightings) VALUES (?1, ?2, ?2, 1)
+                    "INSERT INTO plates (plate, first_ns, last_ns, sightings, best_confidence) VALUES (?1, ?2, ?2, 1, ?3)
                      ON CONFLICT (plate) DO NOTHING",
                 )
                 .map_err(fail("prepare plate insert"))?;
             let mut update_plate = transaction
                 .prepare_cached(
                     "UPDATE plates SET first_ns = MIN(first_ns, ?2), last_ns = MAX(last_ns, ?2),
-                     sightings = sightings + 1 WHERE plate = ?1",
+                     sightings = sightings + 1, best_confidence = MAX(best_confidence, ?3) WHERE plate = ?1",
                 )
                 .map_err(fail("prepare plate update"))?;
             let mut insert_delete = transaction
@@ -351,12 +351,13 @@ impl EventStore for SqliteStore {
                         .map_err(fail("insert sighting"))?;
                     // A known plate (the common case) is one seek and write; a new one
                     // misses the update and is inserted.
+                    let confidence = f64::from(sighting.confidence);
                     let new_plate = update_plate
-                        .execute(params![sighting.plate, sighting.at.as_nanos()])
+                        .execute(params![sighting.plate, sighting.at.as_nanos(), confidence])
                         .map_err(fail("update plate"))?
                         == 0
                         && insert_plate
-                            .execute(params![sighting.plate, sighting.at.as_nanos()])
+                            .execute(params![sighting.plate, sighting.at.as_nanos(), confidence])
                             .map_err(fail("insert plate"))?
                             == 1;
                     if new_plate {
@@ -452,7 +453,7 @@ impl EventStore for SqliteStore {
             .collect::<Vec<_>>()
             .join(",");
         let sql = format!(
-            "SELECT p.plate, p.sightings, p.first_ns, p.last_ns FROM plates p
+            "SELECT p.plate, p.sightings, p.first_ns, p.last_ns, p.best_confidence FROM plates p
              WHERE (p.plate IN ({placeholders}) OR p.plate IN (SELECT plate FROM plate_deletes WHERE variant IN ({placeholders})))
              AND p.last_ns >= ?{lo} AND p.first_ns <= ?{hi}",
             lo = variants.len() + 1,
@@ -476,6 +477,7 @@ impl EventStore for SqliteStore {
                     sightings: u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0),
                     first_seen: Timestamp::from_nanos(row.get(2)?),
                     last_seen: Timestamp::from_nanos(row.get(3)?),
+                    best_confidence: row.get::<_, f64>(4)? as f32,
                 })
             })
             .map_err(self.fail("search plates"))?;
@@ -750,8 +752,8 @@ mod tests {
             }
             connection
                 .execute_batch(
-                    "INSERT INTO sightings VALUES ('e1', '51G12345', 'north', 1795392001000000000, 1, 0.9, NULL);
-                     INSERT INTO sightings VALUES ('e2', '51G12345', 'east', 1795395601000000000, 2, 0.9, NULL);
+                    "INSERT INTO sightings VALUES ('e1', '51G12345', 'north', 1795392001000000000, 1, 0.75, NULL);
+                     INSERT INTO sightings VALUES ('e2', '51G12345', 'east', 1795395601000000000, 2, 0.875, NULL);
                      INSERT INTO plates VALUES ('51G12345', 1795392001000000000, 1795395601000000000, 2)",
                 )
                 .expect("v1 rows");
@@ -792,5 +794,10 @@ mod tests {
                 .contains("SEARCH s USING INDEX sightings_slot_plate_at (<expr>=? AND plate=?")),
             "{plan:#?}"
         );
+        // Version 3 takes each plate's best read from the sightings it holds.
+        let found = store
+            .search_plates("51G12345", None, None, 5)
+            .expect("search");
+        assert_eq!(found[0].best_confidence, 0.875);
     }
 }

@@ -408,6 +408,38 @@ fn suite(store: &mut dyn EventStore) {
         1,
         "{name}"
     );
+
+    // A plate keeps its most confident read: a candidate, then a surer read in the same batch as a
+    // less sure one, then a less sure read alone.
+    let read_at = |confidence: f32, track: u64, seconds: u64| match plate(
+        "29MD12345",
+        "west",
+        track,
+        later + seconds,
+        None,
+    ) {
+        Event::Plate(read) => Event::Plate(TrackPlate {
+            confidence,
+            candidate: confidence < 0.45,
+            ..read
+        }),
+        other => other,
+    };
+    let best = |store: &mut dyn EventStore| {
+        store
+            .search_plates("29MD12345", None, None, 5)
+            .expect("search")
+            .first()
+            .map(|found| found.best_confidence)
+    };
+    store.append(&[read_at(0.3, 40, 700)]).expect("candidate");
+    assert_eq!(best(store), Some(0.3), "{name}: only a candidate so far");
+    store
+        .append(&[read_at(0.8, 41, 800), read_at(0.5, 42, 900)])
+        .expect("sure reads");
+    assert_eq!(best(store), Some(0.8), "{name}");
+    store.append(&[read_at(0.6, 43, 1000)]).expect("another");
+    assert_eq!(best(store), Some(0.8), "{name}: a less sure read leaves it");
 }
 
 #[test]
@@ -428,8 +460,8 @@ fn sqlite_store_behaves_as_specified_and_keeps_it_across_reopening() {
         .expect("events");
     assert_eq!(
         left.len(),
-        7,
-        "the two fresh events, the four across slots and the one stored once from a doubled batch"
+        11,
+        "the two fresh events, the four across slots, the one stored once from a doubled batch and the four reads of one plate"
     );
     let via_url = roadsight_store::open(&format!("sqlite:{}", path.display())).expect("by URL");
     assert!(via_url.describe().starts_with("sqlite:"));
