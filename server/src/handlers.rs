@@ -4,7 +4,7 @@
 
 use crate::auth::{authorize, Caller};
 use crate::error::ApiError;
-use crate::queries::{normalise_plate, origin_destination, search_plates, trace_plate, FoundPlate};
+use crate::queries::{normalise_plate, origin_destination, search_plates, trace_plate};
 use crate::AppState;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
@@ -180,7 +180,7 @@ pub(crate) async fn cameras(
                 .status(&roadsight_core::CameraId::new(&camera.id)),
         })
         .collect();
-    Ok(Json(serde_json::json!({ "cameras": cameras })).into_response())
+    Ok(keyed("cameras", cameras))
 }
 
 pub(crate) async fn counts(
@@ -201,7 +201,7 @@ pub(crate) async fn counts(
         limit: fields.number("limit", 1000, 1, 100_000)? as usize,
     };
     let counts = with_store(&state, move |store| store.counts(&query)).await?;
-    Ok(Json(serde_json::json!({ "counts": counts })).into_response())
+    Ok(keyed("counts", counts))
 }
 
 pub(crate) async fn plate_trace(
@@ -273,13 +273,7 @@ pub(crate) async fn plate_search(
     })
     .await?;
     state.metrics.audit_records.fetch_add(1, Ordering::Relaxed);
-    // Serialised as it is (not through `json!`, which would widen each f32 confidence to f64
-    // digits such as 0.8999999761581421).
-    #[derive(serde::Serialize)]
-    struct PlateSearchAnswer {
-        matches: Vec<FoundPlate>,
-    }
-    Ok(Json(PlateSearchAnswer { matches }).into_response())
+    Ok(keyed("matches", matches))
 }
 
 pub(crate) async fn od(
@@ -372,7 +366,7 @@ pub(crate) async fn events(
     if audited {
         state.metrics.audit_records.fetch_add(1, Ordering::Relaxed);
     }
-    Ok(Json(serde_json::json!({ "events": events })).into_response())
+    Ok(keyed("events", events))
 }
 
 pub(crate) async fn evidence(
@@ -425,7 +419,7 @@ pub(crate) async fn audit_log(
     let from = fields.time("from")?;
     let limit = fields.number("limit", 100, 1, 10_000)? as usize;
     let entries = with_store(&state, move |store| store.audit_log(from, limit)).await?;
-    Ok(Json(serde_json::json!({ "entries": entries })).into_response())
+    Ok(keyed("entries", entries))
 }
 
 /// What a live client asked for.
@@ -517,4 +511,19 @@ async fn stream_live(
         }
     }
     state.live.counters.clients.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// `{"<key>": value}`, serialised as it is: `json!` would first turn it into a `Value`, where each
+/// f32 (confidences, PCU) is widened to f64 and printed as, say, 0.8999999761581421 for 0.9.
+fn keyed<T: serde::Serialize>(key: &'static str, value: T) -> Response {
+    struct Keyed<T>(&'static str, T);
+    impl<T: serde::Serialize> serde::Serialize for Keyed<T> {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap;
+            let mut map = serializer.serialize_map(Some(1))?;
+            map.serialize_entry(self.0, &self.1)?;
+            map.end()
+        }
+    }
+    Json(Keyed(key, value)).into_response()
 }

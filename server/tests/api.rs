@@ -223,6 +223,10 @@ fn roles_gate_every_endpoint_and_bad_requests_name_their_field() {
         .map(|e| e["type"].as_str().unwrap())
         .collect();
     assert!(!kinds.is_empty() && !kinds.contains(&"plate"), "{kinds:?}");
+    // Officers see plate reads, their confidences as written (0.9, not 0.8999999761581421).
+    let (status, body) = get(&api, "/api/events?type=plate", Some(OFFICER));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["events"][0]["confidence"], 0.9, "{body}");
     let (_, counts) = get(&api, "/api/counts?camera=a&class=car", Some(OPERATOR));
     assert_eq!(counts["counts"][0]["count"], 12);
     // The document lists every route.
