@@ -579,6 +579,14 @@ pub struct RoutesConfig {
     pub links: Vec<CameraLinkConfig>,
 }
 
+impl RoutesConfig {
+    /// Whether a read this confident is a candidate (under `anchor_confidence`): the one rule
+    /// for route tracing and for plate search.
+    pub fn is_candidate(&self, confidence: f32) -> bool {
+        confidence < self.anchor_confidence
+    }
+}
+
 impl Default for RoutesConfig {
     fn default() -> Self {
         RoutesConfig {

@@ -227,19 +227,17 @@ pub(crate) async fn plate_trace(
         &params,
         state.clock.now(),
     );
-    let settings = state.routes.clone();
-    let metrics = Arc::clone(&state);
+    // The store work runs on a blocking thread: it shares the state rather than copying the
+    // routes settings (every camera link) per request.
+    let shared = Arc::clone(&state);
     let trace = with_store(&state, move |store| {
-        let trace = trace_plate(store, &normalised, from, to, &settings)?;
+        let trace = trace_plate(store, &normalised, from, to, &shared.routes)?;
         entry.results = trace.sightings as u64;
         store.record_audit(&entry)?;
         Ok(trace)
     })
     .await?;
-    metrics
-        .metrics
-        .audit_records
-        .fetch_add(1, Ordering::Relaxed);
+    state.metrics.audit_records.fetch_add(1, Ordering::Relaxed);
     Ok(Json(trace).into_response())
 }
 
@@ -264,9 +262,9 @@ pub(crate) async fn plate_search(
     }
     let limit = fields.number("limit", 20, 1, 200)? as usize;
     let mut entry = audit(&caller, "plate_search", &plate, &params, state.clock.now());
-    let settings = state.routes.clone();
+    let shared = Arc::clone(&state);
     let matches = with_store(&state, move |store| {
-        let matches = search_plates(store, &plate, from, to, limit, &settings)?;
+        let matches = search_plates(store, &plate, from, to, limit, &shared.routes)?;
         entry.results = matches.len() as u64;
         store.record_audit(&entry)?;
         Ok(matches)
@@ -285,9 +283,9 @@ pub(crate) async fn od(
     let fields = Fields(&params);
     let (from, to) = fields.window()?;
     let interval_s = fields.number("interval_s", 900, 60, 86_400)?;
-    let settings = state.routes.clone();
+    let shared = Arc::clone(&state);
     let answer = with_store(&state, move |store| {
-        origin_destination(store, from, to, interval_s, &settings)
+        origin_destination(store, from, to, interval_s, &shared.routes)
     })
     .await?;
     Ok(Json(answer).into_response())

@@ -49,7 +49,7 @@ pub fn search_plates(
         .search_plates(plate, from, to, limit_to)?
         .into_iter()
         .map(|found| FoundPlate {
-            candidate: found.best_confidence < settings.anchor_confidence,
+            candidate: settings.is_candidate(found.best_confidence),
             found,
         })
         .collect())

@@ -137,7 +137,7 @@ fn plate_groups(plates: &[String], fuzzy: bool) -> Vec<Vec<usize>> {
 /// Traces every plate's routes, oldest route first.
 pub fn trace_routes(mut sightings: Vec<PlateSighting>, settings: &RouteSettings) -> Vec<Route> {
     for sighting in &mut sightings {
-        sighting.candidate = sighting.confidence < settings.anchor_confidence;
+        sighting.candidate = settings.is_candidate(sighting.confidence);
     }
     sightings.sort_by(|a, b| a.at.cmp(&b.at).then(a.camera.cmp(&b.camera)));
     let mut plates: Vec<String> = sightings.iter().map(|s| s.plate.clone()).collect();
