@@ -8,13 +8,15 @@
 //! - [`PostgresStore`]: PostgreSQL, for the city at scale (~15 million sightings a day).
 //!
 //! What it keeps:
-//! - **events**: every [`Event`] as its wire JSON, keyed by [`Event::id`]. Writes are
-//!   idempotent: appending an event already stored is a counted duplicate, never a second row,
-//!   so replaying footage or redelivering messages duplicates nothing.
+//! - **events**: every [`Event`] as its wire JSON, keyed by [`Event::id`] and indexed by type
+//!   and time. Writes are idempotent: appending an event already stored is a counted
+//!   duplicate, never a second row, so replaying footage or redelivering messages duplicates
+//!   nothing.
 //! - **sightings**: each plate event, indexed by ten-minute time slot, plate and time, for
 //!   plate traces (inserts stay in the current slot's part of the index; a trace seeks each
-//!   slot of its window); with **plates** (one row per plate text: first and last sighting,
-//!   how many) and its single-deletion neighbourhood, so a fuzzy search finds every plate
+//!   slot of its window) and for every time window over sightings (read slot by slot); with
+//!   **plates** (one row per plate text: first and last sighting, how many, the most
+//!   confident read) and its single-deletion neighbourhood, so a fuzzy search finds every plate
 //!   within one edit through an index instead of a scan.
 //! - **counts**: each closed interval count, by camera and interval.
 //! - **evidence**: images, content-addressed (`sha256:<hex>`): the same image is stored once.

@@ -767,7 +767,7 @@ mod tests {
             .expect("query")
             .collect::<Result<_, _>>()
             .expect("read");
-        assert_eq!(indexes, ["sightings_at", "sightings_slot_plate_at"]);
+        assert_eq!(indexes, ["sightings_slot_plate_at"]);
         let trace = store
             .sightings(&SightingQuery {
                 plate: "51G12345".into(),
@@ -793,6 +793,33 @@ mod tests {
             plan.iter().any(|step| step
                 .contains("SEARCH s USING INDEX sightings_slot_plate_at (<expr>=? AND plate=?")),
             "{plan:#?}"
+        );
+        // A time window over every plate reads the window's slots, sorted slot by slot (a
+        // partial sort, never one of the whole window).
+        let plan: Vec<String> = store
+            .connection
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", store.sql.between))
+            .expect("prepare plan")
+            .query_map(params![None::<String>, 0i64, i64::MAX, 10i64], |row| {
+                row.get(3)
+            })
+            .expect("plan")
+            .collect::<Result<_, _>>()
+            .expect("read plan");
+        assert!(
+            plan.iter().any(|step| step
+                .contains("SEARCH s USING INDEX sightings_slot_plate_at (<expr>>? AND <expr><?)"))
+                && !plan
+                    .iter()
+                    .any(|step| step == "USE TEMP B-TREE FOR ORDER BY"),
+            "{plan:#?}"
+        );
+        let window = store
+            .sightings_between(None, None, 10)
+            .expect("sightings between");
+        assert_eq!(
+            window.iter().map(|s| s.camera.as_str()).collect::<Vec<_>>(),
+            ["north", "east"]
         );
         // Version 3 takes each plate's best read from the sightings it holds.
         let found = store
