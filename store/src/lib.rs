@@ -213,7 +213,9 @@ pub trait EventStore: Send {
 
     fn counts(&mut self, query: &CountQuery) -> Result<Vec<FlowCount>, StoreError>;
 
-    /// Events, oldest first (or newest first when the query asks).
+    /// Events, oldest first (or newest first when the query asks), events of the same time in
+    /// the order of their ids. Each type is read on its own, in order, up to the limit, and
+    /// the reads merged: a query stops early however many events its window holds.
     fn events(&mut self, query: &EventQuery) -> Result<Vec<StoredEvent>, StoreError>;
 
     fn record_audit(&mut self, entry: &AuditEntry) -> Result<(), StoreError>;
@@ -316,6 +318,48 @@ pub(crate) fn search_variants(plate: &str) -> Vec<String> {
 /// A row limit for SQL.
 pub(crate) fn sql_limit(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+/// The types an event query reads, each once: the query's, or every type.
+pub(crate) fn queried_kinds(query: &EventQuery) -> Vec<String> {
+    let mut kinds: Vec<String> = if query.kinds.is_empty() {
+        Event::KINDS.iter().map(|kind| kind.to_string()).collect()
+    } else {
+        query.kinds.clone()
+    };
+    kinds.sort_unstable();
+    kinds.dedup();
+    kinds
+}
+
+/// One stored event as read, its body not yet parsed.
+pub(crate) struct EventRow {
+    pub(crate) at_ns: i64,
+    pub(crate) id: String,
+    pub(crate) body: String,
+}
+
+/// An event query's answer from its per-type reads (each already in order and limited):
+/// ordered by time and then id, newest first when asked, at most the limit, bodies parsed.
+pub(crate) fn merge_event_rows(
+    store: &str,
+    mut rows: Vec<EventRow>,
+    query: &EventQuery,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    rows.sort_unstable_by(|a, b| (a.at_ns, &a.id).cmp(&(b.at_ns, &b.id)));
+    if query.newest_first {
+        rows.reverse();
+    }
+    rows.truncate(query.limit);
+    rows.into_iter()
+        .map(|row| {
+            let envelope = parse_body(store, &row.id, &row.body)?;
+            Ok(StoredEvent {
+                id: row.id,
+                envelope,
+            })
+        })
+        .collect()
 }
 
 /// A stored JSON body parsed back, or the row named as corrupt.

@@ -3,13 +3,13 @@
 use crate::schema::{self, Dialect, SightingRead};
 use crate::sqlite_store::serde_plain;
 use crate::{
-    bound, parse_body, rank_matches, search_variants, sighting_of, sql_limit, AppendReport,
-    AuditEntry, CountQuery, EventQuery, EventStore, Evidence, PlateMatch, Retention,
-    RetentionReport, Sighting, SightingQuery, StoreError, StoredEvent,
+    bound, merge_event_rows, parse_body, queried_kinds, rank_matches, search_variants, sighting_of,
+    sql_limit, AppendReport, AuditEntry, CountQuery, EventQuery, EventRow, EventStore, Evidence,
+    PlateMatch, Retention, RetentionReport, Sighting, SightingQuery, StoreError, StoredEvent,
 };
 use postgres::{Client, NoTls};
 use roadsight_core::counting::FlowCount;
-use roadsight_core::{content_address, Event, EventEnvelope, Timestamp};
+use roadsight_core::{content_address, Event, Timestamp};
 
 /// A PostgreSQL store.
 pub struct PostgresStore {
@@ -459,39 +459,28 @@ impl EventStore for PostgresStore {
 
     fn events(&mut self, query: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
         let fail = self.fail("query events");
-        let kinds: Vec<String> = if query.kinds.is_empty() {
-            roadsight_core::Event::KINDS
-                .iter()
-                .map(|k| k.to_string())
-                .collect()
-        } else {
-            query.kinds.clone()
-        };
-        let rows = self
-            .client
-            .query(
-                "SELECT id, body FROM events
-                 WHERE kind = ANY($1) AND ($2::TEXT IS NULL OR camera = $2)
-                 AND at_ns >= $3 AND at_ns <= $4
-                 ORDER BY CASE WHEN $6 THEN -at_ns ELSE at_ns END, id LIMIT $5",
-                &[
-                    &kinds,
-                    &query.camera,
-                    &bound(query.from, true),
-                    &bound(query.to, false),
-                    &sql_limit(query.limit),
-                    &query.newest_first,
-                ],
-            )
-            .map_err(fail)?;
-        rows.iter()
-            .map(|row| {
-                let id: String = row.get(0);
-                let body: String = row.get(1);
-                let envelope: EventEnvelope = parse_body(&self.name, &id, &body)?;
-                Ok(StoredEvent { id, envelope })
-            })
-            .collect()
+        let mut rows = Vec::new();
+        for kind in queried_kinds(query) {
+            let read = self
+                .client
+                .query(
+                    self.sql.events(query.newest_first),
+                    &[
+                        &kind,
+                        &query.camera,
+                        &bound(query.from, true),
+                        &bound(query.to, false),
+                        &sql_limit(query.limit),
+                    ],
+                )
+                .map_err(&fail)?;
+            rows.extend(read.iter().map(|row| EventRow {
+                id: row.get(0),
+                body: row.get(1),
+                at_ns: row.get(2),
+            }));
+        }
+        merge_event_rows(&self.name, rows, query)
     }
 
     fn record_audit(&mut self, entry: &AuditEntry) -> Result<(), StoreError> {

@@ -163,6 +163,13 @@ pub(crate) struct StoreSql {
     pub(crate) record_audit: String,
     /// Audit rows from `$1`, newest first, at most `$2`.
     pub(crate) audit_log: String,
+    /// One type's events in a window, oldest first (`$1` type, `$2` camera or NULL,
+    /// `$3`/`$4` the window in nanoseconds, `$5` the limit): a range of `(kind, at_ns)` read
+    /// in order, sorted only among events of the same time, so a limit stops early however
+    /// many the window holds.
+    pub(crate) events_oldest: String,
+    /// The same, newest first.
+    pub(crate) events_newest: String,
 }
 
 /// Which of the [`StoreSql`] sighting reads.
@@ -217,6 +224,13 @@ impl StoreSql {
              AND ($3::TEXT IS NULL OR counter = $3) AND ($4::TEXT IS NULL OR class = $4)
              AND interval_start_ns >= $5 AND interval_start_ns <= $6
              ORDER BY interval_start_ns, camera, counter, event_id LIMIT $7";
+        let events = |order: &str| {
+            format!(
+                "SELECT id, body, at_ns FROM events
+                 WHERE kind = $1 AND ($2::TEXT IS NULL OR camera = $2) AND at_ns >= $3 AND at_ns <= $4
+                 ORDER BY at_ns {order}, id {order} LIMIT $5"
+            )
+        };
         Self {
             of_plate: in_dialect(&of_plate, dialect),
             between: in_dialect(&between, dialect),
@@ -240,6 +254,17 @@ impl StoreSql {
                  WHERE at_ns >= $1 ORDER BY at_ns DESC, id DESC LIMIT $2",
                 dialect,
             ),
+            events_oldest: in_dialect(&events("ASC"), dialect),
+            events_newest: in_dialect(&events("DESC"), dialect),
+        }
+    }
+
+    /// The text of one type's event read, in the order asked.
+    pub(crate) fn events(&self, newest_first: bool) -> &str {
+        if newest_first {
+            &self.events_newest
+        } else {
+            &self.events_oldest
         }
     }
 

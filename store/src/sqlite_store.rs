@@ -2,9 +2,9 @@
 
 use crate::schema::{self, Dialect, SightingRead};
 use crate::{
-    bound, parse_body, rank_matches, search_variants, sighting_of, sql_limit, AppendReport,
-    AuditEntry, CountQuery, EventQuery, EventStore, Evidence, PlateMatch, Retention,
-    RetentionReport, Sighting, SightingQuery, StoreError, StoredEvent,
+    bound, merge_event_rows, queried_kinds, rank_matches, search_variants, sighting_of, sql_limit,
+    AppendReport, AuditEntry, CountQuery, EventQuery, EventRow, EventStore, Evidence, PlateMatch,
+    Retention, RetentionReport, Sighting, SightingQuery, StoreError, StoredEvent,
 };
 use roadsight_core::counting::FlowCount;
 use roadsight_core::{content_address, Event, Timestamp};
@@ -526,50 +526,35 @@ impl EventStore for SqliteStore {
     }
 
     fn events(&mut self, query: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
-        let kinds: Vec<String> = if query.kinds.is_empty() {
-            roadsight_core::Event::KINDS
-                .iter()
-                .map(|k| k.to_string())
-                .collect()
-        } else {
-            query.kinds.clone()
-        };
-        let placeholders = (0..kinds.len())
-            .map(|i| format!("?{}", i + 6))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "SELECT id, body FROM events
-             WHERE kind IN ({placeholders}) AND (?1 IS NULL OR camera = ?1) AND at_ns >= ?2 AND at_ns <= ?3
-             ORDER BY CASE WHEN ?5 THEN -at_ns ELSE at_ns END, id LIMIT ?4"
-        );
-        let mut values: Vec<rusqlite::types::Value> = vec![
-            query
-                .camera
-                .clone()
-                .map_or(rusqlite::types::Value::Null, rusqlite::types::Value::Text),
-            rusqlite::types::Value::Integer(bound(query.from, true)),
-            rusqlite::types::Value::Integer(bound(query.to, false)),
-            rusqlite::types::Value::Integer(sql_limit(query.limit)),
-            rusqlite::types::Value::Integer(i64::from(query.newest_first)),
-        ];
-        values.extend(kinds.into_iter().map(rusqlite::types::Value::Text));
         let mut statement = self
             .connection
-            .prepare_cached(&sql)
-            .map_err(self.fail("prepare events"))?;
-        let rows = statement
-            .query_map(rusqlite::params_from_iter(values), |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-            })
-            .map_err(self.fail("query events"))?;
-        let mut events = Vec::new();
-        for row in rows {
-            let (id, body) = row.map_err(self.fail("read events"))?;
-            let envelope = parse_body(&self.name, &id, &body)?;
-            events.push(StoredEvent { id, envelope });
+            .prepare_cached(self.sql.events(query.newest_first))
+            .map_err(failing(&self.name, "prepare events"))?;
+        let mut rows = Vec::new();
+        for kind in queried_kinds(query) {
+            let read = statement
+                .query_map(
+                    params![
+                        kind,
+                        query.camera,
+                        bound(query.from, true),
+                        bound(query.to, false),
+                        sql_limit(query.limit)
+                    ],
+                    |row| {
+                        Ok(EventRow {
+                            id: row.get(0)?,
+                            body: row.get(1)?,
+                            at_ns: row.get(2)?,
+                        })
+                    },
+                )
+                .map_err(failing(&self.name, "query events"))?;
+            for row in read {
+                rows.push(row.map_err(failing(&self.name, "read events"))?);
+            }
         }
-        Ok(events)
+        merge_event_rows(&self.name, rows, query)
     }
 
     fn record_audit(&mut self, entry: &AuditEntry) -> Result<(), StoreError> {
@@ -820,6 +805,44 @@ mod tests {
         assert_eq!(
             window.iter().map(|s| s.camera.as_str()).collect::<Vec<_>>(),
             ["north", "east"]
+        );
+        // An event query reads a range of (kind, at_ns) in order, newest first too, sorting
+        // only events of the same time; events carry no camera index any more.
+        for newest_first in [false, true] {
+            let plan: Vec<String> = store
+                .connection
+                .prepare(&format!(
+                    "EXPLAIN QUERY PLAN {}",
+                    store.sql.events(newest_first)
+                ))
+                .expect("prepare plan")
+                .query_map(
+                    params!["plate", None::<String>, 0i64, i64::MAX, 10i64],
+                    |row| row.get(3),
+                )
+                .expect("plan")
+                .collect::<Result<_, _>>()
+                .expect("read plan");
+            assert!(
+                plan.iter().any(|step| step
+                    == "SEARCH events USING INDEX events_kind_at (kind=? AND at_ns>? AND at_ns<?)")
+                    && !plan
+                        .iter()
+                        .any(|step| step == "USE TEMP B-TREE FOR ORDER BY"),
+                "{plan:#?}"
+            );
+        }
+        let event_indexes: Vec<String> = store
+            .connection
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' ORDER BY name")
+            .expect("prepare")
+            .query_map([], |row| row.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("read");
+        assert_eq!(
+            event_indexes,
+            ["events_kind_at", "sqlite_autoindex_events_1"]
         );
         // Version 3 takes each plate's best read from the sightings it holds.
         let found = store

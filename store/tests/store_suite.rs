@@ -141,13 +141,34 @@ fn suite(store: &mut dyn EventStore) {
     assert_eq!(all.len(), 13, "{name}");
     assert!(
         all.windows(2)
-            .all(|w| w[0].envelope.event.at() <= w[1].envelope.event.at()),
-        "{name}: oldest first"
+            .all(|w| (w[0].envelope.event.at(), &w[0].id) < (w[1].envelope.event.at(), &w[1].id)),
+        "{name}: oldest first, events of the same time by id"
     );
     assert_eq!(all[0].envelope.v, 1);
+    // Each type is read on its own up to the limit; the merge keeps the query's order.
+    let ids = |events: &[roadsight_store::StoredEvent]| {
+        events.iter().map(|e| e.id.clone()).collect::<Vec<_>>()
+    };
+    let oldest_four = store
+        .events(&EventQuery {
+            limit: 4,
+            ..EventQuery::default()
+        })
+        .expect("oldest four");
+    assert_eq!(ids(&oldest_four), ids(&all[..4]), "{name}");
+    let newest_four = store
+        .events(&EventQuery {
+            limit: 4,
+            newest_first: true,
+            ..EventQuery::default()
+        })
+        .expect("newest four");
+    let mut expected = ids(&all[all.len() - 4..]);
+    expected.reverse();
+    assert_eq!(ids(&newest_four), expected, "{name}: newest first");
     let north_crossings = store
         .events(&EventQuery {
-            kinds: vec!["crossing".into()],
+            kinds: vec!["crossing".into(), "crossing".into()],
             camera: Some("north".into()),
             limit: 100,
             ..EventQuery::default()
