@@ -116,19 +116,21 @@ impl PostgresStore {
                     &sql_limit(limit_to),
                 ],
             )
-            .map_err(fail)?;
-        Ok(rows
-            .iter()
-            .map(|row| Sighting {
-                event_id: row.get(0),
-                plate: row.get(1),
-                camera: row.get(2),
-                at: Timestamp::from_nanos(row.get(3)),
-                track: u64::try_from(row.get::<_, i64>(4)).unwrap_or(0),
-                confidence: row.get::<_, f64>(5) as f32,
-                evidence: row.get(6),
+            .map_err(&fail)?;
+        rows.iter()
+            .map(|row| {
+                Ok(Sighting {
+                    event_id: row.try_get(0)?,
+                    plate: row.try_get(1)?,
+                    camera: row.try_get(2)?,
+                    at: Timestamp::from_nanos(row.try_get(3)?),
+                    track: u64::try_from(row.try_get::<_, i64>(4)?).unwrap_or(0),
+                    confidence: row.try_get::<_, f64>(5)? as f32,
+                    evidence: row.try_get(6)?,
+                })
             })
-            .collect())
+            .collect::<Result<_, postgres::Error>>()
+            .map_err(fail)
     }
 
     fn migrate(&mut self) -> Result<(), StoreError> {
@@ -156,8 +158,9 @@ impl PostgresStore {
             .map_err(f_create)?;
         let applied: i64 = transaction
             .query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[])
-            .map_err(f_read)?
-            .get(0);
+            .map_err(&f_read)?
+            .try_get(0)
+            .map_err(&f_read)?;
         schema::check_not_newer(applied, &name)?;
         for (version, statements) in schema::pending(applied, Dialect::Postgres) {
             for statement in statements {
@@ -208,8 +211,9 @@ impl EventStore for PostgresStore {
             )
             .map_err(&fail)?
             .iter()
-            .map(|row| row.get(0))
-            .collect();
+            .map(|row| row.try_get(0))
+            .collect::<Result<_, _>>()
+            .map_err(&fail)?;
         let report = AppendReport {
             inserted: inserted.len(),
             duplicates: events.len() - inserted.len(),
@@ -285,9 +289,13 @@ impl EventStore for PostgresStore {
                 )
                 .map_err(&fail)?
                 .iter()
-                .filter(|row| row.get::<_, bool>(1))
-                .map(|row| row.get(0))
-                .collect();
+                .filter_map(|row| match row.try_get::<_, bool>(1) {
+                    Ok(true) => Some(row.try_get(0)),
+                    Ok(false) => None,
+                    Err(error) => Some(Err(error)),
+                })
+                .collect::<Result<_, _>>()
+                .map_err(&fail)?;
             let mut variants = Vec::new();
             let mut owners = Vec::new();
             for plate in &new_plates {
@@ -372,12 +380,16 @@ impl EventStore for PostgresStore {
         let row = self
             .client
             .query_opt(self.sql.evidence.as_str(), &[&address])
-            .map_err(fail)?;
-        Ok(row.map(|row| Evidence {
-            address: address.to_string(),
-            media_type: row.get(0),
-            bytes: row.get(1),
-        }))
+            .map_err(&fail)?;
+        row.map(|row| {
+            Ok(Evidence {
+                address: address.to_string(),
+                media_type: row.try_get(0)?,
+                bytes: row.try_get(1)?,
+            })
+        })
+        .transpose()
+        .map_err(fail)
     }
 
     fn sightings(&mut self, query: &SightingQuery) -> Result<Vec<Sighting>, StoreError> {
@@ -416,18 +428,21 @@ impl EventStore for PostgresStore {
                  AND p.last_ns >= $2 AND p.first_ns <= $3",
                 &[&variants, &bound(from, true), &bound(to, false)],
             )
-            .map_err(fail)?;
+            .map_err(&fail)?;
         let candidates = rows
             .iter()
-            .map(|row| PlateMatch {
-                plate: row.get(0),
-                distance: 0.0,
-                sightings: u64::try_from(row.get::<_, i64>(1)).unwrap_or(0),
-                first_seen: Timestamp::from_nanos(row.get(2)),
-                last_seen: Timestamp::from_nanos(row.get(3)),
-                best_confidence: row.get::<_, f64>(4) as f32,
+            .map(|row| {
+                Ok(PlateMatch {
+                    plate: row.try_get(0)?,
+                    distance: 0.0,
+                    sightings: u64::try_from(row.try_get::<_, i64>(1)?).unwrap_or(0),
+                    first_seen: Timestamp::from_nanos(row.try_get(2)?),
+                    last_seen: Timestamp::from_nanos(row.try_get(3)?),
+                    best_confidence: row.try_get::<_, f64>(4)? as f32,
+                })
             })
-            .collect();
+            .collect::<Result<_, postgres::Error>>()
+            .map_err(fail)?;
         Ok(rank_matches(plate, candidates, limit_to))
     }
 
@@ -447,11 +462,11 @@ impl EventStore for PostgresStore {
                     &sql_limit(query.limit),
                 ],
             )
-            .map_err(fail)?;
+            .map_err(&fail)?;
         rows.iter()
             .map(|row| {
-                let id: String = row.get(0);
-                let body: String = row.get(1);
+                let id: String = row.try_get(0).map_err(&fail)?;
+                let body: String = row.try_get(1).map_err(&fail)?;
                 parse_body(&self.name, &id, &body)
             })
             .collect()
@@ -474,11 +489,13 @@ impl EventStore for PostgresStore {
                     ],
                 )
                 .map_err(&fail)?;
-            rows.extend(read.iter().map(|row| EventRow {
-                id: row.get(0),
-                body: row.get(1),
-                at_ns: row.get(2),
-            }));
+            for row in &read {
+                rows.push(EventRow {
+                    id: row.try_get(0).map_err(&fail)?,
+                    body: row.try_get(1).map_err(&fail)?,
+                    at_ns: row.try_get(2).map_err(&fail)?,
+                });
+            }
         }
         merge_event_rows(&self.name, rows, query)
     }
@@ -515,19 +532,21 @@ impl EventStore for PostgresStore {
                 self.sql.audit_log.as_str(),
                 &[&bound(from, true), &sql_limit(limit_to)],
             )
-            .map_err(fail)?;
-        Ok(rows
-            .iter()
-            .map(|row| AuditEntry {
-                at: Timestamp::from_nanos(row.get(0)),
-                who: row.get(1),
-                role: row.get(2),
-                action: row.get(3),
-                subject: row.get(4),
-                query: row.get(5),
-                results: u64::try_from(row.get::<_, i64>(6)).unwrap_or(0),
+            .map_err(&fail)?;
+        rows.iter()
+            .map(|row| {
+                Ok(AuditEntry {
+                    at: Timestamp::from_nanos(row.try_get(0)?),
+                    who: row.try_get(1)?,
+                    role: row.try_get(2)?,
+                    action: row.try_get(3)?,
+                    subject: row.try_get(4)?,
+                    query: row.try_get(5)?,
+                    results: u64::try_from(row.try_get::<_, i64>(6)?).unwrap_or(0),
+                })
             })
-            .collect())
+            .collect::<Result<_, postgres::Error>>()
+            .map_err(fail)
     }
 
     fn apply_retention(

@@ -293,15 +293,7 @@ fn suite(store: &mut dyn EventStore) {
     // Audit.
     for (offset, who) in [(0, "officer-a"), (5, "officer-b")] {
         store
-            .record_audit(&AuditEntry {
-                at: at(1000 + offset),
-                who: who.into(),
-                role: "officer".into(),
-                action: "plate_trace".into(),
-                subject: "51G12345".into(),
-                query: "from=..&to=..".into(),
-                results: 2,
-            })
+            .record_audit(&plate_trace_audit(who, at(1000 + offset)))
             .expect("audit");
     }
     let log = store.audit_log(None, 10).expect("audit log");
@@ -488,6 +480,19 @@ fn sqlite_store_behaves_as_specified_and_keeps_it_across_reopening() {
     assert!(via_url.describe().starts_with("sqlite:"));
 }
 
+/// An officer's trace of 51G12345 at `at`, as the audit log records it.
+fn plate_trace_audit(who: &str, at: Timestamp) -> AuditEntry {
+    AuditEntry {
+        at,
+        who: who.into(),
+        role: "officer".into(),
+        action: "plate_trace".into(),
+        subject: "51G12345".into(),
+        query: "from=..&to=..".into(),
+        results: 2,
+    }
+}
+
 fn postgres_url() -> String {
     std::env::var("ROADSIGHT_TEST_POSTGRES")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
@@ -528,6 +533,34 @@ fn postgres_store_behaves_as_specified() {
         return;
     };
     suite(&mut store);
+}
+
+/// A PostgreSQL table whose column is not what this build wrote (another program's schema of
+/// the same name, a hand edit) gives an error naming the store, the read and the column, not
+/// a panic in the thread that asked.
+#[test]
+fn a_postgres_column_of_another_type_is_an_error_naming_it() {
+    let Some((mut store, schema)) = postgres_store("roadsight_column") else {
+        return;
+    };
+    store
+        .record_audit(&plate_trace_audit("officer-1", at(1000)))
+        .expect("audit");
+    let mut client = postgres::Client::connect(&postgres_url(), postgres::NoTls).expect("connect");
+    client
+        .batch_execute(&format!(
+            "ALTER TABLE {}.audit_log ALTER COLUMN results TYPE TEXT",
+            schema.0
+        ))
+        .expect("alter the column");
+    let error = store
+        .audit_log(None, 10)
+        .expect_err("a text column read as a count is an error");
+    let text = error.to_string();
+    assert!(
+        text.contains("postgres") && text.contains("query audit log") && text.contains("column 6"),
+        "{text}"
+    );
 }
 
 #[test]
