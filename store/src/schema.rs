@@ -27,6 +27,10 @@ pub(crate) enum Dialect {
 /// sightings (`sightings_between`, retention, the store's oldest sighting) read
 /// `(at_ns / SLOT_NS, ...)` by slot instead of `(at_ns)`: 1.32x the known-plate insert rate
 /// (the README's event-store figures).
+///
+/// Version 5 keeps SQLite's `plate_deletes` in its key's order only (`WITHOUT ROWID`): each
+/// variant of a new plate was a row appended to the table and an entry in its key's index,
+/// and is now the entry alone (PostgreSQL's table is rebuilt as it was: it has no rowid).
 const MIGRATIONS: &[(i64, &str)] = &[
     (
         1,
@@ -116,6 +120,19 @@ const MIGRATIONS: &[(i64, &str)] = &[
         "
     DROP INDEX events_camera_at;
     DROP INDEX sightings_at
+    ",
+    ),
+    (
+        5,
+        "
+    CREATE TABLE plate_deletes_keyed (
+        variant TEXT NOT NULL,
+        plate TEXT NOT NULL,
+        PRIMARY KEY (variant, plate)
+    ) WITHOUT ROWID;
+    INSERT INTO plate_deletes_keyed (variant, plate) SELECT variant, plate FROM plate_deletes;
+    DROP TABLE plate_deletes;
+    ALTER TABLE plate_deletes_keyed RENAME TO plate_deletes
     ",
     ),
 ];
@@ -286,6 +303,7 @@ pub(crate) fn pending(applied: i64, dialect: Dialect) -> Vec<(i64, Vec<String>)>
             let sql = match dialect {
                 Dialect::Sqlite => sql.replace("AUTOID", "INTEGER PRIMARY KEY AUTOINCREMENT"),
                 Dialect::Postgres => sql
+                    .replace(" WITHOUT ROWID", "")
                     .replace("AUTOID", "BIGSERIAL PRIMARY KEY")
                     .replace("BLOB", "BYTEA")
                     .replace("REAL", "DOUBLE PRECISION"),

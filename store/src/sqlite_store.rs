@@ -739,7 +739,8 @@ mod tests {
                 .execute_batch(
                     "INSERT INTO sightings VALUES ('e1', '51G12345', 'north', 1795392001000000000, 1, 0.75, NULL);
                      INSERT INTO sightings VALUES ('e2', '51G12345', 'east', 1795395601000000000, 2, 0.875, NULL);
-                     INSERT INTO plates VALUES ('51G12345', 1795392001000000000, 1795395601000000000, 2)",
+                     INSERT INTO plates VALUES ('51G12345', 1795392001000000000, 1795395601000000000, 2);
+                     INSERT INTO plate_deletes VALUES ('51G1234', '51G12345')",
                 )
                 .expect("v1 rows");
         }
@@ -849,5 +850,23 @@ mod tests {
             .search_plates("51G12345", None, None, 5)
             .expect("search");
         assert_eq!(found[0].best_confidence, 0.875);
+        // Version 5 rebuilds the variants in their key's order and keeps them: a misread of
+        // the last digit still finds the plate.
+        let table: String = store
+            .connection
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE name = 'plate_deletes'",
+                [],
+                |row| row.get(0),
+            )
+            .expect("plate_deletes");
+        assert!(table.contains("WITHOUT ROWID"), "{table}");
+        let found = store
+            .search_plates("51G12346", None, None, 5)
+            .expect("search");
+        assert_eq!(
+            found.iter().map(|m| m.plate.as_str()).collect::<Vec<_>>(),
+            ["51G12345"]
+        );
     }
 }
