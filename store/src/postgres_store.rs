@@ -278,22 +278,20 @@ impl EventStore for PostgresStore {
             let best: Vec<f64> = plates.values().map(|v| v.3).collect();
             let new_plates: Vec<String> = transaction
                 .query(
-                    "INSERT INTO plates (plate, first_ns, last_ns, sightings, best_confidence)
+                    "WITH upserted AS (
+                     INSERT INTO plates (plate, first_ns, last_ns, sightings, best_confidence)
                      SELECT * FROM UNNEST($1::TEXT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::DOUBLE PRECISION[])
                      ON CONFLICT (plate) DO UPDATE SET first_ns = LEAST(plates.first_ns, excluded.first_ns),
                      last_ns = GREATEST(plates.last_ns, excluded.last_ns),
                      sightings = plates.sightings + excluded.sightings,
                      best_confidence = GREATEST(plates.best_confidence, excluded.best_confidence)
-                     RETURNING plate, (xmax = 0) AS created",
+                     RETURNING plate, (xmax = 0) AS created)
+                     SELECT plate FROM upserted WHERE created",
                     &[&names, &firsts, &lasts, &counts, &best],
                 )
                 .map_err(&fail)?
                 .iter()
-                .filter_map(|row| match row.try_get::<_, bool>(1) {
-                    Ok(true) => Some(row.try_get(0)),
-                    Ok(false) => None,
-                    Err(error) => Some(Err(error)),
-                })
+                .map(|row| row.try_get(0))
                 .collect::<Result<_, _>>()
                 .map_err(&fail)?;
             let mut variants = Vec::new();
@@ -474,12 +472,17 @@ impl EventStore for PostgresStore {
 
     fn events(&mut self, query: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
         let fail = self.fail("query events");
+        // Prepared once for all the types (a text query would be prepared per type).
+        let statement = self
+            .client
+            .prepare(self.sql.events(query.newest_first))
+            .map_err(&fail)?;
         let mut rows = Vec::new();
         for kind in queried_kinds(query) {
             let read = self
                 .client
                 .query(
-                    self.sql.events(query.newest_first),
+                    &statement,
                     &[
                         &kind,
                         &query.camera,

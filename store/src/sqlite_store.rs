@@ -745,15 +745,29 @@ mod tests {
                 .expect("v1 rows");
         }
         let mut store = SqliteStore::open(&path).expect("migrates");
-        let indexes: Vec<String> = store
-            .connection
-            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'sightings' ORDER BY name")
-            .expect("prepare")
-            .query_map([], |row| row.get(0))
-            .expect("query")
-            .collect::<Result<_, _>>()
-            .expect("read");
-        assert_eq!(indexes, ["sightings_slot_plate_at"]);
+        // The names of a table's indexes, and the steps of a statement's plan.
+        let indexes = |store: &SqliteStore, table: &str| -> Vec<String> {
+            store
+                .connection
+                .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 ORDER BY name")
+                .expect("prepare")
+                .query_map([table], |row| row.get(0))
+                .expect("query")
+                .collect::<Result<_, _>>()
+                .expect("read")
+        };
+        let plan =
+            |store: &SqliteStore, sql: &str, values: &[&dyn rusqlite::ToSql]| -> Vec<String> {
+                store
+                    .connection
+                    .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                    .expect("prepare plan")
+                    .query_map(values, |row| row.get(3))
+                    .expect("plan")
+                    .collect::<Result<_, _>>()
+                    .expect("read plan")
+            };
+        assert_eq!(indexes(&store, "sightings"), ["sightings_slot_plate_at"]);
         let trace = store
             .sightings(&SightingQuery {
                 plate: "51G12345".into(),
@@ -767,38 +781,30 @@ mod tests {
             ["north", "east"]
         );
         // Each slot is a seek of the index, not a scan of the table.
-        let plan: Vec<String> = store
-            .connection
-            .prepare(&format!("EXPLAIN QUERY PLAN {}", store.sql.of_plate))
-            .expect("prepare plan")
-            .query_map(params!["51G12345", 0i64, i64::MAX, 10i64], |row| row.get(3))
-            .expect("plan")
-            .collect::<Result<_, _>>()
-            .expect("read plan");
+        let steps = plan(
+            &store,
+            &store.sql.of_plate,
+            params!["51G12345", 0i64, i64::MAX, 10i64],
+        );
         assert!(
-            plan.iter().any(|step| step
+            steps.iter().any(|step| step
                 .contains("SEARCH s USING INDEX sightings_slot_plate_at (<expr>=? AND plate=?")),
-            "{plan:#?}"
+            "{steps:#?}"
         );
         // A time window over every plate reads the window's slots, sorted slot by slot (a
         // partial sort, never one of the whole window).
-        let plan: Vec<String> = store
-            .connection
-            .prepare(&format!("EXPLAIN QUERY PLAN {}", store.sql.between))
-            .expect("prepare plan")
-            .query_map(params![None::<String>, 0i64, i64::MAX, 10i64], |row| {
-                row.get(3)
-            })
-            .expect("plan")
-            .collect::<Result<_, _>>()
-            .expect("read plan");
+        let steps = plan(
+            &store,
+            &store.sql.between,
+            params![None::<String>, 0i64, i64::MAX, 10i64],
+        );
         assert!(
-            plan.iter().any(|step| step
+            steps.iter().any(|step| step
                 .contains("SEARCH s USING INDEX sightings_slot_plate_at (<expr>>? AND <expr><?)"))
-                && !plan
+                && !steps
                     .iter()
                     .any(|step| step == "USE TEMP B-TREE FOR ORDER BY"),
-            "{plan:#?}"
+            "{steps:#?}"
         );
         let window = store
             .sightings_between(None, None, 10)
@@ -810,39 +816,22 @@ mod tests {
         // An event query reads a range of (kind, at_ns) in order, newest first too, sorting
         // only events of the same time; events carry no camera index any more.
         for newest_first in [false, true] {
-            let plan: Vec<String> = store
-                .connection
-                .prepare(&format!(
-                    "EXPLAIN QUERY PLAN {}",
-                    store.sql.events(newest_first)
-                ))
-                .expect("prepare plan")
-                .query_map(
-                    params!["plate", None::<String>, 0i64, i64::MAX, 10i64],
-                    |row| row.get(3),
-                )
-                .expect("plan")
-                .collect::<Result<_, _>>()
-                .expect("read plan");
+            let steps = plan(
+                &store,
+                store.sql.events(newest_first),
+                params!["plate", None::<String>, 0i64, i64::MAX, 10i64],
+            );
             assert!(
-                plan.iter().any(|step| step
+                steps.iter().any(|step| step
                     == "SEARCH events USING INDEX events_kind_at (kind=? AND at_ns>? AND at_ns<?)")
-                    && !plan
+                    && !steps
                         .iter()
                         .any(|step| step == "USE TEMP B-TREE FOR ORDER BY"),
-                "{plan:#?}"
+                "{steps:#?}"
             );
         }
-        let event_indexes: Vec<String> = store
-            .connection
-            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' ORDER BY name")
-            .expect("prepare")
-            .query_map([], |row| row.get(0))
-            .expect("query")
-            .collect::<Result<_, _>>()
-            .expect("read");
         assert_eq!(
-            event_indexes,
+            indexes(&store, "events"),
             ["events_kind_at", "sqlite_autoindex_events_1"]
         );
         // Version 3 takes each plate's best read from the sightings it holds.
