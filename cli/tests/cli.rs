@@ -845,7 +845,13 @@ fn a_controller_that_does_not_answer_is_reported_and_the_run_goes_on() {
     .unwrap();
     let output = roadsight(&["run", "--config", config.to_str().unwrap(), "--json"]);
     let stderr = text(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    // With --json a camera's failure is a health line on stdout: show both.
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stderr:\n{stderr}\nstdout:\n{}",
+        text(&output.stdout)
+    );
     assert!(
         stderr.contains("intersection x: plan not taken")
             && stderr.contains(&format!("127.0.0.1:{port}")),
