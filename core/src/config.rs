@@ -6,6 +6,7 @@
 //! [runtime]
 //! analytics_fps = 5.0          # frames analysed per second per camera (default 5)
 //! queue_depth = 4              # frames buffered per camera between ingest and analysis
+//! open_timeout_s = 60          # a recorded file with no first frame this long after opening fails
 //! start_time = "2026-11-23T08:00:00Z"   # capture time of a recorded file's first frame
 //!
 //! [runtime.live]
@@ -119,6 +120,10 @@ pub struct RuntimeConfig {
     pub queue_depth: usize,
     /// Decoder threads per stream (1 uses the cores best with many streams; 0 = automatic).
     pub decoder_threads: u32,
+    /// Seconds a recorded file may take from opening to its first frame before it is failed.
+    /// Opening loads the demuxer and decoder plugins, which on a busy machine or a cold disk
+    /// can take far longer than the gap between two frames (`live.watchdog_s`).
+    pub open_timeout_s: f64,
     /// Capture time of the first frame of recorded files; the run's start time when absent.
     pub start_time: Option<String>,
     /// Length of a counting interval in seconds (traffic engineering's 15 minutes by default).
@@ -169,6 +174,7 @@ impl Default for RuntimeConfig {
             analytics_fps: 5.0,
             queue_depth: 4,
             decoder_threads: 1,
+            open_timeout_s: 60.0,
             start_time: None,
             count_interval_s: 900,
             pcu: PcuWeights::default(),
@@ -1588,6 +1594,12 @@ fn validate_runtime(runtime: &RuntimeConfig, problems: &mut Vec<ConfigProblem>) 
             ));
         }
     }
+    check_positive(
+        "runtime.open_timeout_s",
+        runtime.open_timeout_s,
+        3600.0,
+        problems,
+    );
     let live = &runtime.live;
     check_positive("runtime.live.watchdog_s", live.watchdog_s, 3600.0, problems);
     check_positive(
@@ -2029,6 +2041,7 @@ analytics_fps = 12.5
         assert_eq!(cameras[1].mode, SourceMode::Live);
         assert_eq!(cameras[1].analytics_fps, 12.5);
         assert_eq!(config.runtime.live.watchdog_s, 3.0);
+        assert_eq!(config.runtime.open_timeout_s, 60.0);
         assert_eq!(config.runtime.live.backoff_max_s, 30.0);
     }
 
@@ -2042,6 +2055,7 @@ batch_size = 0
 low_score = 0.9
 [runtime]
 analytics_fps = -1
+open_timeout_s = 0
 [runtime.live]
 backoff_jitter = 3
 [[cameras]]
@@ -2072,6 +2086,7 @@ start_time = "yesterday"
             "detector.batch_size: must be 1..=64",
             "tracker.low_score: must not exceed high_score",
             "runtime.analytics_fps: must be",
+            "runtime.open_timeout_s: must be a number above 0",
             "runtime.live.backoff_jitter: must be 0..=1",
             "cameras[0].uri: unsupported scheme `ftp`",
             "cameras[1].id: `a` is used by an earlier camera",
@@ -2085,7 +2100,7 @@ start_time = "yesterday"
         ] {
             assert!(has(expected), "missing `{expected}` in {rendered:#?}");
         }
-        assert_eq!(problems.len(), 14, "{rendered:#?}");
+        assert_eq!(problems.len(), 15, "{rendered:#?}");
     }
 
     #[test]

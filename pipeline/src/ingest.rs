@@ -13,7 +13,8 @@
 //!   arrival time. Arrival time comes from the [`Clock`] handed in.
 //! - A supervisor thread per camera watches the bus. End of stream finishes a recorded camera;
 //!   a recorded source silent for `watchdog` while its lane has room (a corrupt file can leave
-//!   GStreamer waiting without an error) fails it as a corrupt or truncated stream.
+//!   GStreamer waiting without an error) fails it as a corrupt or truncated stream; before its
+//!   first frame the allowance is `open_timeout`, since opening loads the decoder plugins.
 //!   A live camera that errors, or sends no frame for `watchdog`, is torn down and reopened
 //!   after an exponential backoff with jitter. Each change is a [`CameraHealth`] record.
 //! - Callbacks hold the pipeline and its elements by weak reference only.
@@ -139,10 +140,17 @@ impl CameraSpec {
     fn uri(&self) -> Result<String, SourceFailure> {
         match &self.source {
             SourceLocation::File(path) => {
-                if !path.is_file() {
+                // A regular file or a named pipe (a recorder writing into it); not a folder.
+                if !path.exists() {
                     return Err(SourceFailure {
                         kind: FailureKind::NotFound,
                         detail: format!("no such file {}", path.display()),
+                    });
+                }
+                if path.is_dir() {
+                    return Err(SourceFailure {
+                        kind: FailureKind::NotFound,
+                        detail: format!("{} is a folder, not a video file", path.display()),
                     });
                 }
                 let absolute = std::path::absolute(path).unwrap_or_else(|_| path.clone());
@@ -192,6 +200,10 @@ pub struct IngestSettings {
     pub queue_depth: usize,
     /// Decoder threads per stream; 0 lets the decoder choose.
     pub decoder_threads: u32,
+    /// How long a recorded file may take from opening to its first frame. Opening loads the
+    /// demuxer and decoder plugins, which on a busy machine or a cold disk can take far longer
+    /// than `live.watchdog` (the longest gap allowed between two frames).
+    pub open_timeout: Duration,
     pub live: LiveSettings,
     /// Hand each analysed frame's decoded picture on ([`Frame::source`]) for stages that read
     /// detail from it (plates). No copy: the frame holds the decoder's buffer until dropped.
@@ -544,8 +556,14 @@ impl Supervisor {
             });
         }
         let live = self.camera.spec.mode == SourceMode::Live;
-        let watchdog_ms =
-            u64::try_from(self.settings.live.watchdog.as_millis()).unwrap_or(u64::MAX);
+        let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let watchdog_ms = millis(self.settings.live.watchdog);
+        // A recorded file's first frame waits on the plugins being loaded, not on a camera.
+        let first_frame_ms = if live {
+            watchdog_ms
+        } else {
+            watchdog_ms.max(millis(self.settings.open_timeout))
+        };
         let session_start_ms = self.camera.millis_now();
         let decoded_at_start = self.camera.decoded.load(Ordering::Relaxed);
         let mut connected = false;
@@ -575,7 +593,7 @@ impl Supervisor {
             // own backpressure, not a stall.
             if live || !self.mux.lane_is_full(self.camera.lane) {
                 let now_ms = self.camera.millis_now();
-                let last_frame_ms = if decoded > decoded_at_start {
+                let last_frame_ms = if connected {
                     self.camera.last_frame_ms.load(Ordering::Relaxed)
                 } else {
                     session_start_ms
@@ -586,26 +604,33 @@ impl Supervisor {
                     last_frame_ms.max(last_backpressure_ms)
                 };
                 let silent_ms = now_ms.saturating_sub(last_ms);
-                if silent_ms >= watchdog_ms {
+                let limit_ms = if connected {
+                    watchdog_ms
+                } else {
+                    first_frame_ms
+                };
+                if silent_ms >= limit_ms {
                     self.emit(HealthState::Stalled {
                         silent_for_ms: silent_ms,
                     });
                     let silent_s = silent_ms as f64 / 1000.0;
+                    if live {
+                        return SessionEnd::Failed(SourceFailure {
+                            kind: FailureKind::Stalled,
+                            detail: format!("no frame for {silent_s:.1} s"),
+                        });
+                    }
                     // A recorded file has nothing to wait for but its own bytes: decoding that
                     // stops without an error or its end is a truncated or corrupt file (which
                     // GStreamer reports one way or the other depending on where the cut is).
-                    return SessionEnd::Failed(if live {
-                        SourceFailure {
-                            kind: FailureKind::Stalled,
-                            detail: format!("no frame for {silent_s:.1} s"),
-                        }
+                    let detail = if connected {
+                        format!("decoding stopped without an error: no frame for {silent_s:.1} s")
                     } else {
-                        SourceFailure {
-                            kind: FailureKind::Corrupt,
-                            detail: format!(
-                                "decoding stopped without an error: no frame for {silent_s:.1} s"
-                            ),
-                        }
+                        format!("no first frame {silent_s:.1} s after opening")
+                    };
+                    return SessionEnd::Failed(SourceFailure {
+                        kind: FailureKind::Corrupt,
+                        detail: format!("{detail} ({})", pipeline_progress(pipeline)),
                     });
                 }
             } else {
@@ -732,6 +757,21 @@ impl Supervisor {
             None
         });
     }
+}
+
+/// Where a pipeline stands, for a failure message: its state and the elements it has made.
+fn pipeline_progress(pipeline: &gst::Pipeline) -> String {
+    let (_, current, pending) = pipeline.state(gst::ClockTime::ZERO);
+    let elements: Vec<String> = pipeline
+        .iterate_recurse()
+        .into_iter()
+        .filter_map(Result::ok)
+        .map(|element| element.name().to_string())
+        .collect();
+    format!(
+        "pipeline {current:?}, pending {pending:?}; elements made: {}",
+        elements.join(", ")
+    )
 }
 
 /// Sets the thread count of libav decoders as `decodebin` creates them (0 = automatic).

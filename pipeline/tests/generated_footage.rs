@@ -42,6 +42,9 @@ fn every_generated_frame_arrives_through_ingest() {
             },
             queue_depth: 4,
             decoder_threads: 1,
+            open_timeout: Duration::from_secs_f64(
+                roadsight_core::config::RuntimeConfig::default().open_timeout_s,
+            ),
             live: LiveSettings::from(&LiveConfig::default()),
             keep_source: false,
         },

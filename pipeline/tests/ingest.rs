@@ -31,6 +31,8 @@ fn settings(watchdog: Duration) -> IngestSettings {
         },
         queue_depth: 4,
         decoder_threads: 1,
+        // Well inside `health_until_final`'s minute, and far above a plugin load on a busy CI.
+        open_timeout: Duration::from_secs(30),
         keep_source: false,
         live: LiveSettings {
             watchdog,
@@ -215,6 +217,87 @@ fn analytics_rate_keeps_one_frame_in_five_and_decodes_all() {
     assert_eq!(stats.frames_analysed, 20);
 }
 
+/// A recorded file that gives no frame at all (a pipe whose writer sent a header and went
+/// quiet) is allowed `open_timeout`, not the watchdog, and then failed with where it stood.
+#[test]
+fn a_recorded_file_gets_the_open_allowance_before_its_first_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = clip(dir.path(), "good.mp4", TestClip::h264(320, 240, 25, 30));
+    let header = std::fs::read(&good).unwrap()[..1024].to_vec();
+    let pipe = dir.path().join("quiet.mp4");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&pipe)
+        .status()
+        .unwrap();
+    assert!(made.success(), "mkfifo {}", pipe.display());
+    let (close_tx, close_rx) = std::sync::mpsc::channel::<()>();
+    let writer = {
+        let pipe = pipe.clone();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            // Read and write: Linux opens a pipe so without waiting for a reader.
+            let mut file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&pipe)
+                .unwrap();
+            file.write_all(&header).unwrap();
+            file.flush().unwrap();
+            let _ = close_rx.recv_timeout(Duration::from_secs(60));
+        })
+    };
+    let mut config = settings(Duration::from_secs(1));
+    config.open_timeout = Duration::from_secs(3);
+    let ingest = Ingest::start(
+        vec![file_camera("quiet", &pipe, AnalyticsRate::EveryFrame)],
+        config,
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    let (_seen, consumer) = consume(&ingest);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut records = Vec::new();
+    while Instant::now() < deadline {
+        let Ok(record) = ingest.health().recv_timeout(Duration::from_millis(100)) else {
+            continue;
+        };
+        // The pipeline cannot reach null while its source waits on the pipe: close it.
+        if matches!(record.state, HealthState::Stalled { .. }) {
+            let _ = close_tx.send(());
+        }
+        let last = matches!(record.state, HealthState::Failed { .. });
+        records.push(record.state);
+        if last {
+            break;
+        }
+    }
+    let _ = close_tx.send(());
+    drop(ingest);
+    consumer.join().unwrap();
+    writer.join().unwrap();
+
+    let silent_ms = records
+        .iter()
+        .find_map(|state| match state {
+            HealthState::Stalled { silent_for_ms } => Some(*silent_for_ms),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no stall in {records:?}"));
+    assert!(
+        (3000..10_000).contains(&silent_ms),
+        "the open allowance (3 s), not the watchdog (1 s): {silent_ms} ms"
+    );
+    let Some(HealthState::Failed { cause }) = records.last() else {
+        panic!("not failed: {records:?}");
+    };
+    assert!(
+        cause.starts_with("corrupt or truncated stream: no first frame 3.")
+            && cause.contains("elements made: ")
+            && cause.contains("source"),
+        "{cause}"
+    );
+}
+
 #[test]
 fn bad_sources_fail_with_named_causes_while_a_good_camera_finishes() {
     let dir = tempfile::tempdir().unwrap();
@@ -245,6 +328,7 @@ fn bad_sources_fail_with_named_causes_while_a_good_camera_finishes() {
                 AnalyticsRate::EveryFrame,
             ),
             file_camera("not-video", &not_video, AnalyticsRate::EveryFrame),
+            file_camera("folder", dir.path(), AnalyticsRate::EveryFrame),
             unreachable,
         ],
         config,
@@ -252,7 +336,14 @@ fn bad_sources_fail_with_named_causes_while_a_good_camera_finishes() {
     )
     .unwrap();
     let (seen, consumer) = consume(&ingest);
-    let names = ["good", "truncated", "missing", "not-video", "unreachable"];
+    let names = [
+        "good",
+        "truncated",
+        "missing",
+        "not-video",
+        "folder",
+        "unreachable",
+    ];
     let health = health_until_final(&ingest, &names, Duration::from_secs(60));
     consumer.join().unwrap();
 
@@ -281,6 +372,12 @@ fn bad_sources_fail_with_named_causes_while_a_good_camera_finishes() {
             && cause("missing").contains("missing.mp4"),
         "{}",
         cause("missing")
+    );
+    assert!(
+        cause("folder").starts_with("not found: ")
+            && cause("folder").ends_with("is a folder, not a video file"),
+        "{}",
+        cause("folder")
     );
     assert!(
         cause("not-video").starts_with("unsupported stream"),
