@@ -87,7 +87,7 @@ pub fn central(args: &CentralArgs) -> anyhow::Result<ExitCode> {
         .store
         .clone()
         .unwrap_or_else(|| config.store.resolved_url(&config.base_dir));
-    let mut store = roadsight_store::open(&store_url)?;
+    let mut store = crate::open_store(&store_url)?;
     let mut consumer = Consumer::connect(
         &config.broker,
         Duration::from_secs_f64(args.ack_wait_s.max(1.0)),

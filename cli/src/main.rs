@@ -150,6 +150,21 @@ impl std::fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
+/// Opens (and migrates) the store at `url`, saying first on stderr when an existing store's
+/// schema is about to be migrated: on a store of millions of sightings that takes minutes, and
+/// an operator who sees nothing might stop it.
+pub fn open_store(url: &str) -> anyhow::Result<Box<dyn roadsight_store::EventStore>> {
+    Ok(roadsight_store::open_noting_migrations(
+        url,
+        &mut |notice| {
+            eprintln!(
+            "{}: migrating its schema from version {} to {}; on a store of millions of sightings this takes minutes, let it finish",
+            notice.store, notice.from, notice.to
+        );
+        },
+    )?)
+}
+
 /// Loads a config, turning its problems into a usage error.
 pub fn load_config(file: &std::path::Path) -> anyhow::Result<CityConfig> {
     CityConfig::load(file).map_err(|e| match e {

@@ -523,7 +523,7 @@ pub fn run_as(args: &RunArgs, mode: Mode) -> anyhow::Result<ExitCode> {
         None => config.store.resolved_url(&config.base_dir),
     };
     let destination = match &mode {
-        Mode::AllInOne => crate::events::Destination::Store(roadsight_store::open(&store_url)?),
+        Mode::AllInOne => crate::events::Destination::Store(crate::open_store(&store_url)?),
         Mode::Worker => crate::events::Destination::Broker(Box::new(
             roadsight_broker::Publisher::connect(&config.broker)?,
         )),

@@ -74,6 +74,8 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         .store
         .clone()
         .unwrap_or_else(|| config.store.resolved_url(&config.base_dir));
+    // Migrated here, where the wait is announced, rather than in the API's first connection.
+    drop(crate::open_store(&store_url)?);
     let server = start_api(&config, &api, &store_url, Arc::new(SystemClock))?;
     eprintln!(
         "serving {} on http://{} (OpenAPI at /api/openapi.json); Ctrl-C stops",
@@ -136,7 +138,7 @@ pub fn trace(args: &TraceArgs) -> anyhow::Result<()> {
         time("from", args.from.as_ref())?,
         time("to", args.to.as_ref())?,
     );
-    let mut store = roadsight_store::open(&store_url)?;
+    let mut store = crate::open_store(&store_url)?;
     let trace = trace_plate(store.as_mut(), &args.plate, from, to, &routes)?;
     // Plates are personal data: the command line is audited like the API.
     let who = std::env::var("USER").unwrap_or_else(|_| "unknown".into());

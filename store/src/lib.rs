@@ -235,9 +235,29 @@ pub trait EventStore: Send {
     ) -> Result<RetentionReport, StoreError>;
 }
 
+/// An existing store about to be brought up to this roadsight's schema. On a store of millions
+/// of sightings the migrations rewrite indexes for minutes, so a caller says so first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationNotice {
+    /// The store, as [`EventStore::describe`] names it.
+    pub store: String,
+    /// The schema version the store has, and the one it is migrated to.
+    pub from: i64,
+    pub to: i64,
+}
+
 /// Opens (and migrates) the store at `url`: `sqlite:PATH` (created if missing) or
 /// `postgres://...` / `postgresql://...`.
 pub fn open(url: &str) -> Result<Box<dyn EventStore>, StoreError> {
+    open_noting_migrations(url, &mut |_| {})
+}
+
+/// [`open`], calling `notice` before an existing store's schema is migrated (not for a new
+/// store, which is made in an instant).
+pub fn open_noting_migrations(
+    url: &str,
+    notice: &mut dyn FnMut(&MigrationNotice),
+) -> Result<Box<dyn EventStore>, StoreError> {
     if let Some(path) = url.strip_prefix("sqlite:") {
         if path.is_empty() {
             return Err(StoreError::Url {
@@ -245,10 +265,15 @@ pub fn open(url: &str) -> Result<Box<dyn EventStore>, StoreError> {
                 message: "no file after sqlite:".into(),
             });
         }
-        return Ok(Box::new(SqliteStore::open(std::path::Path::new(path))?));
+        return Ok(Box::new(SqliteStore::open_noting_migrations(
+            std::path::Path::new(path),
+            notice,
+        )?));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok(Box::new(PostgresStore::connect(url, None)?));
+        return Ok(Box::new(PostgresStore::connect_noting_migrations(
+            url, None, notice,
+        )?));
     }
     Err(StoreError::Url {
         url: url.to_string(),

@@ -45,6 +45,16 @@ impl PostgresStore {
     /// Connects, optionally inside its own `schema` (created if missing; tests use one each),
     /// and brings the schema up to date.
     pub fn connect(url: &str, schema_name: Option<&str>) -> Result<PostgresStore, StoreError> {
+        Self::connect_noting_migrations(url, schema_name, &mut |_| {})
+    }
+
+    /// [`PostgresStore::connect`], calling `notice` before an existing store's schema is
+    /// migrated.
+    pub fn connect_noting_migrations(
+        url: &str,
+        schema_name: Option<&str>,
+        notice: &mut dyn FnMut(&crate::MigrationNotice),
+    ) -> Result<PostgresStore, StoreError> {
         let name = match schema_name {
             Some(schema_name) => format!("{} (schema {schema_name})", redact(url)),
             None => redact(url),
@@ -77,7 +87,7 @@ impl PostgresStore {
                 .batch_execute(&sql)
                 .map_err(store.fail("select schema"))?;
         }
-        store.migrate()?;
+        store.migrate(notice)?;
         Ok(store)
     }
 
@@ -133,7 +143,10 @@ impl PostgresStore {
             .map_err(fail)
     }
 
-    fn migrate(&mut self) -> Result<(), StoreError> {
+    fn migrate(
+        &mut self,
+        notice: &mut dyn FnMut(&crate::MigrationNotice),
+    ) -> Result<(), StoreError> {
         let fail = |operation: &str| self.fail(operation);
         let (f_begin, f_lock, f_create, f_read, f_run, f_record, f_commit) = (
             fail("begin migration"),
@@ -162,6 +175,9 @@ impl PostgresStore {
             .try_get(0)
             .map_err(&f_read)?;
         schema::check_not_newer(applied, &name)?;
+        if let Some(pending) = schema::migration_notice(&name, applied) {
+            notice(&pending);
+        }
         for (version, statements) in schema::pending(applied, Dialect::Postgres) {
             for statement in statements {
                 transaction

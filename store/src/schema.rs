@@ -326,6 +326,16 @@ pub(crate) fn latest() -> i64 {
 }
 
 /// Refuses a store written by a newer roadsight (its schema would be misread).
+/// The notice for a store at `applied` that has migrations to run, if it existed before (a new
+/// store, at 0, is made in an instant and needs none).
+pub(crate) fn migration_notice(store: &str, applied: i64) -> Option<crate::MigrationNotice> {
+    (applied > 0 && applied < latest()).then(|| crate::MigrationNotice {
+        store: store.to_string(),
+        from: applied,
+        to: latest(),
+    })
+}
+
 pub(crate) fn check_not_newer(applied: i64, store: &str) -> Result<(), crate::StoreError> {
     if applied > latest() {
         return Err(crate::StoreError::Backend {

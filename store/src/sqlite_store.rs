@@ -146,13 +146,22 @@ fn failing<'a>(name: &'a str, operation: &'a str) -> impl Fn(rusqlite::Error) ->
 impl SqliteStore {
     /// Opens or creates the file and brings its schema up to date.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        Self::open_checkpointing_at(path, CHECKPOINT_PAGES)
+        Self::open_checkpointing_at(path, CHECKPOINT_PAGES, &mut |_| {})
+    }
+
+    /// [`SqliteStore::open`], calling `notice` before an existing store's schema is migrated.
+    pub fn open_noting_migrations(
+        path: &Path,
+        notice: &mut dyn FnMut(&crate::MigrationNotice),
+    ) -> Result<SqliteStore, StoreError> {
+        Self::open_checkpointing_at(path, CHECKPOINT_PAGES, notice)
     }
 
     /// [`SqliteStore::open`], with the WAL copied into the database from `checkpoint_pages`.
     fn open_checkpointing_at(
         path: &Path,
         checkpoint_pages: i32,
+        notice: &mut dyn FnMut(&crate::MigrationNotice),
     ) -> Result<SqliteStore, StoreError> {
         let name = format!("sqlite:{}", path.display());
         let fail = |operation: &str, error: rusqlite::Error| StoreError::Backend {
@@ -192,7 +201,7 @@ impl SqliteStore {
             sql: schema::StoreSql::new(Dialect::Sqlite),
             _checkpointer: checkpointer,
         };
-        store.migrate()?;
+        store.migrate(notice)?;
         Ok(store)
     }
 
@@ -238,7 +247,10 @@ impl SqliteStore {
             .map_err(failing(&self.name, "read sightings"))
     }
 
-    fn migrate(&mut self) -> Result<(), StoreError> {
+    fn migrate(
+        &mut self,
+        notice: &mut dyn FnMut(&crate::MigrationNotice),
+    ) -> Result<(), StoreError> {
         let name = self.name.clone();
         let fail = |operation: &'static str| failing(&name, operation);
         let transaction = self
@@ -259,6 +271,9 @@ impl SqliteStore {
             )
             .map_err(fail("read schema_version"))?;
         schema::check_not_newer(applied, &name)?;
+        if let Some(pending) = schema::migration_notice(&name, applied) {
+            notice(&pending);
+        }
         for (version, statements) in schema::pending(applied, Dialect::Sqlite) {
             for statement in statements {
                 transaction
@@ -678,7 +693,7 @@ mod tests {
                 candidate: false,
             })
         };
-        let mut store = SqliteStore::open_checkpointing_at(&path, 20).expect("open");
+        let mut store = SqliteStore::open_checkpointing_at(&path, 20, &mut |_| {}).expect("open");
         for batch in 0..40u64 {
             let events: Vec<Event> = (0..100).map(|i| event(batch * 100 + i)).collect();
             store.append(&events).expect("append");
@@ -713,6 +728,22 @@ mod tests {
         assert_eq!(rows, 4000);
     }
 
+    /// A new store, and one already at this schema, open without a migration notice.
+    #[test]
+    fn only_an_existing_store_with_migrations_to_run_is_noted() {
+        let directory = tempfile::tempdir().expect("temp dir");
+        let path = directory.path().join("new.db");
+        let mut notices = Vec::new();
+        for _ in 0..2 {
+            let store = SqliteStore::open_noting_migrations(&path, &mut |notice| {
+                notices.push(notice.clone())
+            })
+            .expect("open");
+            drop(store);
+        }
+        assert_eq!(notices, []);
+    }
+
     /// A store written by a roadsight whose schema stopped at version 1 (sightings indexed by
     /// `(plate, at_ns)`) opens migrated, and its sightings are found through the new index.
     #[test]
@@ -744,7 +775,19 @@ mod tests {
                 )
                 .expect("v1 rows");
         }
-        let mut store = SqliteStore::open(&path).expect("migrates");
+        let mut notices = Vec::new();
+        let mut store =
+            SqliteStore::open_noting_migrations(&path, &mut |notice| notices.push(notice.clone()))
+                .expect("migrates");
+        assert_eq!(
+            notices,
+            [crate::MigrationNotice {
+                store: format!("sqlite:{}", path.display()),
+                from: 1,
+                to: schema::latest(),
+            }],
+            "the caller is told before the migrations run"
+        );
         // The names of a table's indexes, and the steps of a statement's plan.
         let indexes = |store: &SqliteStore, table: &str| -> Vec<String> {
             store
