@@ -325,7 +325,6 @@ pub(crate) fn latest() -> i64 {
     MIGRATIONS.last().map_or(0, |(version, _)| *version)
 }
 
-/// Refuses a store written by a newer roadsight (its schema would be misread).
 /// The notice for a store at `applied` that has migrations to run, if it existed before (a new
 /// store, at 0, is made in an instant and needs none).
 pub(crate) fn migration_notice(store: &str, applied: i64) -> Option<crate::MigrationNotice> {
@@ -336,6 +335,7 @@ pub(crate) fn migration_notice(store: &str, applied: i64) -> Option<crate::Migra
     })
 }
 
+/// Refuses a store written by a newer roadsight (its schema would be misread).
 pub(crate) fn check_not_newer(applied: i64, store: &str) -> Result<(), crate::StoreError> {
     if applied > latest() {
         return Err(crate::StoreError::Backend {
