@@ -190,9 +190,7 @@ fn ingest_run(args: &IngestBenchArgs, tensor: TensorSpec) -> anyhow::Result<(u64
         tensor,
         queue_depth: 4,
         decoder_threads: args.decoder_threads,
-        open_timeout: Duration::from_secs_f64(
-            roadsight_core::config::RuntimeConfig::default().open_timeout_s,
-        ),
+        open_timeout: roadsight_core::config::RuntimeConfig::default().open_timeout(),
         live: LiveSettings::from(&roadsight_core::config::LiveConfig::default()),
         keep_source: false,
     };

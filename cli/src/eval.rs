@@ -148,9 +148,7 @@ fn evaluate(locations: &Locations, folder: &Path, model: &str) -> anyhow::Result
             tensor,
             queue_depth: 8,
             decoder_threads: 1,
-            open_timeout: Duration::from_secs_f64(
-                roadsight_core::config::RuntimeConfig::default().open_timeout_s,
-            ),
+            open_timeout: roadsight_core::config::RuntimeConfig::default().open_timeout(),
             live: LiveSettings::from(&LiveConfig::default()),
             keep_source: false,
         },

@@ -507,7 +507,7 @@ pub fn run_as(args: &RunArgs, mode: Mode) -> anyhow::Result<ExitCode> {
         tensor,
         queue_depth: config.runtime.queue_depth,
         decoder_threads: config.runtime.decoder_threads,
-        open_timeout: Duration::from_secs_f64(config.runtime.open_timeout_s),
+        open_timeout: config.runtime.open_timeout(),
         live: LiveSettings::from(&config.runtime.live),
         keep_source: config.plates.enabled,
     };

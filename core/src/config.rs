@@ -120,9 +120,10 @@ pub struct RuntimeConfig {
     pub queue_depth: usize,
     /// Decoder threads per stream (1 uses the cores best with many streams; 0 = automatic).
     pub decoder_threads: u32,
-    /// Seconds a recorded file may take from opening to its first frame before it is failed.
-    /// Opening loads the demuxer and decoder plugins, which on a busy machine or a cold disk
-    /// can take far longer than the gap between two frames (`live.watchdog_s`).
+    /// Seconds a recorded file may take from opening to its first frame before it is failed
+    /// (never less than `live.watchdog_s`). Opening loads the demuxer and decoder plugins,
+    /// which on a busy machine or a cold disk can take far longer than the gap between two
+    /// frames (`live.watchdog_s`).
     pub open_timeout_s: f64,
     /// Capture time of the first frame of recorded files; the run's start time when absent.
     pub start_time: Option<String>,
@@ -165,6 +166,13 @@ impl PcuWeights {
             crate::VehicleClass::Truck => self.truck,
             crate::VehicleClass::Bicycle => self.bicycle,
         }
+    }
+}
+
+impl RuntimeConfig {
+    /// `open_timeout_s` as a duration.
+    pub fn open_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.open_timeout_s)
     }
 }
 

@@ -200,8 +200,8 @@ pub struct IngestSettings {
     pub queue_depth: usize,
     /// Decoder threads per stream; 0 lets the decoder choose.
     pub decoder_threads: u32,
-    /// How long a recorded file may take from opening to its first frame. Opening loads the
-    /// demuxer and decoder plugins, which on a busy machine or a cold disk can take far longer
+    /// How long a recorded file may take from opening to its first frame (never less than
+    /// `live.watchdog`). Opening loads the demuxer and decoder plugins, which on a busy machine or a cold disk can take far longer
     /// than `live.watchdog` (the longest gap allowed between two frames).
     pub open_timeout: Duration,
     pub live: LiveSettings,

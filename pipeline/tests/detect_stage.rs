@@ -69,9 +69,7 @@ fn batches_mix_cameras_and_every_frame_returns_once_in_camera_order() {
             tensor,
             queue_depth: 4,
             decoder_threads: 1,
-            open_timeout: Duration::from_secs_f64(
-                roadsight_core::config::RuntimeConfig::default().open_timeout_s,
-            ),
+            open_timeout: roadsight_core::config::RuntimeConfig::default().open_timeout(),
             keep_source: false,
             live: LiveSettings::from(&roadsight_core::config::LiveConfig {
                 rtsp_transport: RtspTransport::Tcp,

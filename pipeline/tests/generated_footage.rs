@@ -42,9 +42,7 @@ fn every_generated_frame_arrives_through_ingest() {
             },
             queue_depth: 4,
             decoder_threads: 1,
-            open_timeout: Duration::from_secs_f64(
-                roadsight_core::config::RuntimeConfig::default().open_timeout_s,
-            ),
+            open_timeout: roadsight_core::config::RuntimeConfig::default().open_timeout(),
             live: LiveSettings::from(&LiveConfig::default()),
             keep_source: false,
         },
