@@ -36,6 +36,9 @@ pub struct VoteConfig {
     /// Consensus confidence (0-1) from which an ended track's plate that misses
     /// `emit_confidence` is still given, as a candidate. At `emit_confidence` or above: none.
     pub candidate_confidence: f32,
+    /// The highest confidence of a plate voted from one read: one read alone has no second
+    /// opinion. Under `emit_confidence` it makes such a plate a candidate at most.
+    pub single_read_confidence: f32,
     /// Reads kept per track at most (the least confident go first), so the vote is over the
     /// track's best reads.
     pub max_reads: usize,
@@ -49,6 +52,7 @@ impl From<&roadsight_core::PlatesConfig> for VoteConfig {
             emit_confidence: config.emit_confidence,
             early_emit_confidence: config.early_emit_confidence,
             candidate_confidence: config.candidate_confidence,
+            single_read_confidence: config.single_read_confidence,
             max_reads: config.vote_reads,
         }
     }
@@ -301,6 +305,14 @@ pub fn consensus(reads: &[TrackRead]) -> Option<PlateText> {
     Some(interpret(&voted, rows, top_row))
 }
 
+/// Lowers the plate's confidence, and each character's, to at most `cap`.
+fn cap_confidence(plate: &mut PlateText, cap: f32) {
+    plate.confidence = plate.confidence.min(cap);
+    for confidence in &mut plate.char_confidence {
+        *confidence = confidence.min(cap);
+    }
+}
+
 /// Characters on the top row of a formatted two-row plate (`59-L2 149.99` -> 4).
 fn top_row_of(formatted: &str) -> usize {
     formatted.split(' ').next().map_or(0, |top| {
@@ -368,7 +380,7 @@ impl<E> PlateVoter<E> {
             return None;
         }
         let early = config.early_emit_confidence.max(config.emit_confidence);
-        let result = Self::result(camera, track, votes, early)?;
+        let result = Self::result(camera, track, votes, early, config)?;
         votes.emitted = true;
         Some(result)
     }
@@ -410,17 +422,19 @@ impl<E> PlateVoter<E> {
         E: Clone,
     {
         let floor = config.candidate_confidence.min(config.emit_confidence);
-        let mut result = Self::result(camera, track, votes, floor)?;
+        let mut result = Self::result(camera, track, votes, floor, config)?;
         result.candidate = result.plate.confidence < config.emit_confidence;
         Some(result)
     }
 
-    /// The track's plate if it has not been emitted yet and its vote reaches `min_confidence`.
+    /// The track's plate if it has not been emitted yet and its vote reaches `min_confidence`
+    /// (a vote of one read at most `single_read_confidence`).
     fn result(
         camera: &CameraId,
         track: TrackId,
         votes: &TrackVotes<E>,
         min_confidence: f32,
+        config: VoteConfig,
     ) -> Option<VotedPlate<E>>
     where
         E: Clone,
@@ -428,7 +442,10 @@ impl<E> PlateVoter<E> {
         if votes.emitted {
             return None;
         }
-        let plate = consensus(&votes.reads)?;
+        let mut plate = consensus(&votes.reads)?;
+        if votes.reads.len() == 1 {
+            cap_confidence(&mut plate, config.single_read_confidence);
+        }
         if plate.confidence < min_confidence || plate.text.chars().count() < MIN_PLATE_CHARS {
             return None;
         }
@@ -648,12 +665,13 @@ mod tests {
         let camera = CameraId::new("cam-1");
         let mut voter: PlateVoter<()> = PlateVoter::new(VoteConfig::default());
         add_read(&mut voter, &camera, 1, "51G12345", 0.9, 0);
+        add_read(&mut voter, &camera, 1, "51G12345", 0.9, 1);
         add_read(&mut voter, &camera, 2, "51G12345", 0.3, 0);
         add_read(&mut voter, &camera, 4, "51G12345", 0.1, 0);
         let confident = voter
             .finish(&camera, TrackId(1))
-            .expect("confident single read");
-        assert_eq!(confident.reads, 1);
+            .expect("two confident reads");
+        assert_eq!(confident.reads, 2);
         assert!(!confident.candidate);
         // 0.3 is under emit_confidence (0.45) but not under candidate_confidence (0.2).
         let unsure = voter.finish(&camera, TrackId(2)).expect("a candidate");
@@ -667,6 +685,32 @@ mod tests {
         });
         add_read(&mut no_candidates, &camera, 2, "51G12345", 0.3, 0);
         assert!(no_candidates.finish(&camera, TrackId(2)).is_none());
+    }
+
+    #[test]
+    fn a_plate_read_once_is_a_candidate_however_sure_the_read() {
+        let camera = CameraId::new("cam-1");
+        let mut voter: PlateVoter<()> = PlateVoter::new(VoteConfig::default());
+        add_read(&mut voter, &camera, 1, "51G12345", 0.99, 0);
+        let once = voter.finish(&camera, TrackId(1)).expect("a candidate");
+        assert!(once.candidate);
+        assert_eq!(once.plate.text, "51G12345");
+        assert!((once.plate.confidence - 0.4).abs() < 1e-6);
+        assert!(once.plate.char_confidence.iter().all(|&c| c <= 0.4));
+        // A second read that agrees makes it sure.
+        add_read(&mut voter, &camera, 2, "51G12345", 0.99, 0);
+        add_read(&mut voter, &camera, 2, "51G12345", 0.95, 1);
+        assert!(!voter.finish(&camera, TrackId(2)).expect("sure").candidate);
+        // A cap under candidate_confidence drops it; a cap of 1 leaves it sure.
+        for (cap, expected) in [(0.1, None), (1.0, Some(false))] {
+            let mut capped: PlateVoter<()> = PlateVoter::new(VoteConfig {
+                single_read_confidence: cap,
+                ..VoteConfig::default()
+            });
+            add_read(&mut capped, &camera, 3, "51G12345", 0.99, 0);
+            let result = capped.finish(&camera, TrackId(3)).map(|p| p.candidate);
+            assert_eq!(result, expected, "single_read_confidence {cap}");
+        }
     }
 
     #[test]
