@@ -9,7 +9,9 @@
 //! for a random known plate over the whole day, timed one by one.
 //!
 //! The goals are the issue's: at least 100,000 sightings per second into SQLite, and a trace
-//! p99 under 10 ms at 10 million sightings. Each is printed with its ratio.
+//! p99 under 10 ms at 10 million sightings. Each is printed with its ratio. Each insert case's
+//! store is then given a retention pass that forgets the older half of it, against a goal of
+//! a city's day (15 million sightings) in 10 minutes.
 
 use roadsight_core::{CameraId, Event, RoutesConfig, Timestamp, TrackId, TrackPlate};
 use roadsight_server::queries::trace_plate;
@@ -77,6 +79,23 @@ struct InsertFigure {
     ratio_to_goal: Option<f64>,
 }
 
+/// A retention pass over a store the insert figure filled: the older half of its sightings (and
+/// plate events) past the cut-off, with the plates, variants and summaries that follow them.
+#[derive(Debug, Serialize)]
+struct RetentionFigure {
+    backend: String,
+    sightings_in_store: u64,
+    sightings_deleted: u64,
+    events_deleted: u64,
+    seconds: f64,
+    sightings_deleted_per_s: f64,
+    goal_per_s: f64,
+    ratio_to_goal: f64,
+}
+
+/// A city's day of sightings (15 million) forgotten by one pass in 10 minutes.
+const RETENTION_GOAL_PER_S: f64 = 15_000_000.0 / 600.0;
+
 #[derive(Debug, Serialize)]
 struct TraceFigure {
     sightings_in_store: u64,
@@ -94,6 +113,7 @@ struct TraceFigure {
 #[derive(Debug, Serialize)]
 struct Report {
     inserts: Vec<InsertFigure>,
+    retention: Vec<RetentionFigure>,
     trace: TraceFigure,
 }
 
@@ -112,6 +132,16 @@ fn plate_text(n: u64) -> String {
     format!("{province}{letter}{number:05}")
 }
 
+/// When sighting `i` of the synthetic day is seen: ten million spread over the day, in order.
+fn seen_at(i: u64, day: Timestamp) -> Timestamp {
+    day.plus(Duration::from_micros((i * 8_640) % (DAY_S * 1_000_000)))
+}
+
+/// The synthetic day's start.
+fn bench_day() -> anyhow::Result<Timestamp> {
+    Timestamp::parse_rfc3339("2026-11-23T00:00:00+07:00").map_err(anyhow::Error::msg)
+}
+
 /// Sighting `i` of the synthetic day (`plates` vehicles): its plate event.
 fn sighting(i: u64, plates: u64, day: Timestamp) -> Event {
     // A cheap deterministic mix so vehicles and cameras interleave.
@@ -122,8 +152,8 @@ fn sighting(i: u64, plates: u64, day: Timestamp) -> Event {
         mixed % plates
     };
     let camera = (mixed >> 20) % CAMERAS;
-    // Sightings arrive in time order, as they do from cameras: ten million over the day.
-    let at = day.plus(Duration::from_micros((i * 8_640) % (DAY_S * 1_000_000)));
+    // Sightings arrive in time order, as they do from cameras.
+    let at = seen_at(i, day);
     let text = plate_text(vehicle);
     Event::Plate(TrackPlate {
         camera: CameraId::new(&format!("cam-{camera:03}")),
@@ -152,7 +182,7 @@ fn insert(
     batch: usize,
     progress: bool,
 ) -> anyhow::Result<f64> {
-    let day = Timestamp::parse_rfc3339("2026-11-23T00:00:00+07:00").map_err(anyhow::Error::msg)?;
+    let day = bench_day()?;
     let started = Instant::now();
     let mut next = from;
     let end = from + count;
@@ -173,6 +203,38 @@ fn insert(
         }
     }
     Ok(started.elapsed().as_secs_f64())
+}
+
+/// Times one retention pass that forgets the older half of the `in_store` sightings the insert
+/// figure wrote (their plate events too; 30 days kept of everything, a month after the cut-off).
+fn time_retention(
+    store: &mut dyn roadsight_store::EventStore,
+    backend: &str,
+    in_store: u64,
+) -> anyhow::Result<RetentionFigure> {
+    let cutoff = seen_at(in_store / 2, bench_day()?);
+    let month = Duration::from_secs(30 * DAY_S);
+    let keep = roadsight_store::Retention {
+        events_days: 30.0,
+        sightings_days: 30.0,
+        counts_days: 30.0,
+        evidence_days: 30.0,
+        audit_days: 30.0,
+    };
+    let started = Instant::now();
+    let removed = store.apply_retention(cutoff.plus(month), &keep)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let rate = removed.sightings as f64 / seconds.max(1e-9);
+    Ok(RetentionFigure {
+        backend: backend.to_string(),
+        sightings_in_store: in_store,
+        sightings_deleted: removed.sightings,
+        events_deleted: removed.events,
+        seconds,
+        sightings_deleted_per_s: rate,
+        goal_per_s: RETENTION_GOAL_PER_S,
+        ratio_to_goal: rate / RETENTION_GOAL_PER_S,
+    })
 }
 
 pub fn bench_store(args: &StoreBenchArgs) -> anyhow::Result<()> {
@@ -214,9 +276,14 @@ pub fn bench_store(args: &StoreBenchArgs) -> anyhow::Result<()> {
         ));
     }
     let warm_plates = 10_000;
+    let mut retention = Vec::new();
     for (backend, open) in &backends {
         for &case in &args.cases {
             let mut store = open(case.name())?;
+            let in_store = match case {
+                InsertCase::New => args.insert_sightings,
+                InsertCase::Known => 2 * args.insert_sightings,
+            };
             let seconds = if case == InsertCase::New {
                 insert(
                     store.as_mut(),
@@ -254,6 +321,11 @@ pub fn bench_store(args: &StoreBenchArgs) -> anyhow::Result<()> {
                 goal_per_s: goal,
                 ratio_to_goal: goal.map(|g| rate / g),
             });
+            retention.push(time_retention(
+                store.as_mut(),
+                &format!("{backend}, {} plates", case.name()),
+                in_store,
+            )?);
         }
     }
     if let Some(url) = &args.postgres {
@@ -316,6 +388,7 @@ pub fn bench_store(args: &StoreBenchArgs) -> anyhow::Result<()> {
     let p99 = pick(0.99);
     let report = Report {
         inserts,
+        retention,
         trace: TraceFigure {
             sightings_in_store: args.sightings,
             build_sightings_per_s: build_rate,
@@ -342,6 +415,19 @@ pub fn bench_store(args: &StoreBenchArgs) -> anyhow::Result<()> {
                     .ratio_to_goal
                     .map(|r| format!(", {r:.2}x the 100,000/s goal"))
                     .unwrap_or_default()
+            );
+        }
+        for figure in &report.retention {
+            println!(
+                "retention on {}: {} of {} sightings (and {} events) forgotten in {:.2} s, {:.0} sightings/s, {:.1}x the {:.0}/s goal",
+                figure.backend,
+                figure.sightings_deleted,
+                figure.sightings_in_store,
+                figure.events_deleted,
+                figure.seconds,
+                figure.sightings_deleted_per_s,
+                figure.ratio_to_goal,
+                figure.goal_per_s
             );
         }
         let trace = &report.trace;

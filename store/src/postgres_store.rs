@@ -576,15 +576,19 @@ impl EventStore for PostgresStore {
         let fail = self.fail("apply retention");
         let mut transaction = self.client.transaction().map_err(&fail)?;
         let mut report = RetentionReport::default();
+        let mut progress = schema::RetentionProgress::default();
         for (field, sql) in schema::RETENTION {
-            let sql = schema::in_dialect(&schema::with_all_kinds(sql), Dialect::Postgres);
+            if !field.needed(&progress) {
+                continue;
+            }
+            let sql = schema::retention_sql(sql, Dialect::Postgres);
             let deleted = if field.takes_cutoff() {
                 transaction.execute(sql.as_str(), &[&field.cutoff(now, retention)])
             } else {
                 transaction.execute(sql.as_str(), &[])
             }
             .map_err(&fail)?;
-            field.record(&mut report, deleted);
+            field.record(&mut report, &mut progress, deleted);
         }
         transaction.commit().map_err(&fail)?;
         Ok(report)

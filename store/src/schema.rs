@@ -352,16 +352,29 @@ pub(crate) fn check_not_newer(applied: i64, store: &str) -> Result<(), crate::St
 
 /// What a retention pass deletes, in order (sightings first: plates, variants and evidence
 /// go once nothing refers to them). `$1` is the cut-off in nanoseconds for the field named.
+///
+/// Every statement is one pass over an index or a table, whatever the store holds: none looks
+/// up the sightings once per row of another table (`sightings` has no index by plate or by
+/// evidence, as inserts pay for every index). A plate whose last sighting is older than the
+/// cut-off has lost all its sightings; a plate that lost only some is summarised again from
+/// those left, so a search no longer tells when, how often or how surely it was seen before
+/// the cut-off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RetentionField {
     Events,
     Sightings,
     Counts,
     Evidence,
     Audit,
-    /// Bookkeeping whose rows are not reported; `$1` as for sightings.
-    Unreported,
-    /// Rows nothing refers to any more; no parameter.
-    Orphans,
+    /// Plates none of whose sightings are left (not reported); `$1` as for sightings.
+    Plates,
+    /// The first sighting, count and best confidence of each plate that lost sightings,
+    /// again from those left (not reported; only after sightings went); `$1` as for
+    /// sightings.
+    PlateSummaries,
+    /// The deletion variants of forgotten plates (not reported; only after plates went); no
+    /// parameter.
+    PlateVariants,
 }
 
 pub(crate) const RETENTION: &[(RetentionField, &str)] = &[
@@ -369,12 +382,18 @@ pub(crate) const RETENTION: &[(RetentionField, &str)] = &[
         RetentionField::Sightings,
         "DELETE FROM sightings WHERE at_ns / SLOT_NS <= $1 / SLOT_NS AND at_ns < $1",
     ),
+    // `last_ns` is the latest of the plate's sightings, all of which were older than `$1`.
+    (RetentionField::Plates, "DELETE FROM plates WHERE last_ns < $1"),
     (
-        RetentionField::Unreported,
-        "DELETE FROM plates WHERE last_ns < $1 AND NOT EXISTS (SELECT 1 FROM sightings s WHERE s.plate = plates.plate)",
+        RetentionField::PlateSummaries,
+        "UPDATE plates SET first_ns = m.first_ns, sightings = m.sightings, best_confidence = m.best
+         FROM (SELECT plate, MIN(at_ns) AS first_ns, COUNT(*) AS sightings, MAX(confidence) AS best
+               FROM sightings WHERE plate IN (SELECT plate FROM plates WHERE first_ns < $1)
+               GROUP BY plate) AS m
+         WHERE m.plate = plates.plate",
     ),
     (
-        RetentionField::Orphans,
+        RetentionField::PlateVariants,
         "DELETE FROM plate_deletes WHERE NOT EXISTS (SELECT 1 FROM plates p WHERE p.plate = plate_deletes.plate)",
     ),
     (
@@ -384,10 +403,37 @@ pub(crate) const RETENTION: &[(RetentionField, &str)] = &[
     (RetentionField::Counts, "DELETE FROM counts WHERE interval_start_ns < $1"),
     (
         RetentionField::Evidence,
-        "DELETE FROM evidence WHERE stored_ns < $1 AND NOT EXISTS (SELECT 1 FROM sightings s WHERE s.evidence = evidence.address)",
+        "DELETE FROM evidence WHERE stored_ns < $1 AND UNREFERENCED_EVIDENCE",
     ),
     (RetentionField::Audit, "DELETE FROM audit_log WHERE at_ns < $1"),
 ];
+
+/// A retention statement in `dialect`. Evidence no sighting refers to is found by one pass over
+/// the sightings in either: SQLite looks up a list of the referenced addresses it builds
+/// once (its `NOT EXISTS` would scan the sightings once per image), PostgreSQL joins
+/// (`NOT IN` over a list larger than its work memory would scan them once per image).
+pub(crate) fn retention_sql(sql: &str, dialect: Dialect) -> String {
+    let unreferenced = match dialect {
+        Dialect::Sqlite => {
+            "address NOT IN (SELECT evidence FROM sightings WHERE evidence IS NOT NULL)"
+        }
+        Dialect::Postgres => {
+            "NOT EXISTS (SELECT 1 FROM sightings s WHERE s.evidence = evidence.address)"
+        }
+    };
+    in_dialect(
+        &with_all_kinds(sql).replace("UNREFERENCED_EVIDENCE", unreferenced),
+        dialect,
+    )
+}
+
+/// What a retention pass has deleted so far: the statements that only tidy up after a
+/// deletion are skipped when there was none.
+#[derive(Debug, Default)]
+pub(crate) struct RetentionProgress {
+    sightings: u64,
+    plates: u64,
+}
 
 impl RetentionField {
     /// The cut-off for this field: `now` less its retention (the sightings' for bookkeeping).
@@ -398,9 +444,10 @@ impl RetentionField {
     ) -> i64 {
         let days = match self {
             RetentionField::Events => retention.events_days,
-            RetentionField::Sightings | RetentionField::Unreported | RetentionField::Orphans => {
-                retention.sightings_days
-            }
+            RetentionField::Sightings
+            | RetentionField::Plates
+            | RetentionField::PlateSummaries
+            | RetentionField::PlateVariants => retention.sightings_days,
             RetentionField::Counts => retention.counts_days,
             RetentionField::Evidence => retention.evidence_days,
             RetentionField::Audit => retention.audit_days,
@@ -410,18 +457,36 @@ impl RetentionField {
 
     /// Whether the statement takes the cut-off as `$1`.
     pub(crate) fn takes_cutoff(&self) -> bool {
-        !matches!(self, RetentionField::Orphans)
+        !matches!(self, RetentionField::PlateVariants)
     }
 
-    /// Adds `deleted` rows to the report.
-    pub(crate) fn record(&self, report: &mut crate::RetentionReport, deleted: u64) {
+    /// Whether the statement has anything to do after what the pass deleted so far.
+    pub(crate) fn needed(&self, progress: &RetentionProgress) -> bool {
+        match self {
+            RetentionField::Plates | RetentionField::PlateSummaries => progress.sightings > 0,
+            RetentionField::PlateVariants => progress.plates > 0,
+            _ => true,
+        }
+    }
+
+    /// Adds `deleted` rows to the report and to the pass's progress.
+    pub(crate) fn record(
+        &self,
+        report: &mut crate::RetentionReport,
+        progress: &mut RetentionProgress,
+        deleted: u64,
+    ) {
         match self {
             RetentionField::Events => report.events += deleted,
-            RetentionField::Sightings => report.sightings += deleted,
+            RetentionField::Sightings => {
+                report.sightings += deleted;
+                progress.sightings += deleted;
+            }
             RetentionField::Counts => report.counts += deleted,
             RetentionField::Evidence => report.evidence += deleted,
             RetentionField::Audit => report.audit += deleted,
-            RetentionField::Unreported | RetentionField::Orphans => {}
+            RetentionField::Plates => progress.plates += deleted,
+            RetentionField::PlateSummaries | RetentionField::PlateVariants => {}
         }
     }
 }

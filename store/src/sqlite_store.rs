@@ -633,15 +633,19 @@ impl EventStore for SqliteStore {
             .transaction()
             .map_err(fail("begin retention"))?;
         let mut report = RetentionReport::default();
+        let mut progress = schema::RetentionProgress::default();
         for (field, sql) in schema::RETENTION {
-            let sql = schema::in_dialect(&schema::with_all_kinds(sql), Dialect::Sqlite);
+            if !field.needed(&progress) {
+                continue;
+            }
+            let sql = schema::retention_sql(sql, Dialect::Sqlite);
             let deleted = if field.takes_cutoff() {
                 transaction.execute(&sql, params![field.cutoff(now, retention)])
             } else {
                 transaction.execute(&sql, [])
             }
             .map_err(fail("apply retention"))?;
-            field.record(&mut report, deleted as u64);
+            field.record(&mut report, &mut progress, deleted as u64);
         }
         transaction.commit().map_err(fail("commit retention"))?;
         Ok(report)

@@ -90,6 +90,17 @@ fn plan(seconds: u64) -> Event {
     })
 }
 
+/// Thirty days kept of everything but the audit log (a year).
+fn a_month_kept() -> Retention {
+    Retention {
+        events_days: 30.0,
+        sightings_days: 30.0,
+        counts_days: 30.0,
+        evidence_days: 30.0,
+        audit_days: 365.0,
+    }
+}
+
 fn suite(store: &mut dyn EventStore) {
     let name = store.describe();
     // Idempotent appends.
@@ -314,16 +325,7 @@ fn suite(store: &mut dyn EventStore) {
         ])
         .expect("fresh");
     let removed = store
-        .apply_retention(
-            at(later),
-            &Retention {
-                events_days: 30.0,
-                sightings_days: 30.0,
-                counts_days: 30.0,
-                evidence_days: 30.0,
-                audit_days: 365.0,
-            },
-        )
+        .apply_retention(at(later), &a_month_kept())
         .expect("retention");
     assert_eq!(removed.events, 13, "{name}: {removed:?}");
     assert_eq!(removed.sightings, 4, "{name}: {removed:?}");
@@ -346,8 +348,13 @@ fn suite(store: &mut dyn EventStore) {
         ["51G12345"],
         "{name}"
     );
-    // The plate kept its first sighting's time from 60 days ago; its trace still holds only
-    // what retention left.
+    // The plate is summarised by what retention left: nothing tells of its sightings 60 days
+    // ago, and its trace holds only the fresh one.
+    assert_eq!(
+        (found[0].sightings, found[0].first_seen, found[0].last_seen),
+        (1, at(later + 1), at(later + 1)),
+        "{name}"
+    );
     let kept = store
         .sightings(&SightingQuery {
             plate: "51G12345".into(),
@@ -451,6 +458,111 @@ fn suite(store: &mut dyn EventStore) {
     assert_eq!(best(store), Some(0.8), "{name}");
     store.append(&[read_at(0.6, 43, 1000)]).expect("another");
     assert_eq!(best(store), Some(0.8), "{name}: a less sure read leaves it");
+}
+
+/// Retention forgets a plate's past entirely: a plate all of whose sightings went is no longer
+/// found (nor by a look-alike), one that kept some is summarised by those alone (first
+/// sighting, count, best read), and an image is kept while a sighting left refers to it.
+fn retention_suite(store: &mut dyn EventStore) {
+    let name = store.describe();
+    let later = 60 * DAY_S;
+    let read = |text: &str, track: u64, seconds: u64, confidence: f32, evidence: Option<&str>| {
+        match plate(text, "north", track, seconds, evidence.map(str::to_string)) {
+            Event::Plate(read) => Event::Plate(TrackPlate {
+                confidence,
+                candidate: confidence < 0.45,
+                ..read
+            }),
+            other => other,
+        }
+    };
+    let old_only = store
+        .put_evidence("image/jpeg", b"old only", at(0))
+        .expect("evidence");
+    let shared = store
+        .put_evidence("image/jpeg", b"shared", at(0))
+        .expect("evidence");
+    store
+        .append(&[
+            // A plate seen surely long ago and unsurely lately.
+            read("30A12345", 1, 0, 0.95, Some(&old_only)),
+            read("30A12345", 2, 100, 0.9, None),
+            read("30A12345", 3, later, 0.5, Some(&shared)),
+            // A plate seen only long ago, one image shared with a recent sighting.
+            read("29B67890", 4, 50, 0.9, Some(&shared)),
+            read("29B67890", 5, 60, 0.9, None),
+        ])
+        .expect("append");
+    let removed = store
+        .apply_retention(at(later), &a_month_kept())
+        .expect("retention");
+    assert_eq!(removed.sightings, 4, "{name}: {removed:?}");
+    assert_eq!(removed.evidence, 1, "{name}: {removed:?}");
+    assert!(store.evidence(&old_only).expect("read").is_none(), "{name}");
+    assert!(
+        store.evidence(&shared).expect("read").is_some(),
+        "{name}: a sighting left still refers to it"
+    );
+    let kept = store
+        .search_plates("30A12345", None, None, 10)
+        .expect("search");
+    assert_eq!(kept.len(), 1, "{name}: {kept:?}");
+    assert_eq!(
+        (
+            kept[0].sightings,
+            kept[0].first_seen,
+            kept[0].last_seen,
+            kept[0].best_confidence
+        ),
+        (1, at(later + 1), at(later + 1), 0.5),
+        "{name}: summarised by the sighting left"
+    );
+    // A window before the cut-off finds nothing of it.
+    assert!(
+        store
+            .search_plates("30A12345", None, Some(at(DAY_S)), 10)
+            .expect("search")
+            .is_empty(),
+        "{name}"
+    );
+    // The plate seen only long ago is forgotten, its look-alike variants with it.
+    for query in ["29B67890", "29B6789"] {
+        assert!(
+            store
+                .search_plates(query, None, None, 10)
+                .expect("search")
+                .is_empty(),
+            "{name}: {query}"
+        );
+    }
+    // A second pass with nothing old left deletes nothing and changes nothing.
+    let again = store
+        .apply_retention(at(later), &a_month_kept())
+        .expect("retention again");
+    assert_eq!((again.sightings, again.evidence), (0, 0), "{name}");
+    assert_eq!(
+        store
+            .search_plates("30A12345", None, None, 10)
+            .expect("search")[0]
+            .sightings,
+        1,
+        "{name}"
+    );
+}
+
+#[test]
+fn sqlite_retention_forgets_a_plate_past_the_cut_off() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let mut store = SqliteStore::open(&directory.path().join("retention.db")).expect("opens");
+    retention_suite(&mut store);
+}
+
+#[test]
+fn postgres_retention_forgets_a_plate_past_the_cut_off() {
+    let Some((mut store, _schema)) = postgres_store("roadsight_retention") else {
+        return;
+    };
+    retention_suite(&mut store);
 }
 
 #[test]
