@@ -10,7 +10,7 @@
 
 use crate::run::{run_as, Mode, RunArgs};
 use roadsight_broker::{Consumer, Delivery};
-use roadsight_core::{Event, SystemClock};
+use roadsight_core::{Clock, Event, SystemClock};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -79,6 +79,8 @@ struct CentralReport {
     evidence: u64,
     malformed: u64,
     store_failures: u64,
+    /// What retention removed: at start, and every hour of the clock after.
+    retention: roadsight_store::RetentionReport,
 }
 
 pub fn central(args: &CentralArgs) -> anyhow::Result<ExitCode> {
@@ -88,6 +90,12 @@ pub fn central(args: &CentralArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| config.store.resolved_url(&config.base_dir));
     let mut store = crate::open_store(&store_url)?;
+    // The policy holds from the start, and every hour after, however long central stays up.
+    let clock = SystemClock;
+    let started = clock.now();
+    let removed = store.apply_retention(started, &config.store.retention)?;
+    crate::events::note_retention(&store.describe(), &Ok(removed));
+    let mut retention = crate::events::RetentionSchedule::after(started, config.store.retention);
     let mut consumer = Consumer::connect(
         &config.broker,
         Duration::from_secs_f64(args.ack_wait_s.max(1.0)),
@@ -112,6 +120,7 @@ pub fn central(args: &CentralArgs) -> anyhow::Result<ExitCode> {
     let mut report = CentralReport {
         store: store.describe(),
         broker: consumer.describe(),
+        retention: removed,
         ..CentralReport::default()
     };
     eprintln!("central: {} -> {}", report.broker, report.store);
@@ -120,6 +129,12 @@ pub fn central(args: &CentralArgs) -> anyhow::Result<ExitCode> {
         .map(|s| Instant::now() + Duration::from_secs_f64(s));
     let mut backoff = Duration::from_millis(500);
     while !interrupted.load(Ordering::SeqCst) && deadline.is_none_or(|d| Instant::now() < d) {
+        if let Some(outcome) = retention.run_if_due(store.as_mut(), clock.now()) {
+            crate::events::note_retention(&report.store, &outcome);
+            if let Ok(pass) = outcome {
+                crate::events::add_retention(&mut report.retention, &pass);
+            }
+        }
         let batch = match consumer.fetch(500, Duration::from_secs(1)) {
             Ok(batch) => batch,
             Err(error) => {

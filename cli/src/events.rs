@@ -8,6 +8,9 @@
 //! backoff (1 s doubling to 30 s) and the failure is reported once per outage; when the run
 //! ends, the writer keeps trying for `give_up_after` and then reports how many events it could
 //! not store.
+//!
+//! Retention runs when the writer starts and then every [`RETENTION_EVERY`] of the clock, between
+//! batches, so a run that stays up for months keeps only the policy's days.
 
 use roadsight_core::{content_address, Clock, Event, Timestamp};
 use roadsight_store::{EventStore, Retention, RetentionReport};
@@ -16,6 +19,76 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+/// How often a long run (or `roadsight central`) applies the retention policy again, in clock
+/// time. A pass that finds nothing old is a few index reads.
+pub const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+
+/// The longest an idle writer waits for an event before it looks at the clock again.
+const IDLE_WAKE: Duration = Duration::from_secs(60);
+
+/// When the next retention pass is due.
+#[derive(Debug, Clone, Copy)]
+pub struct RetentionSchedule {
+    policy: Retention,
+    next: Timestamp,
+}
+
+impl RetentionSchedule {
+    /// A schedule whose first pass is due [`RETENTION_EVERY`] after `now` (the caller runs the
+    /// pass at start).
+    pub fn after(now: Timestamp, policy: Retention) -> Self {
+        Self {
+            policy,
+            next: now.plus(RETENTION_EVERY),
+        }
+    }
+
+    /// How long from `now` until the next pass (zero when it is due).
+    pub fn wait(&self, now: Timestamp) -> Duration {
+        let nanos = self.next.as_nanos().saturating_sub(now.as_nanos());
+        Duration::from_nanos(u64::try_from(nanos).unwrap_or(0))
+    }
+
+    /// Applies the policy to `store` if a pass is due at `now`; the next is due
+    /// [`RETENTION_EVERY`] later whether this one succeeds or fails.
+    pub fn run_if_due(
+        &mut self,
+        store: &mut dyn EventStore,
+        now: Timestamp,
+    ) -> Option<Result<RetentionReport, roadsight_store::StoreError>> {
+        if now < self.next {
+            return None;
+        }
+        self.next = now.plus(RETENTION_EVERY);
+        Some(store.apply_retention(now, &self.policy))
+    }
+}
+
+/// Adds a pass's deletions to a running total.
+pub fn add_retention(total: &mut RetentionReport, pass: &RetentionReport) {
+    total.events += pass.events;
+    total.sightings += pass.sightings;
+    total.counts += pass.counts;
+    total.evidence += pass.evidence;
+    total.audit += pass.audit;
+}
+
+/// A retention pass's outcome on stderr: what it removed (nothing is not worth a line), or why
+/// it failed.
+pub fn note_retention(store: &str, outcome: &Result<RetentionReport, roadsight_store::StoreError>) {
+    match outcome {
+        Ok(pass) if *pass == RetentionReport::default() => {}
+        Ok(pass) => eprintln!(
+            "store {store}: retention removed {} events, {} sightings, {} counts, {} images and {} audit rows",
+            pass.events, pass.sightings, pass.counts, pass.evidence, pass.audit
+        ),
+        Err(error) => eprintln!(
+            "store {store}: retention pass failed ({error}); the next is due in {} minutes",
+            RETENTION_EVERY.as_secs() / 60
+        ),
+    }
+}
 
 /// Where the writer puts events: the store, or the broker on the way to central's store.
 pub enum Destination {
@@ -83,7 +156,7 @@ pub struct StoreReport {
     pub write_failures: u64,
     /// Events given up on when the run ended with the store still failing.
     pub not_stored: u64,
-    /// What the retention pass at start removed.
+    /// What retention removed: the pass at start, and one every [`RETENTION_EVERY`] after.
     pub retention: RetentionReport,
 }
 
@@ -96,7 +169,8 @@ pub struct EventSink {
 }
 
 impl EventSink {
-    /// Applies the retention policy (to a store) and starts the writer.
+    /// Applies the retention policy (to a store) and starts the writer, which applies it again
+    /// every [`RETENTION_EVERY`] of `clock`.
     pub fn start(
         mut destination: Destination,
         retention: Retention,
@@ -106,9 +180,13 @@ impl EventSink {
         give_up_after: Duration,
     ) -> anyhow::Result<EventSink> {
         let name = destination.describe();
-        let removed = match &mut destination {
-            Destination::Store(store) => store.apply_retention(clock.now(), &retention)?,
-            Destination::Broker(_) => RetentionReport::default(),
+        let started = clock.now();
+        let (removed, schedule) = match &mut destination {
+            Destination::Store(store) => (
+                store.apply_retention(started, &retention)?,
+                Some(RetentionSchedule::after(started, retention)),
+            ),
+            Destination::Broker(_) => (RetentionReport::default(), None),
         };
         let (sender, receiver) = std::sync::mpsc::sync_channel(queue_depth.max(1));
         let report = StoreReport {
@@ -125,6 +203,7 @@ impl EventSink {
                     batch_size.max(1),
                     give_up_after,
                     report,
+                    schedule.map(|schedule| (schedule, clock)),
                 )
             })?;
         Ok(EventSink {
@@ -194,6 +273,7 @@ fn write_events(
     batch_size: usize,
     give_up_after: Duration,
     mut report: StoreReport,
+    mut retention: Option<(RetentionSchedule, Arc<dyn Clock>)>,
 ) -> StoreReport {
     let mut closed = false;
     let mut batch: Vec<Event> = Vec::with_capacity(batch_size);
@@ -201,11 +281,29 @@ fn write_events(
     let mut outage: Option<(Instant, Duration)> = None;
     let mut closed_at: Option<Instant> = None;
     loop {
-        // Gather: block for the first item, then take what is already queued.
+        // Retention, between batches, when it is due (a failed pass waits for the next).
+        if let (Some((schedule, clock)), Destination::Store(store)) =
+            (retention.as_mut(), &mut destination)
+        {
+            if let Some(outcome) = schedule.run_if_due(store.as_mut(), clock.now()) {
+                note_retention(&report.store, &outcome);
+                if let Ok(pass) = outcome {
+                    add_retention(&mut report.retention, &pass);
+                }
+            }
+        }
+        // Gather: wait for the first item (waking for retention when it is due), then take
+        // what is already queued.
         if batch.is_empty() && images.is_empty() && !closed {
-            match items.recv() {
+            let wait = retention.as_ref().map_or(IDLE_WAKE, |(schedule, clock)| {
+                schedule
+                    .wait(clock.now())
+                    .clamp(Duration::from_millis(1), IDLE_WAKE)
+            });
+            match items.recv_timeout(wait) {
                 Ok(item) => push(item, &mut batch, &mut images),
-                Err(_) => closed = true,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => closed = true,
             }
         }
         while batch.len() < batch_size && !closed {
@@ -283,5 +381,93 @@ fn push(item: Item, batch: &mut Vec<Event>, images: &mut Vec<(&'static str, Vec<
             bytes,
             at,
         } => images.push((media_type, bytes, at)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::expect_used, clippy::unwrap_used)] // Test code: a failed expect is a failed test.
+    use super::*;
+    use roadsight_core::{CameraHealth, CameraId, HealthState, ManualClock};
+    use roadsight_store::{EventQuery, SqliteStore};
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn health(at: Timestamp) -> Event {
+        Event::CameraHealth(CameraHealth {
+            camera: CameraId::new("north"),
+            at,
+            state: HealthState::Connected,
+        })
+    }
+
+    fn a_day_kept() -> Retention {
+        Retention {
+            events_days: 1.0,
+            sightings_days: 1.0,
+            counts_days: 1.0,
+            evidence_days: 1.0,
+            audit_days: 1.0,
+        }
+    }
+
+    #[test]
+    fn a_long_run_forgets_what_the_policy_no_longer_keeps_once_an_hour() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("store.db");
+        let t0 = Timestamp::parse_rfc3339("2026-11-23T08:00:00Z").unwrap();
+        SqliteStore::open(&path)
+            .unwrap()
+            .append(&[health(t0)])
+            .unwrap();
+        // The run starts 12 hours later: the event is within the day kept.
+        let clock = Arc::new(ManualClock::starting_at(t0.plus(12 * HOUR)));
+        let store = SqliteStore::open(&path).unwrap();
+        let sink = EventSink::start(
+            Destination::Store(Box::new(store)),
+            a_day_kept(),
+            16,
+            4,
+            Arc::clone(&clock) as Arc<dyn Clock>,
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        // A day and an hour later the first event is past the policy, and a pass is due.
+        clock.advance(25 * HOUR);
+        sink.event(health(clock.now())).unwrap();
+        let report = sink.finish();
+        assert_eq!(report.events, 1);
+        assert_eq!(report.retention.events, 1, "{report:?}");
+        let left = SqliteStore::open(&path)
+            .unwrap()
+            .events(&EventQuery {
+                limit: 10,
+                ..EventQuery::default()
+            })
+            .unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].envelope.event.at(), t0.plus(37 * HOUR));
+    }
+
+    #[test]
+    fn a_pass_is_due_an_hour_after_the_last_whether_or_not_it_removed_anything() {
+        let directory = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(&directory.path().join("store.db")).unwrap();
+        let t0 = Timestamp::parse_rfc3339("2026-11-23T08:00:00Z").unwrap();
+        store.append(&[health(t0)]).unwrap();
+        let mut schedule = RetentionSchedule::after(t0, a_day_kept());
+        assert_eq!(schedule.wait(t0.plus(HOUR / 2)), HOUR / 2);
+        assert!(schedule.run_if_due(&mut store, t0.plus(HOUR / 2)).is_none());
+        let first = schedule
+            .run_if_due(&mut store, t0.plus(HOUR))
+            .unwrap()
+            .unwrap();
+        assert_eq!(first.events, 0, "an hour old is within the day kept");
+        assert_eq!(schedule.wait(t0.plus(HOUR)), HOUR);
+        let later = t0.plus(26 * HOUR);
+        let second = schedule.run_if_due(&mut store, later).unwrap().unwrap();
+        assert_eq!(second.events, 1);
+        assert!(schedule.run_if_due(&mut store, later).is_none());
+        assert_eq!(schedule.wait(later), HOUR);
     }
 }
