@@ -92,10 +92,12 @@ pub fn central(args: &CentralArgs) -> anyhow::Result<ExitCode> {
     let mut store = crate::open_store(&store_url)?;
     // The policy holds from the start, and every hour after, however long central stays up.
     let clock = SystemClock;
-    let started = clock.now();
-    let removed = store.apply_retention(started, &config.store.retention)?;
-    crate::events::note_retention(&store.describe(), &Ok(removed));
-    let mut retention = crate::events::RetentionSchedule::after(started, config.store.retention);
+    let mut retention = crate::events::RetentionSchedule::start(
+        store.as_mut(),
+        clock.now(),
+        config.store.retention,
+    )?;
+    crate::events::note_removed(&store.describe(), &retention.removed());
     let mut consumer = Consumer::connect(
         &config.broker,
         Duration::from_secs_f64(args.ack_wait_s.max(1.0)),
@@ -120,7 +122,6 @@ pub fn central(args: &CentralArgs) -> anyhow::Result<ExitCode> {
     let mut report = CentralReport {
         store: store.describe(),
         broker: consumer.describe(),
-        retention: removed,
         ..CentralReport::default()
     };
     eprintln!("central: {} -> {}", report.broker, report.store);
@@ -129,12 +130,7 @@ pub fn central(args: &CentralArgs) -> anyhow::Result<ExitCode> {
         .map(|s| Instant::now() + Duration::from_secs_f64(s));
     let mut backoff = Duration::from_millis(500);
     while !interrupted.load(Ordering::SeqCst) && deadline.is_none_or(|d| Instant::now() < d) {
-        if let Some(outcome) = retention.run_if_due(store.as_mut(), clock.now()) {
-            crate::events::note_retention(&report.store, &outcome);
-            if let Ok(pass) = outcome {
-                crate::events::add_retention(&mut report.retention, &pass);
-            }
-        }
+        retention.run_if_due(store.as_mut(), &report.store, clock.now());
         let batch = match consumer.fetch(500, Duration::from_secs(1)) {
             Ok(batch) => batch,
             Err(error) => {
@@ -217,6 +213,7 @@ pub fn central(args: &CentralArgs) -> anyhow::Result<ExitCode> {
     if let Some(server) = api {
         server.stop();
     }
+    report.retention = retention.removed();
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {

@@ -27,21 +27,28 @@ pub const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 /// The longest an idle writer waits for an event before it looks at the clock again.
 const IDLE_WAKE: Duration = Duration::from_secs(60);
 
-/// When the next retention pass is due.
+/// When the next retention pass is due, and what the passes removed.
 #[derive(Debug, Clone, Copy)]
 pub struct RetentionSchedule {
     policy: Retention,
     next: Timestamp,
+    removed: RetentionReport,
 }
 
 impl RetentionSchedule {
-    /// A schedule whose first pass is due [`RETENTION_EVERY`] after `now` (the caller runs the
-    /// pass at start).
-    pub fn after(now: Timestamp, policy: Retention) -> Self {
-        Self {
+    /// Applies `policy` to `store` now, and schedules the next pass [`RETENTION_EVERY`] later.
+    /// A store that cannot apply it at start is an error (the caller has not begun).
+    pub fn start(
+        store: &mut dyn EventStore,
+        now: Timestamp,
+        policy: Retention,
+    ) -> Result<Self, roadsight_store::StoreError> {
+        let removed = store.apply_retention(now, &policy)?;
+        Ok(Self {
             policy,
             next: now.plus(RETENTION_EVERY),
-        }
+            removed,
+        })
     }
 
     /// How long from `now` until the next pass (zero when it is due).
@@ -50,43 +57,44 @@ impl RetentionSchedule {
         Duration::from_nanos(u64::try_from(nanos).unwrap_or(0))
     }
 
-    /// Applies the policy to `store` if a pass is due at `now`; the next is due
+    /// Applies the policy to `store` (named `name` on stderr) if a pass is due at `now`, and
+    /// says what it removed, when anything, or why it failed. The next pass is due
     /// [`RETENTION_EVERY`] later whether this one succeeds or fails.
-    pub fn run_if_due(
-        &mut self,
-        store: &mut dyn EventStore,
-        now: Timestamp,
-    ) -> Option<Result<RetentionReport, roadsight_store::StoreError>> {
+    pub fn run_if_due(&mut self, store: &mut dyn EventStore, name: &str, now: Timestamp) {
         if now < self.next {
-            return None;
+            return;
         }
         self.next = now.plus(RETENTION_EVERY);
-        Some(store.apply_retention(now, &self.policy))
+        match store.apply_retention(now, &self.policy) {
+            Ok(pass) => {
+                note_removed(name, &pass);
+                let total = &mut self.removed;
+                total.events += pass.events;
+                total.sightings += pass.sightings;
+                total.counts += pass.counts;
+                total.evidence += pass.evidence;
+                total.audit += pass.audit;
+            }
+            Err(error) => eprintln!(
+                "store {name}: retention pass failed ({error}); the next is due in {} minutes",
+                RETENTION_EVERY.as_secs() / 60
+            ),
+        }
+    }
+
+    /// What every pass so far removed, the one at start included.
+    pub fn removed(&self) -> RetentionReport {
+        self.removed
     }
 }
 
-/// Adds a pass's deletions to a running total.
-pub fn add_retention(total: &mut RetentionReport, pass: &RetentionReport) {
-    total.events += pass.events;
-    total.sightings += pass.sightings;
-    total.counts += pass.counts;
-    total.evidence += pass.evidence;
-    total.audit += pass.audit;
-}
-
-/// A retention pass's outcome on stderr: what it removed (nothing is not worth a line), or why
-/// it failed.
-pub fn note_retention(store: &str, outcome: &Result<RetentionReport, roadsight_store::StoreError>) {
-    match outcome {
-        Ok(pass) if *pass == RetentionReport::default() => {}
-        Ok(pass) => eprintln!(
+/// What a retention pass removed, on stderr (nothing is not worth a line).
+pub fn note_removed(store: &str, pass: &RetentionReport) {
+    if *pass != RetentionReport::default() {
+        eprintln!(
             "store {store}: retention removed {} events, {} sightings, {} counts, {} images and {} audit rows",
             pass.events, pass.sightings, pass.counts, pass.evidence, pass.audit
-        ),
-        Err(error) => eprintln!(
-            "store {store}: retention pass failed ({error}); the next is due in {} minutes",
-            RETENTION_EVERY.as_secs() / 60
-        ),
+        );
     }
 }
 
@@ -180,18 +188,18 @@ impl EventSink {
         give_up_after: Duration,
     ) -> anyhow::Result<EventSink> {
         let name = destination.describe();
-        let started = clock.now();
-        let (removed, schedule) = match &mut destination {
-            Destination::Store(store) => (
-                store.apply_retention(started, &retention)?,
-                Some(RetentionSchedule::after(started, retention)),
-            ),
-            Destination::Broker(_) => (RetentionReport::default(), None),
+        let schedule = match &mut destination {
+            Destination::Store(store) => Some(RetentionSchedule::start(
+                store.as_mut(),
+                clock.now(),
+                retention,
+            )?),
+            Destination::Broker(_) => None,
         };
         let (sender, receiver) = std::sync::mpsc::sync_channel(queue_depth.max(1));
         let report = StoreReport {
             store: name.clone(),
-            retention: removed,
+            retention: schedule.map(|s| s.removed()).unwrap_or_default(),
             ..StoreReport::default()
         };
         let writer = std::thread::Builder::new()
@@ -285,12 +293,8 @@ fn write_events(
         if let (Some((schedule, clock)), Destination::Store(store)) =
             (retention.as_mut(), &mut destination)
         {
-            if let Some(outcome) = schedule.run_if_due(store.as_mut(), clock.now()) {
-                note_retention(&report.store, &outcome);
-                if let Ok(pass) = outcome {
-                    add_retention(&mut report.retention, &pass);
-                }
-            }
+            schedule.run_if_due(store.as_mut(), &report.store, clock.now());
+            report.retention = schedule.removed();
         }
         // Gather: wait for the first item (waking for retention when it is due), then take
         // what is already queued.
@@ -455,19 +459,25 @@ mod tests {
         let mut store = SqliteStore::open(&directory.path().join("store.db")).unwrap();
         let t0 = Timestamp::parse_rfc3339("2026-11-23T08:00:00Z").unwrap();
         store.append(&[health(t0)]).unwrap();
-        let mut schedule = RetentionSchedule::after(t0, a_day_kept());
+        let mut schedule = RetentionSchedule::start(&mut store, t0, a_day_kept()).unwrap();
+        assert_eq!(schedule.removed().events, 0, "the event is new");
+        // Half an hour on: not due (the next pass stays where it was).
+        schedule.run_if_due(&mut store, "test", t0.plus(HOUR / 2));
         assert_eq!(schedule.wait(t0.plus(HOUR / 2)), HOUR / 2);
-        assert!(schedule.run_if_due(&mut store, t0.plus(HOUR / 2)).is_none());
-        let first = schedule
-            .run_if_due(&mut store, t0.plus(HOUR))
-            .unwrap()
-            .unwrap();
-        assert_eq!(first.events, 0, "an hour old is within the day kept");
+        // An hour on: a pass runs (the next is an hour later) and removes nothing.
+        schedule.run_if_due(&mut store, "test", t0.plus(HOUR));
+        assert_eq!(
+            schedule.removed().events,
+            0,
+            "an hour old is within the day kept"
+        );
         assert_eq!(schedule.wait(t0.plus(HOUR)), HOUR);
         let later = t0.plus(26 * HOUR);
-        let second = schedule.run_if_due(&mut store, later).unwrap().unwrap();
-        assert_eq!(second.events, 1);
-        assert!(schedule.run_if_due(&mut store, later).is_none());
+        schedule.run_if_due(&mut store, "test", later);
+        assert_eq!(schedule.removed().events, 1);
+        // Not due again at the same time.
+        schedule.run_if_due(&mut store, "test", later);
+        assert_eq!(schedule.removed().events, 1);
         assert_eq!(schedule.wait(later), HOUR);
     }
 }

@@ -201,8 +201,9 @@ pub struct IngestSettings {
     /// Decoder threads per stream; 0 lets the decoder choose.
     pub decoder_threads: u32,
     /// How long a recorded file may take from opening to its first frame (never less than
-    /// `live.watchdog`). Opening loads the demuxer and decoder plugins, which on a busy machine or a cold disk can take far longer
-    /// than `live.watchdog` (the longest gap allowed between two frames).
+    /// `live.watchdog`). Opening loads the demuxer and decoder plugins, which on a busy machine
+    /// or a cold disk can take far longer than `live.watchdog` (the longest gap allowed between
+    /// two frames).
     pub open_timeout: Duration,
     pub live: LiveSettings,
     /// Hand each analysed frame's decoded picture on ([`Frame::source`]) for stages that read

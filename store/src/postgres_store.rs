@@ -575,10 +575,9 @@ impl EventStore for PostgresStore {
     ) -> Result<RetentionReport, StoreError> {
         let fail = self.fail("apply retention");
         let mut transaction = self.client.transaction().map_err(&fail)?;
-        let mut report = RetentionReport::default();
-        let mut progress = schema::RetentionProgress::default();
-        for (field, sql) in schema::RETENTION {
-            if !field.needed(&progress) {
+        let mut pass = schema::RetentionPass::default();
+        for &(field, sql) in schema::RETENTION {
+            if !pass.needs(field) {
                 continue;
             }
             let sql = schema::retention_sql(sql, Dialect::Postgres);
@@ -588,9 +587,9 @@ impl EventStore for PostgresStore {
                 transaction.execute(sql.as_str(), &[])
             }
             .map_err(&fail)?;
-            field.record(&mut report, &mut progress, deleted);
+            pass.record(field, deleted);
         }
         transaction.commit().map_err(&fail)?;
-        Ok(report)
+        Ok(pass.report())
     }
 }

@@ -427,12 +427,43 @@ pub(crate) fn retention_sql(sql: &str, dialect: Dialect) -> String {
     )
 }
 
-/// What a retention pass has deleted so far: the statements that only tidy up after a
-/// deletion are skipped when there was none.
+/// A retention pass under way: what it deleted so far, so the statements that only tidy up
+/// after a deletion are skipped when there was none.
 #[derive(Debug, Default)]
-pub(crate) struct RetentionProgress {
-    sightings: u64,
+pub(crate) struct RetentionPass {
+    report: crate::RetentionReport,
+    /// Plates forgotten (not reported).
     plates: u64,
+}
+
+impl RetentionPass {
+    /// Whether `field`'s statement has anything to do after what the pass deleted so far.
+    pub(crate) fn needs(&self, field: RetentionField) -> bool {
+        match field {
+            RetentionField::Plates | RetentionField::PlateSummaries => self.report.sightings > 0,
+            RetentionField::PlateVariants => self.plates > 0,
+            _ => true,
+        }
+    }
+
+    /// Counts the rows `field`'s statement deleted.
+    pub(crate) fn record(&mut self, field: RetentionField, deleted: u64) {
+        let report = &mut self.report;
+        match field {
+            RetentionField::Events => report.events += deleted,
+            RetentionField::Sightings => report.sightings += deleted,
+            RetentionField::Counts => report.counts += deleted,
+            RetentionField::Evidence => report.evidence += deleted,
+            RetentionField::Audit => report.audit += deleted,
+            RetentionField::Plates => self.plates += deleted,
+            RetentionField::PlateSummaries | RetentionField::PlateVariants => {}
+        }
+    }
+
+    /// What the pass removed.
+    pub(crate) fn report(&self) -> crate::RetentionReport {
+        self.report
+    }
 }
 
 impl RetentionField {
@@ -458,36 +489,6 @@ impl RetentionField {
     /// Whether the statement takes the cut-off as `$1`.
     pub(crate) fn takes_cutoff(&self) -> bool {
         !matches!(self, RetentionField::PlateVariants)
-    }
-
-    /// Whether the statement has anything to do after what the pass deleted so far.
-    pub(crate) fn needed(&self, progress: &RetentionProgress) -> bool {
-        match self {
-            RetentionField::Plates | RetentionField::PlateSummaries => progress.sightings > 0,
-            RetentionField::PlateVariants => progress.plates > 0,
-            _ => true,
-        }
-    }
-
-    /// Adds `deleted` rows to the report and to the pass's progress.
-    pub(crate) fn record(
-        &self,
-        report: &mut crate::RetentionReport,
-        progress: &mut RetentionProgress,
-        deleted: u64,
-    ) {
-        match self {
-            RetentionField::Events => report.events += deleted,
-            RetentionField::Sightings => {
-                report.sightings += deleted;
-                progress.sightings += deleted;
-            }
-            RetentionField::Counts => report.counts += deleted,
-            RetentionField::Evidence => report.evidence += deleted,
-            RetentionField::Audit => report.audit += deleted,
-            RetentionField::Plates => progress.plates += deleted,
-            RetentionField::PlateSummaries | RetentionField::PlateVariants => {}
-        }
     }
 }
 

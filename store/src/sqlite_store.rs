@@ -632,10 +632,9 @@ impl EventStore for SqliteStore {
             .connection
             .transaction()
             .map_err(fail("begin retention"))?;
-        let mut report = RetentionReport::default();
-        let mut progress = schema::RetentionProgress::default();
-        for (field, sql) in schema::RETENTION {
-            if !field.needed(&progress) {
+        let mut pass = schema::RetentionPass::default();
+        for &(field, sql) in schema::RETENTION {
+            if !pass.needs(field) {
                 continue;
             }
             let sql = schema::retention_sql(sql, Dialect::Sqlite);
@@ -645,10 +644,10 @@ impl EventStore for SqliteStore {
                 transaction.execute(&sql, [])
             }
             .map_err(fail("apply retention"))?;
-            field.record(&mut report, &mut progress, deleted as u64);
+            pass.record(field, deleted as u64);
         }
         transaction.commit().map_err(fail("commit retention"))?;
-        Ok(report)
+        Ok(pass.report())
     }
 }
 
@@ -730,6 +729,66 @@ mod tests {
             .query_row("SELECT count(*) FROM sightings", [], |row| row.get(0))
             .expect("count");
         assert_eq!(rows, 4000);
+    }
+
+    /// A forgotten plate's one-deletion variants go with it, and only its: the variants
+    /// statement runs after plates were forgotten, which the search cannot show (it finds
+    /// plates, not variants).
+    #[test]
+    fn a_forgotten_plate_takes_its_variants_with_it() {
+        let directory = tempfile::tempdir().expect("temp dir");
+        let mut store = SqliteStore::open(&directory.path().join("variants.db")).expect("open");
+        let day = 86_400_000_000_000i64;
+        let seen = |text: &str, track: u64, at_ns: i64| {
+            Event::Plate(TrackPlate {
+                camera: CameraId::new("north"),
+                track: TrackId(track),
+                formatted: text.into(),
+                char_confidence: vec![0.9; text.len()],
+                text: text.into(),
+                confidence: 0.9,
+                rows: 1,
+                valid: true,
+                reads: 3,
+                agreeing: 3,
+                first_seen: Timestamp::from_nanos(at_ns),
+                last_seen: Timestamp::from_nanos(at_ns),
+                at: Timestamp::from_nanos(at_ns),
+                evidence: None,
+                candidate: false,
+            })
+        };
+        let t0 = 1_795_392_000_000_000_000i64;
+        store
+            .append(&[seen("29B67890", 1, t0), seen("30A12345", 2, t0 + 60 * day)])
+            .expect("append");
+        let variants = |store: &SqliteStore, plate: &str| -> i64 {
+            store
+                .connection
+                .query_row(
+                    "SELECT COUNT(*) FROM plate_deletes WHERE plate = ?1",
+                    [plate],
+                    |row| row.get(0),
+                )
+                .expect("count variants")
+        };
+        assert_eq!(variants(&store, "29B67890"), 8);
+        let removed = store
+            .apply_retention(
+                Timestamp::from_nanos(t0 + 60 * day),
+                &Retention {
+                    sightings_days: 30.0,
+                    ..Retention::default()
+                },
+            )
+            .expect("retention");
+        assert_eq!(removed.sightings, 1);
+        assert_eq!(variants(&store, "29B67890"), 0, "forgotten with its plate");
+        assert_eq!(
+            variants(&store, "30A12345"),
+            8,
+            "a plate kept keeps its own"
+        );
     }
 
     /// A new store, and one already at this schema, open without a migration notice.
