@@ -30,6 +30,13 @@
 //! long fits if dropping its first or last character (a frame edge, Slovak) or an `8` or `0`
 //! between the groups (the round inspection sticker, Czech) makes it fit. Every other read
 //! stays generic.
+//!
+//! A generic one-row read of a plate under [`NORTH_AMERICAN_MAX_ASPECT`] times as wide as it is
+//! high has the shape of a North American plate (12 x 6 inches, 2:1; European and Vietnamese
+//! one-row plates are 4.7:1), and its letter `O` is read as the digit `0`
+//! ([`read_round_glyph_as_zero`]): US and Canadian plates print one round glyph for both, and
+//! their registries write it `0`. `I` is not changed: California issues plates with an `I`
+//! (`4PCI264`). The read stays generic, and the changed positions are listed in `corrected`.
 
 use crate::ctc::ReadChar;
 use serde::Serialize;
@@ -463,6 +470,42 @@ pub fn interpret(chars: &[ReadChar], rows: u8, top_row_chars: Option<usize>) -> 
     }
 }
 
+/// The widest a one-row plate is, in heights, for its generic read to be taken as a North
+/// American plate's. A North American plate is 2:1 and European and Vietnamese one-row plates
+/// 4.7:1; the plate detector's corners put the US development photos' one-row plates at
+/// 1.8-2.9 (nine in ten under 2.9) and the European ones at 2.0-5.1 (nine in ten over 3.1).
+pub const NORTH_AMERICAN_MAX_ASPECT: f32 = 3.0;
+
+/// Reads the letter `O` of a generic one-row read as the digit `0` when the plate is shaped like
+/// a North American one (`width / height` under [`NORTH_AMERICAN_MAX_ASPECT`]); see the module
+/// doc. Vietnamese and national-format reads, two-row reads and long plates are left alone.
+pub fn read_round_glyph_as_zero(plate: &mut PlateText, width_per_height: f32) {
+    // False for a shape that could not be measured (NaN).
+    let north_american_shape = width_per_height < NORTH_AMERICAN_MAX_ASPECT;
+    if plate.grammar != Grammar::Generic || plate.rows != 1 || !north_american_shape {
+        return;
+    }
+    let mut changed = false;
+    let text: String = plate
+        .text
+        .chars()
+        .enumerate()
+        .map(|(i, c)| {
+            if c == 'O' {
+                plate.corrected.push(i);
+                changed = true;
+                '0'
+            } else {
+                c
+            }
+        })
+        .collect();
+    if changed {
+        plate.formatted = text.clone();
+        plate.text = text;
+    }
+}
+
 /// Upper case, letters and digits only (`Đ` counts as `D`): the form plates are compared in.
 pub fn normalise(text: &str) -> String {
     text.chars()
@@ -490,6 +533,40 @@ mod tests {
                 step: i as u32,
             })
             .collect()
+    }
+
+    #[test]
+    fn a_plate_shaped_like_a_north_american_one_reads_its_round_glyph_as_zero() {
+        let mut us = interpret(&read("CHOP8Y", 0.9), 1, None);
+        assert_eq!(us.grammar, Grammar::Generic);
+        read_round_glyph_as_zero(&mut us, 2.2);
+        assert_eq!(
+            (us.text.as_str(), us.formatted.as_str()),
+            ("CH0P8Y", "CH0P8Y")
+        );
+        assert_eq!(us.corrected, vec![2]);
+        assert!(!us.valid, "the read stays generic and flagged");
+        // California prints I: it stays.
+        let mut california = interpret(&read("4PCI264", 0.9), 1, None);
+        read_round_glyph_as_zero(&mut california, 2.0);
+        assert_eq!(california.text, "4PCI264");
+        assert!(california.corrected.is_empty());
+        // A long plate (European, 4.7:1) keeps its O.
+        let mut long = interpret(&read("OYO9FEU", 0.9), 1, None);
+        read_round_glyph_as_zero(&mut long, 4.2);
+        assert_eq!(long.text, "OYO9FEU");
+        // A Slovak read (its O fixed by its format) and a two-row read are not touched.
+        let mut slovak = interpret(&read("RK340AO", 0.9), 1, None);
+        assert_eq!(slovak.grammar, Grammar::Sk);
+        read_round_glyph_as_zero(&mut slovak, 2.0);
+        assert_eq!(slovak.text, "RK340AO");
+        let mut two_rows = interpret(&read("ABOC123", 0.9), 2, None);
+        read_round_glyph_as_zero(&mut two_rows, 1.5);
+        assert_eq!(two_rows.text, "ABOC123");
+        // A shape that cannot be measured changes nothing.
+        let mut unmeasured = interpret(&read("CHOP8Y", 0.9), 1, None);
+        read_round_glyph_as_zero(&mut unmeasured, f32::NAN);
+        assert_eq!(unmeasured.text, "CHOP8Y");
     }
 
     #[test]

@@ -4,7 +4,9 @@
 
 use crate::ctc::{Charset, ReadChar};
 use crate::geometry::{Quad, RgbView};
-use crate::grammar::{interpret, lowest, Grammar, PlateText, MIN_PLATE_CHARS};
+use crate::grammar::{
+    interpret, lowest, read_round_glyph_as_zero, Grammar, PlateText, MIN_PLATE_CHARS,
+};
 use crate::line::{compose_line, middle_texture_ratio, LineImage, LineSpec};
 use crate::locate::{
     decode_y5fu, rows_from_aspect, suppress_overlaps, to_image_space, LocatedPlate,
@@ -634,7 +636,7 @@ impl PlateReader {
             let top_row_chars = plate
                 .top_row_end
                 .map(|end_px| chars_before(&chars, end_px, &spec, plate.line.stride, steps));
-            let text = interpret(&chars, plate.rows, top_row_chars);
+            let text = interpret_shaped(&chars, plate.rows, top_row_chars, &plate.corners);
             let read = PlateRead {
                 corners: plate.corners,
                 bbox: plate.bbox,
@@ -710,7 +712,12 @@ impl PlateReader {
             let rows = out[*index][*position].0.plate.rows;
             let top_row_chars =
                 top_row_end.map(|end_px| chars_before(&chars, end_px, &spec, line.stride, steps));
-            let other = interpret(&chars, rows, top_row_chars);
+            let other = interpret_shaped(
+                &chars,
+                rows,
+                top_row_chars,
+                &out[*index][*position].0.corners,
+            );
             match best.last_mut() {
                 Some((plate, read)) if *plate == (*index, *position) => {
                     if plausibility(&other) > plausibility(read) {
@@ -904,6 +911,20 @@ fn chars_before(
     };
     let end_step = end_px / line_width.max(1) as f32 * steps as f32;
     chars.iter().filter(|c| (c.step as f32) < end_step).count()
+}
+
+/// [`interpret`], then the plate's shape: a generic one-row read of a plate shaped like a
+/// North American one reads its round glyph as `0` ([`read_round_glyph_as_zero`]).
+fn interpret_shaped(
+    chars: &[ReadChar],
+    rows: u8,
+    top_row_chars: Option<usize>,
+    corners: &Quad,
+) -> PlateText {
+    let mut plate = interpret(chars, rows, top_row_chars);
+    let (width, height) = corners.size();
+    read_round_glyph_as_zero(&mut plate, width / height);
+    plate
 }
 
 /// Whether a read stands without a second opinion: a grammar-valid Vietnamese plate whose

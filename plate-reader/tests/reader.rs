@@ -268,12 +268,13 @@ fn car_photos_end_to_end_stay_above_the_measured_floor() {
     let accuracy = exact as f64 / total as f64;
     eprintln!("car photos: {exact}/{total} = {accuracy:.3}");
     assert!(total >= 238, "{total} photos");
-    // The bar is 0.88 and is NOT met yet: with the second opinion this reader
-    // measures 0.739 (176/238; US plates, 106/163, are the weak part). A regression floor, not
-    // the bar.
+    // The bar is 0.88 and is NOT met yet: with the second opinion and North American
+    // plates' round glyph read as 0 this reader measures 0.765 (182/238; US plates, 112/163,
+    // are the weak part; 0.739 before the round glyph). A regression floor, not the bar, that
+    // the reader without the round-glyph rule fails.
     assert!(
-        accuracy >= 0.71,
-        "end-to-end rate {accuracy:.3} fell under the 0.71 floor (bar 0.88)"
+        accuracy >= 0.75,
+        "end-to-end rate {accuracy:.3} fell under the 0.75 floor (bar 0.88)"
     );
 }
 
