@@ -36,6 +36,10 @@ pub struct EvalRoutesArgs {
     /// `[plates] emit_confidence` for the run (the config's default when not given).
     #[arg(long)]
     emit_confidence: Option<f32>,
+    /// Also write the main job's events (JSON lines, as `roadsight run --json` prints them)
+    /// to this file, for a closer look at what was read.
+    #[arg(long)]
+    events_out: Option<PathBuf>,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -153,6 +157,10 @@ pub fn eval_routes(args: &EvalRoutesArgs) -> anyhow::Result<()> {
         "roadsight run over the corridor failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
+    if let Some(path) = &args.events_out {
+        std::fs::write(path, &output.stdout)
+            .with_context(|| format!("--events-out {}", path.display()))?;
+    }
     let mut sightings = Vec::new();
     for line in String::from_utf8_lossy(&output.stdout).lines() {
         let Ok(envelope) = serde_json::from_str::<EventEnvelope>(line) else {
