@@ -186,12 +186,22 @@ fn evaluate(locations: &Locations, folder: &Path, model: &str) -> anyhow::Result
         PcuWeights::default(),
     );
     let mut predictions = Vec::new();
+    // Every raw detection with its score (MOTChallenge det.txt), to tell detector misses
+    // from tracker ones (scripts/tracking_misses.py).
+    let mut detections = Vec::new();
     let mut counted: HashMap<String, u64> = HashMap::new();
     loop {
         while ingest.health().try_recv().is_ok() {}
         match stage.next(Duration::from_secs(60)) {
             Next::Frame(frame) => {
                 anyhow::ensure!(frame.error.is_none(), "{:?}", frame.error);
+                detections.extend(frame.detections.iter().map(|d| MotRow {
+                    frame: frame.seq + 1,
+                    id: 0,
+                    bbox: d.bbox_image.map(f64::from),
+                    confidence: f64::from(d.score),
+                    visibility: -1.0,
+                }));
                 let update = trackers.step(&frame);
                 for track in &update.tracks {
                     let [x, y, w, h] = track.bbox_image.map(f64::from);
@@ -226,6 +236,7 @@ fn evaluate(locations: &Locations, folder: &Path, model: &str) -> anyhow::Result
     )
     .map_err(|e| anyhow::anyhow!("{}/gt/gt.txt: {e}", folder.display()))?;
     std::fs::write(folder.join("pred.txt"), write_mot(&predictions))?;
+    std::fs::write(folder.join("det.txt"), write_mot(&detections))?;
     let (gt_kept, pred_kept) = drop_ignored(&truth, &predictions, 0.3);
     std::fs::write(folder.join("gt_eval.txt"), write_mot(&gt_kept))?;
     std::fs::write(folder.join("pred_eval.txt"), write_mot(&pred_kept))?;
