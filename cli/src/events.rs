@@ -68,12 +68,7 @@ impl RetentionSchedule {
         match store.apply_retention(now, &self.policy) {
             Ok(pass) => {
                 note_removed(name, &pass);
-                let total = &mut self.removed;
-                total.events += pass.events;
-                total.sightings += pass.sightings;
-                total.counts += pass.counts;
-                total.evidence += pass.evidence;
-                total.audit += pass.audit;
+                self.removed += pass;
             }
             Err(error) => eprintln!(
                 "store {name}: retention pass failed ({error}); the next is due in {} minutes",

@@ -482,28 +482,18 @@ pub const NORTH_AMERICAN_MAX_ASPECT: f32 = 3.0;
 pub fn read_round_glyph_as_zero(plate: &mut PlateText, width_per_height: f32) {
     // False for a shape that could not be measured (NaN).
     let north_american_shape = width_per_height < NORTH_AMERICAN_MAX_ASPECT;
-    if plate.grammar != Grammar::Generic || plate.rows != 1 || !north_american_shape {
+    if plate.grammar != Grammar::Generic
+        || plate.rows != 1
+        || !north_american_shape
+        || !plate.text.contains('O')
+    {
         return;
     }
-    let mut changed = false;
-    let text: String = plate
-        .text
-        .chars()
-        .enumerate()
-        .map(|(i, c)| {
-            if c == 'O' {
-                plate.corrected.push(i);
-                changed = true;
-                '0'
-            } else {
-                c
-            }
-        })
-        .collect();
-    if changed {
-        plate.formatted = text.clone();
-        plate.text = text;
-    }
+    let rounds = plate.text.chars().enumerate().filter(|&(_, c)| c == 'O');
+    plate.corrected.extend(rounds.map(|(i, _)| i));
+    plate.text = plate.text.replace('O', "0");
+    // A generic read is formatted as its text.
+    plate.formatted.clone_from(&plate.text);
 }
 
 /// Upper case, letters and digits only (`Đ` counts as `D`): the form plates are compared in.

@@ -172,6 +172,17 @@ pub struct RetentionReport {
     pub audit: u64,
 }
 
+impl std::ops::AddAssign for RetentionReport {
+    /// Adds another pass's rows (totals over a long run).
+    fn add_assign(&mut self, pass: Self) {
+        self.events += pass.events;
+        self.sightings += pass.sightings;
+        self.counts += pass.counts;
+        self.evidence += pass.evidence;
+        self.audit += pass.audit;
+    }
+}
+
 /// The store, whichever backend.
 pub trait EventStore: Send {
     /// `sqlite:PATH` or `postgres://host/db` (no credentials), for messages.

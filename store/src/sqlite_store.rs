@@ -669,6 +669,27 @@ mod tests {
         std::fs::metadata(path).map_or(0, |m| m.len())
     }
 
+    /// A sure plate event: `text` read on track `track` of camera north at `at_ns`.
+    fn plate_seen(text: &str, track: u64, at_ns: i64) -> Event {
+        Event::Plate(TrackPlate {
+            camera: CameraId::new("north"),
+            track: TrackId(track),
+            formatted: text.into(),
+            char_confidence: vec![0.9; text.len()],
+            text: text.into(),
+            confidence: 0.9,
+            rows: 1,
+            valid: true,
+            reads: 3,
+            agreeing: 3,
+            first_seen: Timestamp::from_nanos(at_ns),
+            last_seen: Timestamp::from_nanos(at_ns),
+            at: Timestamp::from_nanos(at_ns),
+            evidence: None,
+            candidate: false,
+        })
+    }
+
     /// The checkpointer thread copies the WAL into the database while the writer goes on
     /// committing, the WAL starts over instead of growing, and nothing is lost.
     #[test]
@@ -677,24 +698,11 @@ mod tests {
         let path = directory.path().join("checkpointed.db");
         let wal = directory.path().join("checkpointed.db-wal");
         let event = |n: u64| {
-            let text = format!("51G{n:05}");
-            Event::Plate(TrackPlate {
-                camera: CameraId::new("north"),
-                track: TrackId(n),
-                formatted: text.clone(),
-                char_confidence: vec![0.9; text.len()],
-                text,
-                confidence: 0.9,
-                rows: 1,
-                valid: true,
-                reads: 3,
-                agreeing: 3,
-                first_seen: Timestamp::from_nanos(1_795_392_000_000_000_000 + n as i64),
-                last_seen: Timestamp::from_nanos(1_795_392_000_000_000_000 + n as i64),
-                at: Timestamp::from_nanos(1_795_392_000_000_000_000 + n as i64),
-                evidence: None,
-                candidate: false,
-            })
+            plate_seen(
+                &format!("51G{n:05}"),
+                n,
+                1_795_392_000_000_000_000 + n as i64,
+            )
         };
         let mut store = SqliteStore::open_checkpointing_at(&path, 20, &mut |_| {}).expect("open");
         for batch in 0..40u64 {
@@ -739,28 +747,12 @@ mod tests {
         let directory = tempfile::tempdir().expect("temp dir");
         let mut store = SqliteStore::open(&directory.path().join("variants.db")).expect("open");
         let day = 86_400_000_000_000i64;
-        let seen = |text: &str, track: u64, at_ns: i64| {
-            Event::Plate(TrackPlate {
-                camera: CameraId::new("north"),
-                track: TrackId(track),
-                formatted: text.into(),
-                char_confidence: vec![0.9; text.len()],
-                text: text.into(),
-                confidence: 0.9,
-                rows: 1,
-                valid: true,
-                reads: 3,
-                agreeing: 3,
-                first_seen: Timestamp::from_nanos(at_ns),
-                last_seen: Timestamp::from_nanos(at_ns),
-                at: Timestamp::from_nanos(at_ns),
-                evidence: None,
-                candidate: false,
-            })
-        };
         let t0 = 1_795_392_000_000_000_000i64;
         store
-            .append(&[seen("29B67890", 1, t0), seen("30A12345", 2, t0 + 60 * day)])
+            .append(&[
+                plate_seen("29B67890", 1, t0),
+                plate_seen("30A12345", 2, t0 + 60 * day),
+            ])
             .expect("append");
         let variants = |store: &SqliteStore, plate: &str| -> i64 {
             store
