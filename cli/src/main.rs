@@ -216,6 +216,11 @@ fn check_config(file: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The detector that cuts the generated footage's vehicles out of the photos. Fixed, not the
+/// default: footage of a seed must stay the same when the default detector changes (tracking
+/// and route figures compare detectors on the same footage).
+const SPRITE_DETECTOR: &str = "yolox-nano-focus";
+
 fn generate_fixture(
     scenario: &std::path::Path,
     seed: u64,
@@ -237,7 +242,7 @@ fn generate_fixture(
     let locations = paths::Locations::resolve(None, None)?;
     let mut detector = detect::open_detector(
         &locations,
-        run::DEFAULT_DETECTOR,
+        SPRITE_DETECTOR,
         roadsight_models::DetectorOptions::default(),
     )?;
     let spec = detector.tensor_spec();
