@@ -21,11 +21,13 @@
 //! Vietnamese form: it stays as read, under the generic grammar, flagged `valid: false`.
 //!
 //! One-row reads that are not Vietnamese are then tried against national formats whose every
-//! position is fixed: Slovakia's `BA 123AB` (beginning with a district code) and Czechia's
-//! `1A2 3456` (the second letter one of the fourteen region letters). Their fonts print `O`/`0`
-//! and `I`/`1` with the same glyph, so a `0` or `1` where a letter must be is read as `O` or `I`
-//! whatever the recogniser's confidence. No other character is changed: other look-alikes
-//! would turn foreign plates into Slovak or Czech ones (a Croatian `ZG 4309-AG` read as
+//! position is fixed: Slovakia's `BA 123AB` (beginning with a district code), Czechia's
+//! `1A2 3456` (the second letter one of the fourteen region letters) and Croatia's
+//! `ZG 1234-AB` (an area code, three or four digits, one or two letters); the format needing
+//! the fewest corrections wins. Their fonts print `O`/`0` and `I`/`1` with the same glyph, so a
+//! `0` or `1` where a letter must be is read as `O` or `I` whatever the recogniser's
+//! confidence. No other character is changed: other look-alikes would turn foreign plates
+//! into Slovak or Czech ones (a Croatian `ZG 4309-AG` read as
 //! `G4309AG` into `GA 309AG`, California's `1ABC234` into `1AB1234`). A read one character too
 //! long fits if dropping its first or last character (a frame edge, Slovak) or an `8` or `0`
 //! between the groups (the round inspection sticker, Czech) makes it fit. Every other read
@@ -64,6 +66,8 @@ pub enum Grammar {
     Sk,
     /// Czech plate, `1A2 3456` (region digit, region letter, a letter or digit, four digits).
     Cz,
+    /// Croatian plate, `ZG 1234-AB` (area code, three or four digits, one or two letters).
+    Hr,
     /// No known grammar: the text as read.
     Generic,
 }
@@ -243,6 +247,14 @@ pub const SK_DISTRICTS: [&str; 83] = [
     "ZI", "ZM", "ZV",
 ];
 
+/// The codes of the Croatian registration areas, as the recogniser reads them (its alphabet has
+/// no diacritics): `ČK` Čakovec is `CK`, `ŠI` Šibenik `SI`, `ŽU` Županja `ZU`.
+pub const HR_AREAS: [&str; 34] = [
+    "BJ", "BM", "CK", "DA", "DE", "DJ", "DU", "GS", "IM", "KA", "KC", "KR", "KT", "KZ", "MA", "NA",
+    "NG", "OG", "OS", "PU", "PZ", "RI", "SB", "SI", "SK", "SL", "ST", "VK", "VT", "VU", "VZ", "ZD",
+    "ZG", "ZU",
+];
+
 /// The letters of the fourteen Czech regions (A Praha, S Středočeský, ... T Moravskoslezský).
 pub const CZ_REGION_LETTERS: &str = "ABCEHJKLMPSTUZ";
 
@@ -259,18 +271,21 @@ pub struct NationalFormat {
     /// inspection sticker there, read as `8` or `0`): a read one too long may lose one of these
     /// characters at that place.
     gap_marks: &'static str,
+    /// Printed between consecutive groups.
+    separators: &'static [char],
 }
 
 use Slot::{CzRegion as R, Digit as D, Either as X, Letter as L};
 
 /// The fixed national formats tried after the Vietnamese grammar.
-pub const NATIONAL_FORMATS: [NationalFormat; 2] = [
+pub const NATIONAL_FORMATS: [NationalFormat; 6] = [
     NationalFormat {
         grammar: Grammar::Sk,
         groups: &[&[L, L], &[D, D, D, L, L]],
         drops_edges: true,
         first_group_codes: &SK_DISTRICTS,
         gap_marks: "",
+        separators: &[' '],
     },
     // No edge is dropped: California's `1ABC234` is one character away from this form.
     NationalFormat {
@@ -279,8 +294,29 @@ pub const NATIONAL_FORMATS: [NationalFormat; 2] = [
         drops_edges: false,
         first_group_codes: &[],
         gap_marks: "80",
+        separators: &[' '],
     },
+    // Croatia: the area code, three or four digits, one or two letters. A plate of the Slovak
+    // form whose first letters are a code of both countries (`SK`, `VK`, ...) reads as Slovak,
+    // the same characters either way.
+    croatian(&[&[L, L], &[D, D, D], &[L, L]]),
+    croatian(&[&[L, L], &[D, D, D, D], &[L]]),
+    croatian(&[&[L, L], &[D, D, D, D], &[L, L]]),
+    croatian(&[&[L, L], &[D, D, D], &[L]]),
 ];
+
+/// A Croatian format of these groups: the area code, then (after the coat of arms, which is
+/// no character) the digits, a hyphen and the letters.
+const fn croatian(groups: &'static [&'static [Slot]]) -> NationalFormat {
+    NationalFormat {
+        grammar: Grammar::Hr,
+        groups,
+        drops_edges: false,
+        first_group_codes: &HR_AREAS,
+        gap_marks: "",
+        separators: &[' ', '-'],
+    }
+}
 
 /// The letter a digit stands for where a national format needs a letter: only the pairs these
 /// fonts print with one glyph (`0`/`O`, `1`/`I`). No other look-alike is swapped: a Croatian
@@ -344,7 +380,7 @@ impl NationalFormat {
         let mut rest = text;
         for (i, group) in self.groups.iter().enumerate() {
             if i > 0 {
-                formatted.push(' ');
+                formatted.push(self.separators.get(i - 1).copied().unwrap_or(' '));
             }
             let (head, tail) = rest.split_at(group.len().min(rest.len()));
             formatted.extend(head);
@@ -354,16 +390,22 @@ impl NationalFormat {
     }
 }
 
-/// The first national format a one-row read fits, as read or with one character dropped where
-/// the format allows it.
+/// The national format a one-row read fits with the fewest corrections (the first listed on a
+/// tie), as read or else with one character dropped where the format allows it.
 /// `(format, kept characters, corrected positions)`.
 fn fit_national(
     chars: &[ReadChar],
 ) -> Option<(&'static NationalFormat, Vec<ReadChar>, Vec<usize>)> {
-    for format in &NATIONAL_FORMATS {
-        if let Some((kept, corrected)) = format.fit(chars) {
-            return Some((format, kept, corrected));
-        }
+    let as_read = NATIONAL_FORMATS
+        .iter()
+        .filter_map(|format| {
+            format
+                .fit(chars)
+                .map(|(kept, corrected)| (format, kept, corrected))
+        })
+        .min_by_key(|(_, _, corrected)| corrected.len());
+    if as_read.is_some() {
+        return as_read;
     }
     for format in &NATIONAL_FORMATS {
         if chars.len() != format.len() + 1 {
@@ -614,13 +656,19 @@ mod tests {
 
     #[test]
     fn confident_contradictions_are_flagged_not_corrected() {
-        // Croatian plate ZG 556-1K: forcing it would need "ZG" -> province (and ZG is no
-        // Slovak district).
+        // Croatian plate ZG 5561-K: forcing it into the Vietnamese form would need "ZG" ->
+        // province; it is read as Croatian, unchanged (not as ZG 556-IK, a correction away).
         let plate = interpret(&read("ZG5561K", 0.99), 1, None);
-        assert!(!plate.valid);
-        assert_eq!(plate.grammar, Grammar::Generic);
+        assert_eq!(plate.grammar, Grammar::Hr);
         assert_eq!(plate.text, "ZG5561K");
+        assert_eq!(plate.formatted, "ZG 5561-K");
         assert!(plate.corrected.is_empty());
+        // A plate of no known format stays as read, flagged.
+        let unknown = interpret(&read("QZ5561K", 0.99), 1, None);
+        assert!(!unknown.valid);
+        assert_eq!(unknown.grammar, Grammar::Generic);
+        assert_eq!(unknown.text, "QZ5561K");
+        assert!(unknown.corrected.is_empty());
         // Czech plate 8B5 3308: not forced into the Vietnamese form ("8B" -> province, "5" ->
         // letter), read as Czech, unchanged.
         let czech = interpret(&read("8B53308", 0.99), 1, None);
@@ -655,6 +703,39 @@ mod tests {
     }
 
     #[test]
+    fn croatian_plates_need_an_area_code_and_read_zero_as_a_letter_only_where_letters_belong() {
+        for (read_as, text, formatted) in [
+            ("ZG3227N", "ZG3227N", "ZG 3227-N"),
+            ("ZG880TV", "ZG880TV", "ZG 880-TV"),
+            ("ZG4309AG", "ZG4309AG", "ZG 4309-AG"),
+            ("VU767C", "VU767C", "VU 767-C"),
+            // The last group is letters: a 0 there is the letter O.
+            ("RI1020M0", "RI1020MO", "RI 1020-MO"),
+        ] {
+            let plate = interpret(&read(read_as, 0.99), 1, None);
+            assert_eq!(plate.grammar, Grammar::Hr, "{read_as}");
+            assert!(plate.valid);
+            assert_eq!(
+                (plate.text.as_str(), plate.formatted.as_str()),
+                (text, formatted)
+            );
+        }
+        // An unknown area code, a Z read as 7, a letter group of three: not Croatian.
+        for read_as in ["ZX3227N", "7G3227N", "ZG3227NAB"] {
+            assert_eq!(
+                interpret(&read(read_as, 0.99), 1, None).grammar,
+                Grammar::Generic,
+                "{read_as}"
+            );
+        }
+        // A code both countries use, in the Slovak form, reads as Slovak.
+        assert_eq!(
+            interpret(&read("SK123AB", 0.99), 1, None).grammar,
+            Grammar::Sk
+        );
+    }
+
+    #[test]
     fn czech_plates_lose_the_sticker_but_californian_plates_are_never_made_czech() {
         // The round inspection sticker between the groups, read as an 8.
         let plate = interpret(&read("4B480262", 0.99), 1, None);
@@ -681,10 +762,11 @@ mod tests {
 
     #[test]
     fn too_many_corrections_fall_back_to_generic() {
-        let plate = interpret(&read("ZG556KJ", 0.5), 1, None);
+        // Vietnamese would need Z -> 2, Q -> 0 and 5 -> S; ZQ is no area or district code.
+        let plate = interpret(&read("ZQ556KJ", 0.5), 1, None);
         assert!(!plate.valid);
-        assert_eq!(plate.text, "ZG556KJ");
-        assert_eq!(plate.formatted, "ZG556KJ");
+        assert_eq!(plate.text, "ZQ556KJ");
+        assert_eq!(plate.formatted, "ZQ556KJ");
     }
 
     #[test]
