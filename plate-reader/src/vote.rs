@@ -39,6 +39,10 @@ pub struct VoteConfig {
     /// The highest confidence of a plate voted from one read: one read alone has no second
     /// opinion. Under `emit_confidence` it makes such a plate a candidate at most.
     pub single_read_confidence: f32,
+    /// The confidence from which a plate that fits no known format ([`PlateText::valid`]
+    /// false: nothing checks its characters) stands; under it such a plate is capped at
+    /// `single_read_confidence`, like a plate read once.
+    pub formatless_emit_confidence: f32,
     /// Reads kept per track at most (the least confident go first), so the vote is over the
     /// track's best reads.
     pub max_reads: usize,
@@ -53,6 +57,7 @@ impl From<&roadsight_core::PlatesConfig> for VoteConfig {
             early_emit_confidence: config.early_emit_confidence,
             candidate_confidence: config.candidate_confidence,
             single_read_confidence: config.single_read_confidence,
+            formatless_emit_confidence: config.formatless_emit_confidence,
             max_reads: config.vote_reads,
         }
     }
@@ -428,7 +433,8 @@ impl<E> PlateVoter<E> {
     }
 
     /// The track's plate if it has not been emitted yet and its vote reaches `min_confidence`
-    /// (a vote of one read at most `single_read_confidence`).
+    /// (a vote of one read, or a plate of no known format voted under
+    /// `formatless_emit_confidence`, at most `single_read_confidence`).
     fn result(
         camera: &CameraId,
         track: TrackId,
@@ -443,7 +449,9 @@ impl<E> PlateVoter<E> {
             return None;
         }
         let mut plate = consensus(&votes.reads)?;
-        if votes.reads.len() == 1 {
+        let formatless_and_unsure =
+            !plate.valid && plate.confidence < config.formatless_emit_confidence;
+        if votes.reads.len() == 1 || formatless_and_unsure {
             cap_confidence(&mut plate, config.single_read_confidence);
         }
         if plate.confidence < min_confidence || plate.text.chars().count() < MIN_PLATE_CHARS {
@@ -711,6 +719,41 @@ mod tests {
             let result = capped.finish(&camera, TrackId(3)).map(|p| p.candidate);
             assert_eq!(result, expected, "single_read_confidence {cap}");
         }
+    }
+
+    #[test]
+    fn a_plate_of_no_known_format_needs_a_surer_vote() {
+        let camera = CameraId::new("cam-1");
+        let mut voter: PlateVoter<()> = PlateVoter::new(VoteConfig::default());
+        for at_s in 0..4 {
+            add_read(&mut voter, &camera, 1, "2DA044", 0.55, at_s);
+            add_read(&mut voter, &camera, 2, "51G12345", 0.55, at_s);
+            add_read(&mut voter, &camera, 3, "2DA044", 0.7, at_s);
+        }
+        // Four agreeing reads at 0.55: sure for a Vietnamese plate the grammar checks ...
+        let vietnamese = voter.finish(&camera, TrackId(2)).expect("sure");
+        assert!(vietnamese.plate.valid);
+        assert!(!vietnamese.candidate);
+        assert!((vietnamese.plate.confidence - 0.55).abs() < 1e-6);
+        // ... a candidate, capped like a single read, for one that fits no format ...
+        let unsure = voter.finish(&camera, TrackId(1)).expect("a candidate");
+        assert!(!unsure.plate.valid);
+        assert!(unsure.candidate);
+        assert!((unsure.plate.confidence - 0.4).abs() < 1e-6);
+        assert!(unsure.plate.char_confidence.iter().all(|&c| c <= 0.4));
+        // ... and sure from formatless_emit_confidence (0.6).
+        let sure = voter.finish(&camera, TrackId(3)).expect("sure");
+        assert!(!sure.candidate);
+        assert!((sure.plate.confidence - 0.7).abs() < 1e-6);
+        // At the plain emit bar the formatless plate is sure at 0.55 too.
+        let mut plain: PlateVoter<()> = PlateVoter::new(VoteConfig {
+            formatless_emit_confidence: 0.45,
+            ..VoteConfig::default()
+        });
+        for at_s in 0..4 {
+            add_read(&mut plain, &camera, 1, "2DA044", 0.55, at_s);
+        }
+        assert!(!plain.finish(&camera, TrackId(1)).expect("sure").candidate);
     }
 
     #[test]
