@@ -27,11 +27,10 @@
 //! the fewest corrections wins. Their fonts print `O`/`0` and `I`/`1` with the same glyph, so a
 //! `0` or `1` where a letter must be is read as `O` or `I` whatever the recogniser's
 //! confidence. No other character is changed: other look-alikes would turn foreign plates
-//! into Slovak or Czech ones (a Croatian `ZG 4309-AG` read as
-//! `G4309AG` into `GA 309AG`, California's `1ABC234` into `1AB1234`). A read one character too
-//! long fits if dropping its first or last character (a frame edge, Slovak) or an `8` or `0`
-//! between the groups (the round inspection sticker, Czech) makes it fit. Every other read
-//! stays generic.
+//! into Slovak or Czech ones (a Croatian `ZG 4309-AG` read as `G4309AG` into `GA 309AG`,
+//! California's `1ABC234` into `1AB1234`). A read one character too long fits if dropping its
+//! first or last character (a frame edge, Slovak) or an `8` or `0` between the groups (the
+//! round inspection sticker, Czech) makes it fit. Every other read stays generic.
 //!
 //! A generic one-row read of a plate under [`NORTH_AMERICAN_MAX_ASPECT`] times as wide as it is
 //! high has the shape of a North American plate (12 x 6 inches, 2:1; European and Vietnamese
