@@ -2,6 +2,7 @@
 
 //! The `roadsight` binary end to end: exit codes, error reports, the run summary.
 
+use roadsight_core::config::DEFAULT_DETECTOR;
 use roadsight_fixtures::{encode_test_clip, truncated_copy, TestClip};
 use std::path::Path;
 use std::process::{Command, Output};
@@ -163,7 +164,7 @@ fn run_reports_each_camera_and_a_broken_one_does_not_stop_the_others() {
         good["frames_detected"], 10,
         "every analysed frame went through the detector"
     );
-    assert_eq!(summary["detector"], "yolox-nano-focus-544x320");
+    assert_eq!(summary["detector"], DEFAULT_DETECTOR);
     assert_eq!(summary["detection"]["errors"], 0);
     assert!(summary["detection"]["frames_in"].as_u64().unwrap() >= 10);
     assert_eq!(camera("broken")["state"], "failed");
@@ -207,6 +208,7 @@ fn bench_ingest_prints_the_ratio_against_the_decode_limit() {
     let report: serde_json::Value = serde_json::from_str(text(&output.stdout).trim()).unwrap();
     assert_eq!(report["frames_per_run"], 50);
     assert_eq!(report["analysed_per_run"], 50);
+    // The default detector's picture (yolox-nano-focus-544x320).
     assert_eq!(report["size"], "544x320");
     let (ours, limit, ratio) = (
         report["frames_per_s"].as_f64().unwrap(),
@@ -263,7 +265,7 @@ fn bench_detect_reports_both_sides_and_the_stage_shares() {
             "{side}: shares sum to {shares}"
         );
     }
-    assert_eq!(report["model"], "yolox-nano-focus-544x320");
+    assert_eq!(report["model"], DEFAULT_DETECTOR);
     assert_eq!(report["peer_model"], "yolox-nano");
 }
 

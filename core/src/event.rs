@@ -32,7 +32,7 @@ pub struct TrackPlate {
     pub char_confidence: Vec<f32>,
     /// One- or two-row plate.
     pub rows: u8,
-    /// Whether the Vietnamese plate grammar holds.
+    /// Whether a plate format the reader knows holds (Vietnamese, or a one-row national format).
     pub valid: bool,
     /// Reads voted over, and how many agree with the result exactly.
     pub reads: usize,

@@ -735,6 +735,19 @@ mod tests {
     }
 
     #[test]
+    fn every_national_format_prints_one_separator_between_each_two_groups() {
+        for format in &NATIONAL_FORMATS {
+            assert_eq!(
+                format.separators.len(),
+                format.groups.len() - 1,
+                "{:?} {:?}",
+                format.grammar,
+                format.groups
+            );
+        }
+    }
+
+    #[test]
     fn czech_plates_lose_the_sticker_but_californian_plates_are_never_made_czech() {
         // The round inspection sticker between the groups, read as an 8.
         let plate = interpret(&read("4B480262", 0.99), 1, None);
