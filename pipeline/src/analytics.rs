@@ -5,7 +5,9 @@
 //! returns what happened. A vehicle's position is the bottom-centre of its box (where it touches
 //! the road). A line is crossed when that point moves from at least `hysteresis_px` on one side
 //! to at least `hysteresis_px` on the other, within the segment, so jitter around the line never
-//! counts twice. Counts are kept per interval (15 minutes by default) and emitted when time moves
+//! counts twice. A track whose box lies inside a much larger box of a track of the same class
+//! (a detection of part of a vehicle, or of something carried with it) never counts: the vehicle
+//! does. Counts are kept per interval (15 minutes by default) and emitted when time moves
 //! past the interval's end, or by [`CameraAnalytics::flush`].
 
 use crate::track_stage::TrackUpdate;
@@ -13,7 +15,7 @@ use roadsight_core::config::{CountDirection, ResolvedCamera};
 use roadsight_core::counting::{
     CounterKind, Crossing, CrossingDirection, FlowCount, MovementDone, ZoneState,
 };
-use roadsight_core::{CameraId, PcuWeights, Timestamp, TrackId, VehicleClass};
+use roadsight_core::{CameraId, PcuWeights, Timestamp, TrackId, TrackedVehicle, VehicleClass};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -21,6 +23,39 @@ use std::time::Duration;
 const FORGET_AFTER: Duration = Duration::from_secs(30);
 /// Weight of a new speed sample in the running estimate.
 const SPEED_SMOOTHING: f64 = 0.3;
+/// A track is taken as part of another vehicle when at least this share of its box lies inside
+/// the box of another track of the same class ...
+const PART_INSIDE_SHARE: f64 = 0.8;
+/// ... whose box is at least this many times larger. A nearer vehicle stands lower in the
+/// picture than a farther one, so two vehicles of one class seldom nest; a detector's box
+/// around a wheel, a window or a half of a vehicle does. A motorbike in front of a bus is of
+/// another class and counts.
+const PART_AREA_RATIO: f64 = 2.0;
+
+/// For each track, whether it is part of another track's vehicle (see [`PART_INSIDE_SHARE`]).
+fn parts_of_larger_vehicles(tracks: &[TrackedVehicle]) -> Vec<bool> {
+    let area = |b: &[f32; 4]| f64::from(b[2].max(0.0)) * f64::from(b[3].max(0.0));
+    tracks
+        .iter()
+        .map(|part| {
+            let part_area = area(&part.bbox_image);
+            part_area > 0.0
+                && tracks.iter().any(|whole| {
+                    if whole.id == part.id
+                        || whole.class != part.class
+                        || area(&whole.bbox_image) < PART_AREA_RATIO * part_area
+                    {
+                        return false;
+                    }
+                    let [px, py, pw, ph] = part.bbox_image.map(f64::from);
+                    let [wx, wy, ww, wh] = whole.bbox_image.map(f64::from);
+                    let overlap_x = ((px + pw).min(wx + ww) - px.max(wx)).max(0.0);
+                    let overlap_y = ((py + ph).min(wy + wh) - py.max(wy)).max(0.0);
+                    overlap_x * overlap_y >= PART_INSIDE_SHARE * part_area
+                })
+        })
+        .collect()
+}
 
 #[derive(Debug, Clone)]
 struct Line {
@@ -191,7 +226,8 @@ impl CameraAnalytics {
         }
         let line_count = self.lines.len();
         let mut zone_states: Vec<(u32, u32)> = vec![(0, 0); self.zones.len()];
-        for track in &update.tracks {
+        let parts = parts_of_larger_vehicles(&update.tracks);
+        for (track, is_part) in update.tracks.iter().zip(parts) {
             let [x, y, w, h] = track.bbox_image.map(f64::from);
             let ground = (x + w / 2.0, y + h);
             let road = self.road_point(ground);
@@ -227,7 +263,7 @@ impl CameraAnalytics {
                     continue;
                 }
                 memo.sides[index] = now;
-                if before == 0 || before == now || !(0.0..=1.0).contains(&along) {
+                if is_part || before == 0 || before == now || !(0.0..=1.0).contains(&along) {
                     continue;
                 }
                 let direction = if before < 0 {
@@ -287,6 +323,9 @@ impl CameraAnalytics {
                 if self.movements.iter().any(|(_, entry, _)| *entry == index) {
                     memo.entered = Some(index);
                 }
+            }
+            if is_part {
+                continue;
             }
             let speed_px_s =
                 f64::from(track.velocity_px_per_s[0]).hypot(f64::from(track.velocity_px_per_s[1]));
@@ -399,7 +438,7 @@ pub fn counts_csv(counts: &[FlowCount]) -> String {
 mod tests {
     use super::*;
     use roadsight_core::config::{LineConfig, MovementConfig, SourceLocation, ZoneConfig};
-    use roadsight_core::{SourceMode, TrackState, TrackedVehicle};
+    use roadsight_core::{SourceMode, TrackState};
 
     fn camera() -> ResolvedCamera {
         ResolvedCamera {
@@ -475,6 +514,59 @@ mod tests {
             Duration::from_secs(interval_s),
             PcuWeights::default(),
         )
+    }
+
+    /// A track with the given box and class.
+    fn tracked(id: u64, bbox: [f32; 4], class: VehicleClass) -> TrackedVehicle {
+        TrackedVehicle {
+            id: TrackId(id),
+            bbox_image: bbox,
+            class,
+            score: 0.9,
+            velocity_px_per_s: [0.0, 50.0],
+            state: TrackState::Confirmed,
+        }
+    }
+
+    /// The tracks that count a crossing while `boxes` (id, box at the line's first frame,
+    /// class) move down the picture 12 px a frame through the stop line at y=400.
+    fn counted_tracks(boxes: &[(u64, [f32; 4], VehicleClass)]) -> Vec<u64> {
+        let mut a = analytics(900);
+        let mut counted = Vec::new();
+        for step in 0..5u64 {
+            let frame = TrackUpdate {
+                camera: CameraId::new("cam"),
+                seq: step,
+                captured_at: at_ms(step * 100),
+                tracks: boxes
+                    .iter()
+                    .map(|&(id, [x, y, w, h], class)| {
+                        tracked(id, [x, y + 12.0 * step as f32, w, h], class)
+                    })
+                    .collect(),
+                ended: Vec::new(),
+            };
+            counted.extend(a.step(&frame).crossings.iter().map(|c| c.track.0));
+        }
+        counted.sort_unstable();
+        counted
+    }
+
+    #[test]
+    fn a_part_of_a_vehicle_tracked_on_its_own_never_counts() {
+        // A car 200x120 whose bottom starts at y=380, and two tracks inside its box that cross
+        // with it: a car-classed box around its right-hand third (a part the detector found)
+        // and a motorbike beside it in front (another class: it counts).
+        let car = VehicleClass::Car;
+        let part = (2, [330.0, 270.0, 60.0, 100.0], car);
+        let motorbike = (3, [210.0, 318.0, 40.0, 60.0], VehicleClass::Motorcycle);
+        let whole = (1, [200.0, 260.0, 200.0, 120.0], car);
+        assert_eq!(counted_tracks(&[whole, part, motorbike]), vec![1, 3]);
+        // Without the whole vehicle's track, the part is all there is of it, and counts.
+        assert_eq!(counted_tracks(&[part]), vec![2]);
+        // Two cars side by side, one just partly over the other's box: both count.
+        let beside = (2, [350.0, 300.0, 100.0, 80.0], car);
+        assert_eq!(counted_tracks(&[whole, beside]), vec![1, 2]);
     }
 
     #[test]
