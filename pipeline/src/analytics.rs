@@ -32,29 +32,25 @@ const PART_INSIDE_SHARE: f64 = 0.8;
 /// another class and counts.
 const PART_AREA_RATIO: f64 = 2.0;
 
-/// For each track, whether it is part of another track's vehicle (see [`PART_INSIDE_SHARE`]).
-fn parts_of_larger_vehicles(tracks: &[TrackedVehicle]) -> Vec<bool> {
+/// Whether `part` lies inside the box of a larger track of its class among `tracks`: part of
+/// that track's vehicle (see [`PART_INSIDE_SHARE`]).
+fn is_part_of_larger_vehicle(part: &TrackedVehicle, tracks: &[TrackedVehicle]) -> bool {
     let area = |b: &[f32; 4]| f64::from(b[2].max(0.0)) * f64::from(b[3].max(0.0));
-    tracks
-        .iter()
-        .map(|part| {
-            let part_area = area(&part.bbox_image);
-            part_area > 0.0
-                && tracks.iter().any(|whole| {
-                    if whole.id == part.id
-                        || whole.class != part.class
-                        || area(&whole.bbox_image) < PART_AREA_RATIO * part_area
-                    {
-                        return false;
-                    }
-                    let [px, py, pw, ph] = part.bbox_image.map(f64::from);
-                    let [wx, wy, ww, wh] = whole.bbox_image.map(f64::from);
-                    let overlap_x = ((px + pw).min(wx + ww) - px.max(wx)).max(0.0);
-                    let overlap_y = ((py + ph).min(wy + wh) - py.max(wy)).max(0.0);
-                    overlap_x * overlap_y >= PART_INSIDE_SHARE * part_area
-                })
+    let part_area = area(&part.bbox_image);
+    let [px, py, pw, ph] = part.bbox_image.map(f64::from);
+    part_area > 0.0
+        && tracks.iter().any(|whole| {
+            if whole.id == part.id
+                || whole.class != part.class
+                || area(&whole.bbox_image) < PART_AREA_RATIO * part_area
+            {
+                return false;
+            }
+            let [wx, wy, ww, wh] = whole.bbox_image.map(f64::from);
+            let overlap_x = ((px + pw).min(wx + ww) - px.max(wx)).max(0.0);
+            let overlap_y = ((py + ph).min(wy + wh) - py.max(wy)).max(0.0);
+            overlap_x * overlap_y >= PART_INSIDE_SHARE * part_area
         })
-        .collect()
 }
 
 #[derive(Debug, Clone)]
@@ -226,8 +222,7 @@ impl CameraAnalytics {
         }
         let line_count = self.lines.len();
         let mut zone_states: Vec<(u32, u32)> = vec![(0, 0); self.zones.len()];
-        let parts = parts_of_larger_vehicles(&update.tracks);
-        for (track, is_part) in update.tracks.iter().zip(parts) {
+        for track in &update.tracks {
             let [x, y, w, h] = track.bbox_image.map(f64::from);
             let ground = (x + w / 2.0, y + h);
             let road = self.road_point(ground);
@@ -263,7 +258,11 @@ impl CameraAnalytics {
                     continue;
                 }
                 memo.sides[index] = now;
-                if is_part || before == 0 || before == now || !(0.0..=1.0).contains(&along) {
+                if before == 0 || before == now || !(0.0..=1.0).contains(&along) {
+                    continue;
+                }
+                // Checked only for a crossing (rare), not for every track of every frame.
+                if is_part_of_larger_vehicle(track, &update.tracks) {
                     continue;
                 }
                 let direction = if before < 0 {
@@ -324,13 +323,15 @@ impl CameraAnalytics {
                     memo.entered = Some(index);
                 }
             }
-            if is_part {
-                continue;
-            }
             let speed_px_s =
                 f64::from(track.velocity_px_per_s[0]).hypot(f64::from(track.velocity_px_per_s[1]));
+            // Asked only of a track inside a zone, once.
+            let mut part: Option<bool> = None;
             for (zone, state) in self.zones.iter().zip(zone_states.iter_mut()) {
-                if inside(&zone.polygon, ground) {
+                if inside(&zone.polygon, ground)
+                    && !*part
+                        .get_or_insert_with(|| is_part_of_larger_vehicle(track, &update.tracks))
+                {
                     state.0 += 1;
                     if speed_px_s < zone.queued_below {
                         state.1 += 1;
@@ -529,10 +530,12 @@ mod tests {
     }
 
     /// The tracks that count a crossing while `boxes` (id, box at the line's first frame,
-    /// class) move down the picture 12 px a frame through the stop line at y=400.
-    fn counted_tracks(boxes: &[(u64, [f32; 4], VehicleClass)]) -> Vec<u64> {
+    /// class) move down the picture 12 px a frame through the stop line at y=400, and the
+    /// occupancy of the zone below y=300 in the last frame (every box is in it by then).
+    fn counted_tracks(boxes: &[(u64, [f32; 4], VehicleClass)]) -> (Vec<u64>, u32) {
         let mut a = analytics(900);
         let mut counted = Vec::new();
+        let mut occupancy = 0;
         for step in 0..5u64 {
             let frame = TrackUpdate {
                 camera: CameraId::new("cam"),
@@ -546,27 +549,30 @@ mod tests {
                     .collect(),
                 ended: Vec::new(),
             };
-            counted.extend(a.step(&frame).crossings.iter().map(|c| c.track.0));
+            let events = a.step(&frame);
+            counted.extend(events.crossings.iter().map(|c| c.track.0));
+            occupancy = events.zones[0].occupancy;
         }
         counted.sort_unstable();
-        counted
+        (counted, occupancy)
     }
 
     #[test]
     fn a_part_of_a_vehicle_tracked_on_its_own_never_counts() {
         // A car 200x120 whose bottom starts at y=380, and two tracks inside its box that cross
         // with it: a car-classed box around its right-hand third (a part the detector found)
-        // and a motorbike beside it in front (another class: it counts).
+        // and a motorbike beside it in front (another class: it counts). The part occupies no
+        // zone either.
         let car = VehicleClass::Car;
         let part = (2, [330.0, 270.0, 60.0, 100.0], car);
         let motorbike = (3, [210.0, 318.0, 40.0, 60.0], VehicleClass::Motorcycle);
         let whole = (1, [200.0, 260.0, 200.0, 120.0], car);
-        assert_eq!(counted_tracks(&[whole, part, motorbike]), vec![1, 3]);
+        assert_eq!(counted_tracks(&[whole, part, motorbike]), (vec![1, 3], 2));
         // Without the whole vehicle's track, the part is all there is of it, and counts.
-        assert_eq!(counted_tracks(&[part]), vec![2]);
+        assert_eq!(counted_tracks(&[part]), (vec![2], 1));
         // Two cars side by side, one just partly over the other's box: both count.
         let beside = (2, [350.0, 300.0, 100.0, 80.0], car);
-        assert_eq!(counted_tracks(&[whole, beside]), vec![1, 2]);
+        assert_eq!(counted_tracks(&[whole, beside]), (vec![1, 2], 2));
     }
 
     #[test]
