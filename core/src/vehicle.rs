@@ -75,9 +75,13 @@ pub enum TrackState {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct TrackedVehicle {
     pub id: TrackId,
-    /// The filtered box `[x, y, w, h]` in image pixels.
+    /// The box `[x, y, w, h]` in image pixels of the detection matched in this frame.
     #[serde(rename = "bbox")]
     pub bbox_image: [f32; 4],
+    /// The tracker's filtered box `[x, y, w, h]`: its estimate from all the track's matches,
+    /// steadier from frame to frame than `bbox_image` and slow to narrow when the detection
+    /// suddenly does. The plate stage crops it (see `roadsight_pipeline::plate_stage`).
+    pub bbox_filtered: [f32; 4],
     /// Score-weighted majority of the classes it was detected as.
     pub class: VehicleClass,
     /// The score of the detection matched in this frame.

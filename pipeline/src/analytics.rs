@@ -5,9 +5,7 @@
 //! returns what happened. A vehicle's position is the bottom-centre of its box (where it touches
 //! the road). A line is crossed when that point moves from at least `hysteresis_px` on one side
 //! to at least `hysteresis_px` on the other, within the segment, so jitter around the line never
-//! counts twice. A track whose box lies inside a much larger box of a track of the same class
-//! (a detection of part of a vehicle, or of something carried with it) never counts: the vehicle
-//! does. Counts are kept per interval (15 minutes by default) and emitted when time moves
+//! counts twice. Counts are kept per interval (15 minutes by default) and emitted when time moves
 //! past the interval's end, or by [`CameraAnalytics::flush`].
 
 use crate::track_stage::TrackUpdate;
@@ -15,7 +13,7 @@ use roadsight_core::config::{CountDirection, ResolvedCamera};
 use roadsight_core::counting::{
     CounterKind, Crossing, CrossingDirection, FlowCount, MovementDone, ZoneState,
 };
-use roadsight_core::{CameraId, PcuWeights, Timestamp, TrackId, TrackedVehicle, VehicleClass};
+use roadsight_core::{CameraId, PcuWeights, Timestamp, TrackId, VehicleClass};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -23,35 +21,6 @@ use std::time::Duration;
 const FORGET_AFTER: Duration = Duration::from_secs(30);
 /// Weight of a new speed sample in the running estimate.
 const SPEED_SMOOTHING: f64 = 0.3;
-/// A track is taken as part of another vehicle when at least this share of its box lies inside
-/// the box of another track of the same class ...
-const PART_INSIDE_SHARE: f64 = 0.8;
-/// ... whose box is at least this many times larger. A nearer vehicle stands lower in the
-/// picture than a farther one, so two vehicles of one class seldom nest; a detector's box
-/// around a wheel, a window or a half of a vehicle does. A motorbike in front of a bus is of
-/// another class and counts.
-const PART_AREA_RATIO: f64 = 2.0;
-
-/// Whether `part` lies inside the box of a larger track of its class among `tracks`: part of
-/// that track's vehicle (see [`PART_INSIDE_SHARE`]).
-fn is_part_of_larger_vehicle(part: &TrackedVehicle, tracks: &[TrackedVehicle]) -> bool {
-    let area = |b: &[f32; 4]| f64::from(b[2].max(0.0)) * f64::from(b[3].max(0.0));
-    let part_area = area(&part.bbox_image);
-    let [px, py, pw, ph] = part.bbox_image.map(f64::from);
-    part_area > 0.0
-        && tracks.iter().any(|whole| {
-            if whole.id == part.id
-                || whole.class != part.class
-                || area(&whole.bbox_image) < PART_AREA_RATIO * part_area
-            {
-                return false;
-            }
-            let [wx, wy, ww, wh] = whole.bbox_image.map(f64::from);
-            let overlap_x = ((px + pw).min(wx + ww) - px.max(wx)).max(0.0);
-            let overlap_y = ((py + ph).min(wy + wh) - py.max(wy)).max(0.0);
-            overlap_x * overlap_y >= PART_INSIDE_SHARE * part_area
-        })
-}
 
 #[derive(Debug, Clone)]
 struct Line {
@@ -261,10 +230,6 @@ impl CameraAnalytics {
                 if before == 0 || before == now || !(0.0..=1.0).contains(&along) {
                     continue;
                 }
-                // Checked only for a crossing (rare), not for every track of every frame.
-                if is_part_of_larger_vehicle(track, &update.tracks) {
-                    continue;
-                }
                 let direction = if before < 0 {
                     CrossingDirection::Forward
                 } else {
@@ -325,13 +290,8 @@ impl CameraAnalytics {
             }
             let speed_px_s =
                 f64::from(track.velocity_px_per_s[0]).hypot(f64::from(track.velocity_px_per_s[1]));
-            // Asked only of a track inside a zone, once.
-            let mut part: Option<bool> = None;
             for (zone, state) in self.zones.iter().zip(zone_states.iter_mut()) {
-                if inside(&zone.polygon, ground)
-                    && !*part
-                        .get_or_insert_with(|| is_part_of_larger_vehicle(track, &update.tracks))
-                {
+                if inside(&zone.polygon, ground) {
                     state.0 += 1;
                     if speed_px_s < zone.queued_below {
                         state.1 += 1;
@@ -439,7 +399,7 @@ pub fn counts_csv(counts: &[FlowCount]) -> String {
 mod tests {
     use super::*;
     use roadsight_core::config::{LineConfig, MovementConfig, SourceLocation, ZoneConfig};
-    use roadsight_core::{SourceMode, TrackState};
+    use roadsight_core::{SourceMode, TrackState, TrackedVehicle};
 
     fn camera() -> ResolvedCamera {
         ResolvedCamera {
@@ -499,6 +459,7 @@ mod tests {
                 .map(|&(id, gx, gy, speed)| TrackedVehicle {
                     id: TrackId(id),
                     bbox_image: [gx as f32 - 20.0, gy as f32 - 30.0, 40.0, 30.0],
+                    bbox_filtered: [gx as f32 - 20.0, gy as f32 - 30.0, 40.0, 30.0],
                     class: VehicleClass::Car,
                     score: 0.9,
                     velocity_px_per_s: [0.0, speed],
@@ -515,64 +476,6 @@ mod tests {
             Duration::from_secs(interval_s),
             PcuWeights::default(),
         )
-    }
-
-    /// A track with the given box and class.
-    fn tracked(id: u64, bbox: [f32; 4], class: VehicleClass) -> TrackedVehicle {
-        TrackedVehicle {
-            id: TrackId(id),
-            bbox_image: bbox,
-            class,
-            score: 0.9,
-            velocity_px_per_s: [0.0, 50.0],
-            state: TrackState::Confirmed,
-        }
-    }
-
-    /// The tracks that count a crossing while `boxes` (id, box at the line's first frame,
-    /// class) move down the picture 12 px a frame through the stop line at y=400, and the
-    /// occupancy of the zone below y=300 in the last frame (every box is in it by then).
-    fn counted_tracks(boxes: &[(u64, [f32; 4], VehicleClass)]) -> (Vec<u64>, u32) {
-        let mut a = analytics(900);
-        let mut counted = Vec::new();
-        let mut occupancy = 0;
-        for step in 0..5u64 {
-            let frame = TrackUpdate {
-                camera: CameraId::new("cam"),
-                seq: step,
-                captured_at: at_ms(step * 100),
-                tracks: boxes
-                    .iter()
-                    .map(|&(id, [x, y, w, h], class)| {
-                        tracked(id, [x, y + 12.0 * step as f32, w, h], class)
-                    })
-                    .collect(),
-                ended: Vec::new(),
-            };
-            let events = a.step(&frame);
-            counted.extend(events.crossings.iter().map(|c| c.track.0));
-            occupancy = events.zones[0].occupancy;
-        }
-        counted.sort_unstable();
-        (counted, occupancy)
-    }
-
-    #[test]
-    fn a_part_of_a_vehicle_tracked_on_its_own_never_counts() {
-        // A car 200x120 whose bottom starts at y=380, and two tracks inside its box that cross
-        // with it: a car-classed box around its right-hand third (a part the detector found)
-        // and a motorbike beside it in front (another class: it counts). The part occupies no
-        // zone either.
-        let car = VehicleClass::Car;
-        let part = (2, [330.0, 270.0, 60.0, 100.0], car);
-        let motorbike = (3, [210.0, 318.0, 40.0, 60.0], VehicleClass::Motorcycle);
-        let whole = (1, [200.0, 260.0, 200.0, 120.0], car);
-        assert_eq!(counted_tracks(&[whole, part, motorbike]), (vec![1, 3], 2));
-        // Without the whole vehicle's track, the part is all there is of it, and counts.
-        assert_eq!(counted_tracks(&[part]), (vec![2], 1));
-        // Two cars side by side, one just partly over the other's box: both count.
-        let beside = (2, [350.0, 300.0, 100.0, 80.0], car);
-        assert_eq!(counted_tracks(&[whole, beside]), (vec![1, 2], 2));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failed unwrap is a failed test.
 
 //! The tracker's behaviour on scripted detections: identities, empty frames, expiry by time,
-//! ByteTrack's low-score rescue, confirmation, and invalid input.
+//! ByteTrack's low-score rescue, confirmation (weakly scored vehicles too), the reported box,
+//! parts of vehicles, and invalid input.
 
 use roadsight_core::{Detection, Timestamp, TrackId, VehicleClass};
 use roadsight_tracking::{Tracker, TrackerSettings};
@@ -125,11 +126,11 @@ fn a_low_score_detection_keeps_an_occluded_vehicle_on_its_track() {
         let tracks = tracker.update(&[car(100.0 + 5.0 * frame as f32, 100.0, 0.2)], at(frame));
         assert_eq!(ids(&tracks), vec![1], "frame {frame}");
     }
-    // A low-score box alone never starts a track.
+    // A low-score box (under high_score) alone never starts a track.
     let mut fresh = Tracker::new(TrackerSettings::default());
     for frame in 0..5 {
         assert!(fresh
-            .update(&[car(300.0, 300.0, 0.3)], at(frame))
+            .update(&[car(300.0, 300.0, 0.25)], at(frame))
             .is_empty());
     }
     assert_eq!(fresh.counters().tracks_started, 0);
@@ -161,9 +162,99 @@ fn with_the_default_one_hit_a_new_track_is_confirmed_on_its_first_detection() {
         vec![1]
     );
     assert_eq!(tracker.counters().tracks_confirmed, 1);
-    // A low-score box still starts nothing.
-    assert!(tracker.update(&[car(400.0, 400.0, 0.3)], at(1)).is_empty());
+    // A low-score box (under `high_score`) starts nothing.
+    assert!(tracker.update(&[car(400.0, 400.0, 0.25)], at(1)).is_empty());
     assert_eq!(tracker.counters().tracks_started, 1);
+}
+
+#[test]
+fn a_weakly_scored_vehicle_is_confirmed_on_its_second_detection_in_a_row() {
+    let settings = TrackerSettings {
+        tentative_track_score: 0.3,
+        ..TrackerSettings::default()
+    };
+    // By default such a vehicle starts no track at all.
+    let mut off = Tracker::new(TrackerSettings::default());
+    for frame in 0..3 {
+        assert!(off
+            .update(&[car(100.0 + 4.0 * frame as f32, 100.0, 0.35)], at(frame))
+            .is_empty());
+    }
+    assert_eq!(off.counters().tracks_started, 0);
+    let mut tracker = Tracker::new(settings);
+    // 0.35 lies between `tentative_track_score` (0.3) and `new_track_score` (0.4).
+    assert!(tracker.update(&[car(100.0, 100.0, 0.35)], at(0)).is_empty());
+    assert_eq!(tracker.counters().tracks_started, 1);
+    assert_eq!(tracker.counters().tracks_confirmed, 0);
+    let second = tracker.update(&[car(104.0, 100.0, 0.35)], at(1));
+    assert_eq!(ids(&second), vec![1]);
+    // Reported from then on, also through a confident box.
+    assert_eq!(
+        ids(&tracker.update(&[car(108.0, 100.0, 0.8)], at(2))),
+        vec![1]
+    );
+    // A weak box seen once is dropped when the next frame misses it, unreported.
+    assert!(tracker.update(&[car(500.0, 400.0, 0.35)], at(3)).is_empty());
+    tracker.update(&[car(112.0, 100.0, 0.8)], at(4));
+    assert_eq!(tracker.counters().tracks_started, 2);
+    assert_eq!(tracker.counters().tracks_confirmed, 1);
+    assert_eq!(tracker.live_tracks(), 1);
+}
+
+#[test]
+fn a_track_reports_the_box_of_the_detection_it_matched() {
+    let mut tracker = Tracker::new(TrackerSettings::default());
+    // A car that accelerates and grows as it nears the camera: the filter lags behind such a
+    // box, the report does not.
+    for frame in 0..12u32 {
+        let f = frame as f32;
+        let detection = Detection {
+            class: VehicleClass::Car,
+            score: 0.9,
+            bbox_image: [
+                100.0 + 2.0 * f * f,
+                200.0 + 3.0 * f,
+                60.0 + 4.0 * f,
+                40.0 + 3.0 * f,
+            ],
+        };
+        let tracks = tracker.update(std::slice::from_ref(&detection), at(frame));
+        assert_eq!(tracks.len(), 1, "frame {frame}");
+        assert_eq!(tracks[0].id, TrackId(1));
+        assert_eq!(tracks[0].bbox_image, detection.bbox_image, "frame {frame}");
+    }
+}
+
+#[test]
+fn a_part_of_a_vehicle_detected_on_its_own_is_not_reported() {
+    let detection = |bbox: [f32; 4], class: VehicleClass| Detection {
+        class,
+        score: 0.8,
+        bbox_image: bbox,
+    };
+    // A car 200x120; a car-classed box around its right-hand third (a part the detector
+    // found); a motorbike in front of it, inside its box (another class: a vehicle).
+    let whole = |dx: f32| detection([200.0 + dx, 260.0, 200.0, 120.0], VehicleClass::Car);
+    let part = |dx: f32| detection([330.0 + dx, 270.0, 60.0, 100.0], VehicleClass::Car);
+    let motorbike = |dx: f32| detection([210.0 + dx, 318.0, 40.0, 60.0], VehicleClass::Motorcycle);
+    let mut tracker = Tracker::new(TrackerSettings::default());
+    for frame in 0..5u32 {
+        let dx = 5.0 * frame as f32;
+        let tracks = tracker.update(&[whole(dx), part(dx), motorbike(dx)], at(frame));
+        assert_eq!(ids(&tracks), vec![1, 3], "frame {frame}");
+    }
+    // The part's track lives on unreported: when the whole vehicle's box is missing, the part
+    // is all there is of it, and it is reported under its own identity.
+    let alone = tracker.update(&[part(25.0)], at(5));
+    assert_eq!(ids(&alone), vec![2]);
+    assert_eq!(tracker.counters().tracks_started, 3);
+    // Two cars side by side, one just partly over the other's box: both are reported.
+    let mut tracker = Tracker::new(TrackerSettings::default());
+    let beside = detection([350.0, 300.0, 100.0, 80.0], VehicleClass::Car);
+    assert_eq!(
+        ids(&tracker.update(&[whole(0.0), beside], at(0))),
+        vec![1, 2]
+    );
 }
 
 #[test]
