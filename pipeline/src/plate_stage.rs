@@ -9,7 +9,7 @@
 //!
 //! The crop is the track's filtered box (`TrackedVehicle::bbox_filtered`), not the box of the
 //! detection it matched: steadier from frame to frame, it gave more routes on the corridor
-//! footage (seed 5: 0.84 against 0.72; one route more on each of seeds 2-4).
+//! footage (seed 5: 0.84 against 0.72).
 //!
 //! Cost is bounded: a track is read at most once per `read_every_frames` of its camera's frames,
 //! and a frame reads at most `max_reads_per_frame` tracks (the widest, then the least recently

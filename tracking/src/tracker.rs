@@ -463,15 +463,22 @@ fn area(bbox: [f32; 4]) -> f32 {
 /// [`PART_INSIDE_SHARE`]). Sweeps the tracks sorted by left edge: a box that holds
 /// `PART_INSIDE_SHARE` of a part starts left of the part's left edge plus the rest of its
 /// width, and no further left than the widest box allows, so only those are compared.
-fn without_parts_of_larger_vehicles(tracks: Vec<TrackedVehicle>) -> Vec<TrackedVehicle> {
-    let boxes: Vec<[f32; 4]> = tracks.iter().map(|t| corners(t.bbox_image)).collect();
-    let mut order: Vec<usize> = (0..tracks.len()).collect();
-    order.sort_by(|&a, &b| boxes[a][0].total_cmp(&boxes[b][0]));
-    let widest = boxes.iter().map(|b| b[2] - b[0]).fold(0.0f32, f32::max);
+fn without_parts_of_larger_vehicles(mut tracks: Vec<TrackedVehicle>) -> Vec<TrackedVehicle> {
     let largest = tracks
         .iter()
         .map(|t| area(t.bbox_image))
         .fold(0.0f32, f32::max);
+    // Most frames hold no box twice another's size: nothing to sort or compare.
+    if !tracks
+        .iter()
+        .any(|t| PART_AREA_RATIO * area(t.bbox_image) <= largest)
+    {
+        return tracks;
+    }
+    let boxes: Vec<[f32; 4]> = tracks.iter().map(|t| corners(t.bbox_image)).collect();
+    let mut order: Vec<usize> = (0..tracks.len()).collect();
+    order.sort_by(|&a, &b| boxes[a][0].total_cmp(&boxes[b][0]));
+    let widest = boxes.iter().map(|b| b[2] - b[0]).fold(0.0f32, f32::max);
     let is_part = |part: usize| {
         let [px0, py0, px1, py1] = boxes[part];
         let part_area = area(tracks[part].bbox_image);
@@ -498,11 +505,9 @@ fn without_parts_of_larger_vehicles(tracks: Vec<TrackedVehicle>) -> Vec<TrackedV
             })
     };
     let parts: Vec<bool> = (0..tracks.len()).map(is_part).collect();
+    let mut part = parts.iter();
+    tracks.retain(|_| !part.next().copied().unwrap_or(false));
     tracks
-        .into_iter()
-        .zip(parts)
-        .filter_map(|(track, part)| (!part).then_some(track))
-        .collect()
 }
 
 #[cfg(test)]
