@@ -155,7 +155,7 @@ impl PlateStage {
         }
         let inputs: Vec<(RgbView<'_>, Region)> = crops
             .iter()
-            .filter_map(|(_, rgb, w, h)| RgbView::new(rgb, *w, *h).map(|v| (v, Region::Whole)))
+            .filter_map(|(_, rgb, w, h)| RgbView::new(rgb, *w, *h).map(|v| (v, Region::Vehicle)))
             .collect();
         let reads = self.reader.read(&inputs)?;
         self.counters.reads += reads.len() as u64;

@@ -156,6 +156,22 @@ impl<'a> RgbView<'a> {
         )
     }
 
+    /// A copy of the pixels from `(x0, y0)` up to, not including, `(x1, y1)`; `None` when that
+    /// is empty or not inside the image.
+    pub fn crop(&self, x0: u32, y0: u32, x1: u32, y1: u32) -> Option<Vec<u8>> {
+        if x1 <= x0 || y1 <= y0 || x1 > self.width || y1 > self.height {
+            return None;
+        }
+        let stride = self.width as usize * 3;
+        let row = (x1 - x0) as usize * 3;
+        let mut out = Vec::with_capacity(row * (y1 - y0) as usize);
+        for y in y0 as usize..y1 as usize {
+            let start = y * stride + x0 as usize * 3;
+            out.extend_from_slice(self.pixels.get(start..start + row)?);
+        }
+        Some(out)
+    }
+
     /// Bilinear sample at a pixel-centre position (`(0.5, 0.5)` is the centre of pixel 0),
     /// clamped at the borders.
     fn sample(&self, x: f32, y: f32) -> [f32; 3] {
@@ -236,6 +252,19 @@ pub fn warp_quad(source: &RgbView<'_>, quad: &Quad, target: &mut PlanarTarget<'_
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_crop_copies_the_pixels_inside_and_refuses_an_empty_or_outside_window() {
+        // 4 x 3 image whose red channel is its pixel index.
+        let pixels: Vec<u8> = (0..12u8).flat_map(|i| [i, 0, 0]).collect();
+        let image = RgbView::new(&pixels, 4, 3).expect("whole image");
+        let crop = image.crop(1, 1, 3, 3).expect("inside");
+        let reds: Vec<u8> = crop.chunks(3).map(|p| p[0]).collect();
+        assert_eq!(reds, vec![5, 6, 9, 10]);
+        assert!(image.crop(2, 1, 2, 3).is_none(), "empty");
+        assert!(image.crop(0, 0, 5, 3).is_none(), "wider than the image");
+        assert!(image.crop(0, 2, 4, 4).is_none(), "below the image");
+    }
 
     #[test]
     fn homography_maps_rectangle_corners_onto_the_quad() {

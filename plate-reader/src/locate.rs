@@ -52,7 +52,8 @@ pub fn decode_y5fu(output: &[f32], score_threshold: f32) -> Vec<LocatedPlate> {
         .collect()
 }
 
-fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
+/// Intersection over union of two boxes `x, y, w, h`.
+pub fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
     let w = ((a[0] + a[2]).min(b[0] + b[2]) - a[0].max(b[0])).max(0.0);
     let h = ((a[1] + a[3]).min(b[1] + b[3]) - a[1].max(b[1])).max(0.0);
     let intersection = w * h;

@@ -9,7 +9,7 @@ use crate::grammar::{
 };
 use crate::line::{compose_line, middle_texture_ratio, LineImage, LineSpec};
 use crate::locate::{
-    decode_y5fu, rows_from_aspect, suppress_overlaps, to_image_space, LocatedPlate,
+    decode_y5fu, iou, rows_from_aspect, suppress_overlaps, to_image_space, LocatedPlate,
 };
 use ort::environment::Environment;
 use ort::session::Session;
@@ -487,6 +487,13 @@ const ONE_ROW_MIDDLE_RATIO: f32 = 0.8;
 /// only once those are cut off; the most plausible band's read is kept.
 const CHARACTER_BANDS: [(f32, f32); 4] = [(0.0, 1.0), (0.125, 0.875), (0.19, 0.83), (0.25, 0.79)];
 
+/// The window a plate found in a whole scene is located again in: this many times the plate's
+/// width (or height, if larger), square, around the plate. A vehicle crop is about that.
+const ZOOM_WINDOW_PLATE_WIDTHS: f32 = 6.0;
+
+/// A second, zoomed look is taken only when it enlarges the plate at least this much.
+const ZOOM_MIN_GAIN: f32 = 1.5;
+
 /// Grey of the border a plate crop is framed in before detection.
 const CROP_BORDER_GREY: u8 = 114;
 
@@ -516,8 +523,11 @@ pub struct PlateReader {
 /// The input of one read: an image, and where in it to look.
 #[derive(Debug, Clone, Copy)]
 pub enum Region {
-    /// Locate plates in the whole image.
+    /// Locate plates in the whole image, a scene: a plate the detector's picture shrinks is
+    /// located again, enlarged, in a window around it (sharper corners).
     Whole,
+    /// The image is one vehicle's crop: locate plates in it (the crop already enlarges them).
+    Vehicle,
     /// Locate plates inside this box `x, y, w, h` (a vehicle), in image pixels.
     Within([f32; 4]),
     /// The image is a plate crop: locate the plate in it, or take the whole image as the
@@ -742,14 +752,69 @@ impl PlateReader {
         Ok(())
     }
 
+    /// `plate`, located again in a window around it that the detector's picture enlarges, when
+    /// the first look saw it small: the corners come out sharper. The first look's plate stands
+    /// when the second finds none over it.
+    fn relocate_zoomed(
+        &mut self,
+        image: &RgbView<'_>,
+        plate: LocatedPlate,
+    ) -> Result<LocatedPlate, PlateError> {
+        let [x, y, w, h] = plate.bbox;
+        let side = ZOOM_WINDOW_PLATE_WIDTHS * w.max(h);
+        let (image_w, image_h) = (image.width as f32, image.height as f32);
+        if side <= 0.0 || image_w.max(image_h) < ZOOM_MIN_GAIN * side {
+            return Ok(plate);
+        }
+        let (cx, cy) = (x + w / 2.0, y + h / 2.0);
+        let x0 = (cx - side / 2.0).floor().clamp(0.0, image_w) as u32;
+        let y0 = (cy - side / 2.0).floor().clamp(0.0, image_h) as u32;
+        let x1 = (cx + side / 2.0).ceil().clamp(0.0, image_w) as u32;
+        let y1 = (cy + side / 2.0).ceil().clamp(0.0, image_h) as u32;
+        let Some(window) = image.crop(x0, y0, x1, y1) else {
+            return Ok(plate);
+        };
+        let view = RgbView {
+            pixels: &window,
+            width: x1 - x0,
+            height: y1 - y0,
+        };
+        let (dx, dy) = (x0 as f32, y0 as f32);
+        let shifted = [x - dx, y - dy, w, h];
+        let best = self
+            .detector
+            .locate(&view)?
+            .into_iter()
+            .map(|p| (iou(&p.bbox, &shifted), p))
+            .filter(|(overlap, _)| *overlap >= 0.5)
+            .max_by(|a, b| a.0.total_cmp(&b.0));
+        Ok(match best {
+            Some((_, mut zoomed)) => {
+                zoomed.corners = Quad(zoomed.corners.0.map(|c| [c[0] + dx, c[1] + dy]));
+                zoomed.bbox[0] += dx;
+                zoomed.bbox[1] += dy;
+                zoomed
+            }
+            None => plate,
+        })
+    }
+
     fn locate_in(&mut self, image: &RgbView<'_>, region: Region) -> Result<Vec<Found>, PlateError> {
         match region {
-            Region::Whole => Ok(self
+            Region::Vehicle => Ok(self
                 .detector
                 .locate(image)?
                 .into_iter()
                 .map(Found::detected)
                 .collect()),
+            Region::Whole => {
+                let located = self.detector.locate(image)?;
+                let mut found = Vec::with_capacity(located.len());
+                for plate in located {
+                    found.push(Found::detected(self.relocate_zoomed(image, plate)?));
+                }
+                Ok(found)
+            }
             Region::Crop | Region::CropWithRows(_) => {
                 // The detector was trained on plates in scenes; a plate that fills the whole
                 // picture is found poorly, so the crop is framed in a grey border first.
@@ -810,20 +875,13 @@ impl PlateReader {
                 let y0 = bbox[1].floor().clamp(0.0, image.height as f32) as u32;
                 let x1 = (bbox[0] + bbox[2]).ceil().clamp(0.0, image.width as f32) as u32;
                 let y1 = (bbox[1] + bbox[3]).ceil().clamp(0.0, image.height as f32) as u32;
-                if x1 <= x0 || y1 <= y0 {
+                let Some(crop) = image.crop(x0, y0, x1, y1) else {
                     return Ok(Vec::new());
-                }
-                let (w, h) = ((x1 - x0) as usize, (y1 - y0) as usize);
-                let stride = image.width as usize * 3;
-                let mut crop = Vec::with_capacity(w * h * 3);
-                for y in y0 as usize..y1 as usize {
-                    let start = y * stride + x0 as usize * 3;
-                    crop.extend_from_slice(&image.pixels[start..start + w * 3]);
-                }
+                };
                 let view = RgbView {
                     pixels: &crop,
-                    width: w as u32,
-                    height: h as u32,
+                    width: x1 - x0,
+                    height: y1 - y0,
                 };
                 let (dx, dy) = (x0 as f32, y0 as f32);
                 Ok(self

@@ -268,13 +268,14 @@ fn car_photos_end_to_end_stay_above_the_measured_floor() {
     let accuracy = exact as f64 / total as f64;
     eprintln!("car photos: {exact}/{total} = {accuracy:.3}");
     assert!(total >= 238, "{total} photos");
-    // The bar is 0.88 and is NOT met yet: with the second opinion and North American
-    // plates' round glyph read as 0 this reader measures 0.765 (182/238; US plates, 112/163,
-    // are the weak part; 0.739 before the round glyph). A regression floor, not the bar, that
-    // the reader without the round-glyph rule fails.
+    // The bar is 0.88 and is NOT met yet: with the second opinion, North American
+    // plates' round glyph read as 0 and a second, zoomed look at plates the scene shows small,
+    // this reader measures 0.782 (186/238; US plates, 117/163, are the weak part; 0.756 with
+    // one look, 0.739 before the round glyph). A regression floor, not the bar, that the
+    // reader with one look fails.
     assert!(
-        accuracy >= 0.75,
-        "end-to-end rate {accuracy:.3} fell under the 0.75 floor (bar 0.88)"
+        accuracy >= 0.77,
+        "end-to-end rate {accuracy:.3} fell under the 0.77 floor (bar 0.88)"
     );
 }
 
