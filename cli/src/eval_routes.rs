@@ -36,6 +36,18 @@ pub struct EvalRoutesArgs {
     /// `[plates] emit_confidence` for the run (the config's default when not given).
     #[arg(long)]
     emit_confidence: Option<f32>,
+    /// `[plates] fuse_frames` for the run (the config's default when not given).
+    #[arg(long)]
+    fuse_frames: Option<usize>,
+    /// `[plates] candidate_confidence` for the run: the vote from which an ended track's
+    /// unsure plate is still given as a candidate. With `--events-in`, the saved candidates
+    /// voted under it are left out, as the run's vote would have left them out.
+    #[arg(long)]
+    candidate_confidence: Option<f32>,
+    /// Trace the main job's events saved by an earlier `--events-out` instead of running it
+    /// again (the run's settings are then those of that run).
+    #[arg(long, conflicts_with_all = ["model", "vote_reads", "read_every_frames", "emit_confidence", "fuse_frames", "events_out"])]
+    events_in: Option<PathBuf>,
     /// Also write the main job's events (JSON lines, as `roadsight run --json` prints them)
     /// to this file, for a closer look at what was read.
     #[arg(long)]
@@ -116,57 +128,23 @@ pub fn eval_routes(args: &EvalRoutesArgs) -> anyhow::Result<()> {
     let links: Vec<CameraLinkConfig> = serde_json::from_value(corridor["links"].clone())
         .with_context(|| format!("{}/corridor.json: links", dir.display()))?;
 
-    // The corridor as a city: every camera a recorded file, every frame analysed.
-    let work = tempfile::tempdir()?;
-    let mut config = format!(
-        "name = \"corridor\"\n[runtime]\nanalytics_fps = {fps}\nstart_time = \"{START}\"\n\
-         [store]\nurl = \"sqlite:{}\"\n[detector]\nmodel = \"{}\"\n",
-        work.path().join("corridor.db").display(),
-        args.model
-    );
-    let _ = writeln!(config, "[plates]");
-    if let Some(reads) = args.vote_reads {
-        let _ = writeln!(config, "vote_reads = {reads}");
-    }
-    if let Some(every) = args.read_every_frames {
-        let _ = writeln!(config, "read_every_frames = {every}");
-    }
-    if let Some(confidence) = args.emit_confidence {
-        let _ = writeln!(config, "emit_confidence = {confidence}");
-    }
-    for camera in &cameras {
-        let video = dir.join(camera).join("video.mp4");
-        anyhow::ensure!(video.is_file(), "{} is missing", video.display());
-        let absolute = std::fs::canonicalize(&video)?;
-        let _ = write!(
-            config,
-            "[[cameras]]\nid = \"{camera}\"\nuri = \"{}\"\n",
-            absolute.display()
-        );
-    }
-    let config_path = work.path().join("city.toml");
-    std::fs::write(&config_path, &config)?;
-    let exe = std::env::current_exe().context("finding the roadsight binary")?;
-    let output = Command::new(exe)
-        .args(["run", "--json", "--config"])
-        .arg(&config_path)
-        .output()
-        .context("running the main job over the corridor")?;
-    anyhow::ensure!(
-        output.status.success(),
-        "roadsight run over the corridor failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    if let Some(path) = &args.events_out {
-        std::fs::write(path, &output.stdout)
-            .with_context(|| format!("--events-out {}", path.display()))?;
-    }
+    let events = match &args.events_in {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("--events-in {}", path.display()))?,
+        None => run_main_job(args, dir, &cameras, fps)?,
+    };
     let mut sightings = Vec::new();
-    for line in String::from_utf8_lossy(&output.stdout).lines() {
+    for line in events.lines() {
         let Ok(envelope) = serde_json::from_str::<EventEnvelope>(line) else {
             continue;
         };
         if let roadsight_core::Event::Plate(plate) = &envelope.event {
+            let under_candidate_floor = args
+                .candidate_confidence
+                .is_some_and(|floor| plate.candidate && plate.confidence < floor);
+            if args.events_in.is_some() && under_candidate_floor {
+                continue;
+            }
             sightings.push(PlateSighting {
                 plate: plate.text.clone(),
                 camera: plate.camera.to_string(),
@@ -312,4 +290,66 @@ pub fn eval_routes(args: &EvalRoutesArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Runs the main job over the corridor's clips (a child `roadsight run --json`) and returns
+/// its stdout: the events, one JSON line each.
+fn run_main_job(
+    args: &EvalRoutesArgs,
+    dir: &std::path::Path,
+    cameras: &[String],
+    fps: f64,
+) -> anyhow::Result<String> {
+    // The corridor as a city: every camera a recorded file, every frame analysed.
+    let work = tempfile::tempdir()?;
+    let mut config = format!(
+        "name = \"corridor\"\n[runtime]\nanalytics_fps = {fps}\nstart_time = \"{START}\"\n\
+         [store]\nurl = \"sqlite:{}\"\n[detector]\nmodel = \"{}\"\n",
+        work.path().join("corridor.db").display(),
+        args.model
+    );
+    let _ = writeln!(config, "[plates]");
+    if let Some(reads) = args.vote_reads {
+        let _ = writeln!(config, "vote_reads = {reads}");
+    }
+    if let Some(every) = args.read_every_frames {
+        let _ = writeln!(config, "read_every_frames = {every}");
+    }
+    if let Some(confidence) = args.emit_confidence {
+        let _ = writeln!(config, "emit_confidence = {confidence}");
+    }
+    if let Some(frames) = args.fuse_frames {
+        let _ = writeln!(config, "fuse_frames = {frames}");
+    }
+    if let Some(confidence) = args.candidate_confidence {
+        let _ = writeln!(config, "candidate_confidence = {confidence}");
+    }
+    for camera in cameras {
+        let video = dir.join(camera).join("video.mp4");
+        anyhow::ensure!(video.is_file(), "{} is missing", video.display());
+        let absolute = std::fs::canonicalize(&video)?;
+        let _ = write!(
+            config,
+            "[[cameras]]\nid = \"{camera}\"\nuri = \"{}\"\n",
+            absolute.display()
+        );
+    }
+    let config_path = work.path().join("city.toml");
+    std::fs::write(&config_path, &config)?;
+    let exe = std::env::current_exe().context("finding the roadsight binary")?;
+    let output = Command::new(exe)
+        .args(["run", "--json", "--config"])
+        .arg(&config_path)
+        .output()
+        .context("running the main job over the corridor")?;
+    anyhow::ensure!(
+        output.status.success(),
+        "roadsight run over the corridor failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    if let Some(path) = &args.events_out {
+        std::fs::write(path, &output.stdout)
+            .with_context(|| format!("--events-out {}", path.display()))?;
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }

@@ -326,6 +326,12 @@ pub struct PlatesConfig {
     pub read_every_frames: u32,
     /// Reads per analysed frame at most, over all its tracks (bounds the cost of busy scenes).
     pub max_reads_per_frame: usize,
+    /// A track's plate pictures of its last this-many reads are rectified to one size, aligned
+    /// and averaged, and the fused picture is read in place of the frame's own (sharper than any
+    /// one frame of a plate a few pixels high). 0 or 1 (the default): every frame is read on
+    /// its own. 3 reads more of the corridor's true sightings but no more of its routes, at
+    /// about a quarter more CPU (README, route tracing).
+    pub fuse_frames: usize,
     /// A track's plate is emitted when the track ends, if its voted confidence (0-1) reaches
     /// `emit_confidence`; or earlier, while the vehicle is still in view, once it has
     /// `min_reads` reads and its voted confidence reaches `early_emit_confidence`. Reads
@@ -372,6 +378,7 @@ impl Default for PlatesConfig {
             min_vehicle_width_px: 120.0,
             read_every_frames: 1,
             max_reads_per_frame: 8,
+            fuse_frames: 0,
             min_reads: 3,
             emit_confidence: 0.45,
             early_emit_confidence: 0.9,
@@ -1774,6 +1781,7 @@ fn validate_plates(plates: &PlatesConfig, problems: &mut Vec<ConfigProblem>) {
             1..=1000,
         ),
         ("max_reads_per_frame", plates.max_reads_per_frame, 1..=256),
+        ("fuse_frames", plates.fuse_frames, 0..=8),
         ("min_reads", plates.min_reads, 1..=100),
         ("vote_reads", plates.vote_reads, 1..=100),
         ("intra_threads", plates.intra_threads, 1..=64),
@@ -2218,7 +2226,7 @@ lines = [{ id = "a", from = [0, 0], to = [10, 10] }]
             text.iter().any(|p| p.starts_with("plates.speed")),
             "{text:?}"
         );
-        let text = "[plates]\nemit_confidence = 2.0\nsecond_opinion_below = -0.5\nread_every_frames = 0\nvote_reads = 0\n[[cameras]]\nid = \"a\"\nuri = \"/v.mp4\"\n";
+        let text = "[plates]\nemit_confidence = 2.0\nsecond_opinion_below = -0.5\nread_every_frames = 0\nfuse_frames = 9\nvote_reads = 0\n[[cameras]]\nid = \"a\"\nuri = \"/v.mp4\"\n";
         let problems = CityConfig::parse(text, Path::new(".")).unwrap_err();
         let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
         assert_eq!(
@@ -2227,6 +2235,7 @@ lines = [{ id = "a", from = [0, 0], to = [10, 10] }]
                 "plates.emit_confidence",
                 "plates.second_opinion_below",
                 "plates.read_every_frames",
+                "plates.fuse_frames",
                 "plates.vote_reads"
             ],
             "{problems:?}"

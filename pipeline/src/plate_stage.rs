@@ -11,6 +11,10 @@
 //! detection it matched: steadier from frame to frame, it gave more routes on the corridor
 //! footage (seed 5: 0.84 against 0.72).
 //!
+//! With `fuse_frames` N >= 2 (off by default), each track's last N plate pictures are fused
+//! ([`roadsight_plate_reader::fuse`]) and the fused picture's read stands in for the frame's
+//! own, so the vote still counts each frame once.
+//!
 //! Cost is bounded: a track is read at most once per `read_every_frames` of its camera's frames,
 //! and a frame reads at most `max_reads_per_frame` tracks (the widest, then the least recently
 //! read).
@@ -19,6 +23,7 @@ use crate::detect_stage::DetectedFrame;
 use crate::track_stage::TrackUpdate;
 use roadsight_core::config::PlatesConfig;
 use roadsight_core::{CameraId, TrackId, TrackState};
+use roadsight_plate_reader::fuse::{PlatePictures, RectifiedPlate};
 use roadsight_plate_reader::{
     PlateError, PlateReader, PlateVoter, Region, RgbView, VoteConfig, VotedPlate,
 };
@@ -33,6 +38,9 @@ pub struct PlateStageSettings {
     pub min_vehicle_width_px: f32,
     pub read_every_frames: u32,
     pub max_reads_per_frame: usize,
+    /// A track's last this-many plate pictures are fused and read in place of the frame's own
+    /// (under 2: none).
+    pub fuse_frames: usize,
     pub vote: VoteConfig,
 }
 
@@ -42,6 +50,7 @@ impl From<&PlatesConfig> for PlateStageSettings {
             min_vehicle_width_px: config.min_vehicle_width_px,
             read_every_frames: config.read_every_frames.max(1),
             max_reads_per_frame: config.max_reads_per_frame.max(1),
+            fuse_frames: config.fuse_frames,
             vote: VoteConfig::from(config),
         }
     }
@@ -57,6 +66,8 @@ pub struct PlateStageCounters {
     pub reads: u64,
     /// Reads that found a plate with text.
     pub reads_with_text: u64,
+    /// Fused plate pictures read (each in place of its frame's read when it has text).
+    pub fused_reads: u64,
     /// Plates emitted (sure ones).
     pub plates: u64,
     /// Candidate plates emitted (too unsure to stand alone; see `VoteConfig::candidate_confidence`).
@@ -73,6 +84,8 @@ pub struct PlateStage {
     settings: PlateStageSettings,
     /// Per camera: the frame seq of each live track's last read.
     last_read: HashMap<CameraId, HashMap<TrackId, u64>>,
+    /// Per camera and track: its plate's last pictures, rectified to one size, to fuse.
+    pictures: HashMap<(CameraId, TrackId), PlatePictures>,
     counters: PlateStageCounters,
 }
 
@@ -91,6 +104,7 @@ impl PlateStage {
             voter: PlateVoter::new(settings.vote),
             settings,
             last_read: HashMap::new(),
+            pictures: HashMap::new(),
             counters: PlateStageCounters::default(),
         }
     }
@@ -113,6 +127,7 @@ impl PlateStage {
         // votes: only the tracker's word that it ended closes them.
         for ended in &update.ended {
             last_read.remove(ended);
+            self.pictures.remove(&(camera.clone(), *ended));
             events.extend(self.voter.finish(camera, *ended));
         }
         let Some(picture) = frame.source.as_ref() else {
@@ -159,7 +174,11 @@ impl PlateStage {
             .collect();
         let reads = self.reader.read(&inputs)?;
         self.counters.reads += reads.len() as u64;
-        for ((track, rgb, w, h), plates) in crops.iter().zip(reads) {
+        let fuse_frames = self.settings.fuse_frames;
+        // (crop, the track's fused plate picture) and (crop, the frame's read).
+        let mut fused: Vec<(usize, RectifiedPlate)> = Vec::new();
+        let mut frame_reads = Vec::new();
+        for (crop_index, ((track, rgb, w, h), plates)) in crops.iter().zip(reads).enumerate() {
             // A vehicle carries one plate: its most confident read with text.
             let Some(best) = plates
                 .into_iter()
@@ -169,9 +188,45 @@ impl PlateStage {
                 continue;
             };
             self.counters.reads_with_text += 1;
+            if fuse_frames >= 2 {
+                if let Some(view) = RgbView::new(rgb, *w, *h) {
+                    let pictures = self
+                        .pictures
+                        .entry((camera.clone(), *track))
+                        .or_insert_with(|| PlatePictures::new(fuse_frames));
+                    if let Some(picture) = pictures.push(&view, &best) {
+                        fused.push((crop_index, picture));
+                    }
+                }
+            }
+            frame_reads.push((crop_index, best.plate));
+        }
+        // The fused pictures are read in one batch; a track's fused read stands in for its
+        // frame's read (one read per frame and track, so the vote counts no frame twice).
+        let mut fused_reads = HashMap::new();
+        if !fused.is_empty() {
+            let inputs: Vec<(RgbView<'_>, Region)> = fused
+                .iter()
+                .filter_map(|(_, p)| p.view().map(|v| (v, Region::Rectified(p.rows))))
+                .collect();
+            let reads = self.reader.read(&inputs)?;
+            self.counters.fused_reads += reads.len() as u64;
+            for ((crop_index, _), plates) in fused.iter().zip(reads) {
+                if let Some(best) = plates
+                    .into_iter()
+                    .filter(|p| !p.plate.text.is_empty())
+                    .max_by(|a, b| a.plate.confidence.total_cmp(&b.plate.confidence))
+                {
+                    fused_reads.insert(*crop_index, best.plate);
+                }
+            }
+        }
+        for (crop_index, frame_read) in frame_reads {
+            let (track, rgb, w, h) = &crops[crop_index];
+            let plate = fused_reads.remove(&crop_index).unwrap_or(frame_read);
             let emitted = self
                 .voter
-                .add(camera, *track, best.plate, update.captured_at, || {
+                .add(camera, *track, plate, update.captured_at, || {
                     encode_jpeg(rgb, *w, *h)
                 });
             events.extend(emitted);
@@ -190,6 +245,7 @@ impl PlateStage {
     pub fn finish(&mut self) -> Vec<PlateEvent> {
         let events = self.voter.finish_all();
         self.last_read.clear();
+        self.pictures.clear();
         self.count(&events);
         events
     }

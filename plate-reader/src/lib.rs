@@ -11,6 +11,8 @@
 //! - [`grammar`]: the Vietnamese civil plate grammar with position-guided, confusion-aware
 //!   correction, and a generic fallback that never forces a foreign plate into the
 //!   Vietnamese form (pure).
+//! - [`fuse`]: a tracked plate's pictures from several frames rectified to one size, aligned
+//!   and averaged into one sharper picture, read as [`Region::Rectified`] (pure).
 //! - [`vote`]: per-track voting over many reads, with the best evidence kept (pure; time is
 //!   passed in).
 //! - [`split`]: which development images are held out from the recogniser's training.
@@ -28,6 +30,7 @@
 //! ```
 
 pub mod ctc;
+pub mod fuse;
 pub mod geometry;
 pub mod grammar;
 pub mod line;

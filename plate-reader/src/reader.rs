@@ -510,6 +510,12 @@ struct Pending {
     line: LineImage,
 }
 
+/// The margin added to a detected plate's corners before it is read, as fractions of its
+/// width and height: the detector's corners sit on the plate's edge, and the margin keeps edge
+/// characters whole.
+pub const READ_MARGIN_X: f32 = 0.02;
+pub const READ_MARGIN_Y: f32 = 0.05;
+
 /// Plate detector plus recogniser.
 #[derive(Debug)]
 pub struct PlateReader {
@@ -536,6 +542,9 @@ pub enum Region {
     /// A plate crop whose row count is known (labelled data): as `Crop`, with the rows given.
     /// Used to compose training lines.
     CropWithRows(u8),
+    /// The image is a plate already rectified (for example fused from a track's frames,
+    /// [`crate::fuse`]), with this many rows: read as it is, nothing located.
+    Rectified(u8),
 }
 
 impl PlateReader {
@@ -600,7 +609,7 @@ impl PlateReader {
                 let corners = if plate.detector_score.is_some() {
                     // The detector's corners sit on the plate's edge; a margin keeps edge
                     // characters whole.
-                    plate.corners.grown(0.02, 0.05)
+                    plate.corners.grown(READ_MARGIN_X, READ_MARGIN_Y)
                 } else {
                     plate.corners
                 };
@@ -692,7 +701,7 @@ impl PlateReader {
                     continue;
                 }
                 let corners = if read.detector_score.is_some() {
-                    read.corners.grown(0.02, 0.05)
+                    read.corners.grown(READ_MARGIN_X, READ_MARGIN_Y)
                 } else {
                     read.corners
                 };
@@ -814,6 +823,16 @@ impl PlateReader {
                     found.push(Found::detected(self.relocate_zoomed(image, plate)?));
                 }
                 Ok(found)
+            }
+            Region::Rectified(rows) => {
+                let (w, h) = (image.width as f32, image.height as f32);
+                Ok(vec![Found {
+                    corners: Quad::from_rect(0.0, 0.0, w, h),
+                    bbox: [0.0, 0.0, w, h],
+                    detector_score: None,
+                    rows: rows.clamp(1, 2),
+                    rows_known: true,
+                }])
             }
             Region::Crop | Region::CropWithRows(_) => {
                 // The detector was trained on plates in scenes; a plate that fills the whole

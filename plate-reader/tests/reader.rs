@@ -92,6 +92,25 @@ impl Rgb {
         }
     }
 
+    /// The image through a JPEG encoder and decoder at `quality`.
+    fn jpeg(&self, quality: u8) -> Self {
+        let mut bytes = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality)
+            .encode(
+                &self.pixels,
+                self.width,
+                self.height,
+                image::ExtendedColorType::Rgb8,
+            )
+            .unwrap();
+        let decoded = image::load_from_memory(&bytes).unwrap().to_rgb8();
+        Self {
+            pixels: decoded.into_raw(),
+            width: self.width,
+            height: self.height,
+        }
+    }
+
     fn view(&self) -> RgbView<'_> {
         RgbView::new(&self.pixels, self.width, self.height).unwrap()
     }
@@ -448,4 +467,55 @@ fn bad_model_files_are_refused_with_what_and_where() {
             && message.contains("48"),
         "{message}"
     );
+}
+
+#[test]
+fn held_out_crops_seen_small_in_three_frames_read_better_fused() {
+    // A vehicle approaching a camera: each held-out crop shrunk to three heights a pixel apart
+    // (20-42 px, chosen by its file name), JPEG-compressed as a stream's frames are, each read;
+    // the three plate pictures fused (roadsight_plate_reader::fuse) and read again.
+    use roadsight_plate_reader::fuse::PlatePictures;
+    let dir = data().join("plates-vn");
+    let rows = held_out_crops(&dir);
+    let mut reader = reader();
+    let (mut last_frame_right, mut fused_right) = (0usize, 0usize);
+    for (file, _, reviewed, _) in &rows {
+        let spread = file
+            .bytes()
+            .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+        let crop = Rgb::open(&dir.join("images").join(file));
+        let frames: Vec<Rgb> = (0..3)
+            .map(|i| crop.shrunk(20 + spread % 21 + i).jpeg(60))
+            .collect();
+        let mut pictures = PlatePictures::new(3);
+        let mut fused = None;
+        let mut last = String::new();
+        for frame in &frames {
+            let plates = reader.read(&[(frame.view(), Region::Crop)]).unwrap();
+            let Some(read) = plates.into_iter().flatten().next() else {
+                continue;
+            };
+            last = read.plate.text.clone();
+            fused = pictures.push(&frame.view(), &read);
+        }
+        last_frame_right += usize::from(last == *reviewed);
+        if let Some(picture) = fused {
+            let plates = reader
+                .read(&[(picture.view().unwrap(), Region::Rectified(picture.rows))])
+                .unwrap();
+            fused_right += usize::from(
+                plates
+                    .into_iter()
+                    .flatten()
+                    .next()
+                    .is_some_and(|p| p.plate.text == *reviewed),
+            );
+        }
+    }
+    eprintln!(
+        "held-out crops 20-42 px high: last frame alone {last_frame_right}/{n}, three frames \
+         fused {fused_right}/{n}",
+        n = rows.len()
+    );
+    assert!(fused_right > last_frame_right);
 }
