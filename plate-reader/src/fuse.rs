@@ -5,8 +5,8 @@
 //! high, compression noise is a good share of each stroke, and every frame samples it at another
 //! sub-pixel offset. [`rectify`] warps each frame's plate (the reader's corners, with the
 //! reader's margin) to the track's canonical size; [`fuse`] shifts each earlier picture to the
-//! latest by the whole-pixel offset that matches it best (the canonical picture is several
-//! times the plate's size in the frame, so a whole pixel there is a fraction of one in the
+//! latest by the whole-pixel offset that matches it best (a row 9-17 px high in the frame is
+//! [`ROW_HEIGHT_PX`] high there, so a whole pixel there is a third to a fifth of one in the
 //! frame) and averages them. The reader then reads the fused picture as a plate already
 //! rectified ([`crate::Region::Rectified`]).
 
