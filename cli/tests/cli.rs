@@ -1488,3 +1488,73 @@ fn simulate_prints_medians_per_controller_and_draws_them() {
         text(&unknown.stderr)
     );
 }
+
+#[test]
+fn eval_routes_traces_saved_events_and_leaves_out_candidates_under_the_floor() {
+    // A two-camera corridor, 500 m apart, and the events a run saved with --events-out:
+    // vehicle 1 read surely at both cameras, vehicle 2 surely at the first and as a candidate
+    // (voted 0.3) at the second.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("corridor.json"),
+        r#"{"cameras":[{"at_m":0.0,"id":"km0"},{"at_m":500.0,"id":"km05"}],"fps":10,
+            "links":[{"distance_m":500.0,"from":"km0","to":"km05","min_speed_kmh":20.0,"max_speed_kmh":70.0}]}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("routes.csv"),
+        "vehicle,plate,cameras,times_s\n1,51F-446.14,km0;km05,10;50\n2,59-T1 732.81,km0;km05,20;60\n",
+    )
+    .unwrap();
+    let plate = |camera: &str, text: &str, at: &str, confidence: f32, candidate: bool| {
+        format!(
+            r#"{{"v":1,"type":"plate","camera":"{camera}","track":1,"text":"{text}","formatted":"{text}","confidence":{confidence},"char_confidence":[{confidence}],"rows":1,"valid":true,"reads":5,"agreeing":5,"first_seen":"{at}","last_seen":"{at}","at":"{at}","evidence":null,"candidate":{candidate}}}"#
+        )
+    };
+    let events = [
+        plate("km0", "51F44614", "2026-11-23T08:00:10Z", 0.95, false),
+        plate("km0", "59T173281", "2026-11-23T08:00:20Z", 0.95, false),
+        plate("km05", "51F44614", "2026-11-23T08:00:50Z", 0.95, false),
+        plate("km05", "59T173281", "2026-11-23T08:01:00Z", 0.3, true),
+        "not an event".to_string(),
+    ]
+    .join("\n");
+    let saved = dir.path().join("events.jsonl");
+    std::fs::write(&saved, events).unwrap();
+    let scenario_dir = dir.path().to_str().unwrap();
+    let saved = saved.to_str().unwrap();
+    let accuracy = |floor: Option<&str>| {
+        let mut args = vec![
+            "eval",
+            "routes",
+            "--scenario-dir",
+            scenario_dir,
+            "--events-in",
+            saved,
+            "--json",
+        ];
+        if let Some(floor) = floor {
+            args.extend(["--candidate-confidence", floor]);
+        }
+        let output = roadsight(&args);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(report["true_routes"], 2, "{report}");
+        report["route_accuracy"].as_f64().unwrap()
+    };
+    // The candidate fills vehicle 2's second pass; under a floor of 0.35 it is left out.
+    assert_eq!(accuracy(None), 1.0);
+    assert_eq!(accuracy(Some("0.35")), 0.5);
+    // Saved events cannot be traced with another run's settings.
+    let output = roadsight(&[
+        "eval",
+        "routes",
+        "--scenario-dir",
+        scenario_dir,
+        "--events-in",
+        saved,
+        "--fuse-frames",
+        "3",
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+}
