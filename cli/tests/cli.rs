@@ -1523,7 +1523,7 @@ fn eval_routes_traces_saved_events_and_leaves_out_candidates_under_the_floor() {
     std::fs::write(&saved, events).unwrap();
     let scenario_dir = dir.path().to_str().unwrap();
     let saved = saved.to_str().unwrap();
-    let accuracy = |floor: Option<&str>| {
+    let eval = |extra: &[&str]| {
         let mut args = vec![
             "eval",
             "routes",
@@ -1531,30 +1531,21 @@ fn eval_routes_traces_saved_events_and_leaves_out_candidates_under_the_floor() {
             scenario_dir,
             "--events-in",
             saved,
-            "--json",
         ];
-        if let Some(floor) = floor {
-            args.extend(["--candidate-confidence", floor]);
-        }
-        let output = roadsight(&args);
+        args.extend_from_slice(extra);
+        roadsight(&args)
+    };
+    let accuracy = |extra: &[&str]| {
+        let output = eval(&[&["--json"], extra].concat());
         assert!(output.status.success(), "{}", text(&output.stderr));
         let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
         assert_eq!(report["true_routes"], 2, "{report}");
         report["route_accuracy"].as_f64().unwrap()
     };
     // The candidate fills vehicle 2's second pass; under a floor of 0.35 it is left out.
-    assert_eq!(accuracy(None), 1.0);
-    assert_eq!(accuracy(Some("0.35")), 0.5);
+    assert_eq!(accuracy(&[]), 1.0);
+    assert_eq!(accuracy(&["--candidate-confidence", "0.35"]), 0.5);
     // Saved events cannot be traced with another run's settings.
-    let output = roadsight(&[
-        "eval",
-        "routes",
-        "--scenario-dir",
-        scenario_dir,
-        "--events-in",
-        saved,
-        "--fuse-frames",
-        "3",
-    ]);
+    let output = eval(&["--fuse-frames", "3"]);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
 }
