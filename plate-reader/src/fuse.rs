@@ -11,6 +11,7 @@
 //! rectified ([`crate::Region::Rectified`]).
 
 use crate::geometry::{warp_quad, PlanarTarget, Quad, RgbView};
+use crate::line::LineImage;
 use crate::reader::{PlateRead, READ_MARGIN_X, READ_MARGIN_Y};
 use std::collections::VecDeque;
 
@@ -71,13 +72,14 @@ pub fn rectify(
     if !warp_quad(image, corners, &mut target) {
         return None;
     }
-    let plane = w * h;
-    let mut rgb = vec![0u8; 3 * plane];
-    for (i, pixel) in rgb.chunks_exact_mut(3).enumerate() {
-        for (c, value) in pixel.iter_mut().enumerate() {
-            *value = planes[c * plane + i];
-        }
+    // The warp writes planar RGB, as for a recogniser line; the line packs it.
+    let rgb = LineImage {
+        height,
+        stride: width,
+        content_width: width,
+        planes,
     }
+    .to_rgb();
     Some(RectifiedPlate {
         rows,
         width,
