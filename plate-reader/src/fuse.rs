@@ -10,9 +10,9 @@
 //! frame) and averages them. The reader then reads the fused picture as a plate already
 //! rectified ([`crate::Region::Rectified`]).
 
-use crate::geometry::{warp_quad, PlanarTarget, Quad, RgbView};
+use crate::geometry::{luma, warp_to_planar, Quad, RgbView};
 use crate::line::LineImage;
-use crate::reader::{PlateRead, READ_MARGIN_X, READ_MARGIN_Y};
+use crate::reader::PlateRead;
 use std::collections::VecDeque;
 
 /// Canonical height of one text row of a rectified plate, in pixels.
@@ -56,22 +56,7 @@ pub fn rectify(
     rows: u8,
     (width, height): (u32, u32),
 ) -> Option<RectifiedPlate> {
-    let (w, h) = (width as usize, height as usize);
-    if w == 0 || h == 0 {
-        return None;
-    }
-    let mut planes = vec![0u8; 3 * w * h];
-    let mut target = PlanarTarget {
-        planes: &mut planes,
-        stride: w,
-        rows: h,
-        x: 0,
-        width: w,
-        height: h,
-    };
-    if !warp_quad(image, corners, &mut target) {
-        return None;
-    }
+    let planes = warp_to_planar(image, corners, width as usize, height as usize)?;
     // The warp writes planar RGB, as for a recogniser line; the line packs it.
     let rgb = LineImage {
         height,
@@ -92,7 +77,7 @@ fn luminance(plate: &RectifiedPlate) -> Vec<f32> {
     plate
         .rgb
         .chunks_exact(3)
-        .map(|p| 0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2]))
+        .map(|p| luma(p[0], p[1], p[2]))
         .collect()
 }
 
@@ -189,18 +174,14 @@ impl PlatePictures {
         }
     }
 
-    /// Adds the plate of `read` in `image` (the image it was read in, its corners widened by
-    /// the reader's margin when the detector found it) and returns the fused picture of the
+    /// Adds the plate of `read` in `image` (the image it was read in; the corners the reader
+    /// read, [`PlateRead::read_corners`]) and returns the fused picture of the
     /// last `frames` once there are that many.
     pub fn push(&mut self, image: &RgbView<'_>, read: &PlateRead) -> Option<RectifiedPlate> {
         if self.frames < 2 {
             return None;
         }
-        let corners = if read.detector_score.is_some() {
-            read.corners.grown(READ_MARGIN_X, READ_MARGIN_Y)
-        } else {
-            read.corners
-        };
+        let corners = read.read_corners();
         let rows = read.plate.rows.clamp(1, 2);
         if self.pictures.front().is_some_and(|p| p.rows != rows) {
             self.pictures.clear();

@@ -249,6 +249,35 @@ pub fn warp_quad(source: &RgbView<'_>, quad: &Quad, target: &mut PlanarTarget<'_
     true
 }
 
+/// `quad` of `source` warped ([`warp_quad`]) onto a new `width` x `height` picture of its own,
+/// planar RGB (`3 * width * height` bytes); `None` when the quad is degenerate or the size
+/// empty.
+pub fn warp_to_planar(
+    source: &RgbView<'_>,
+    quad: &Quad,
+    width: usize,
+    height: usize,
+) -> Option<Vec<u8>> {
+    if width == 0 || height == 0 {
+        return None;
+    }
+    let mut planes = vec![0u8; 3 * width * height];
+    let mut target = PlanarTarget {
+        planes: &mut planes,
+        stride: width,
+        rows: height,
+        x: 0,
+        width,
+        height,
+    };
+    warp_quad(source, quad, &mut target).then_some(planes)
+}
+
+/// Luminance of one RGB pixel (ITU-R BT.601 weights).
+pub fn luma(r: u8, g: u8, b: u8) -> f32 {
+    0.299 * f32::from(r) + 0.587 * f32::from(g) + 0.114 * f32::from(b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,20 +320,8 @@ mod tests {
         // A 4x2 image warped onto a 4x2 target through its own outline is an identity.
         let pixels: Vec<u8> = (0..24).map(|i| (i * 10) as u8).collect();
         let source = RgbView::new(&pixels, 4, 2).expect("valid image");
-        let mut planes = vec![0u8; 3 * 8];
-        let mut target = PlanarTarget {
-            planes: &mut planes,
-            stride: 4,
-            rows: 2,
-            x: 0,
-            width: 4,
-            height: 2,
-        };
-        assert!(warp_quad(
-            &source,
-            &Quad::from_rect(0.0, 0.0, 4.0, 2.0),
-            &mut target
-        ));
+        let planes = warp_to_planar(&source, &Quad::from_rect(0.0, 0.0, 4.0, 2.0), 4, 2)
+            .expect("a whole image is no degenerate quad");
         for y in 0..2 {
             for x in 0..4 {
                 for c in 0..3 {

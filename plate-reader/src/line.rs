@@ -6,7 +6,7 @@
 //! rows are laid side by side, top row first, with a gap: one sequence per plate, so the rows of
 //! many plates go through the recogniser in one batch and CTC reads across the gap.
 
-use crate::geometry::{warp_quad, PlanarTarget, Quad, RgbView};
+use crate::geometry::{luma, warp_quad, warp_to_planar, PlanarTarget, Quad, RgbView};
 
 /// Geometry of the recogniser's input line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,24 +154,9 @@ pub fn compose_line(
 pub fn middle_texture_ratio(source: &RgbView<'_>, quad: &Quad) -> Option<f32> {
     const W: usize = 96;
     const H: usize = 50;
-    let mut planes = vec![0u8; 3 * W * H];
-    let mut target = PlanarTarget {
-        planes: &mut planes,
-        stride: W,
-        rows: H,
-        x: 0,
-        width: W,
-        height: H,
-    };
-    if !warp_quad(source, quad, &mut target) {
-        return None;
-    }
+    let planes = warp_to_planar(source, quad, W, H)?;
     let plane = W * H;
-    let luma = |i: usize| {
-        0.299 * f32::from(planes[i])
-            + 0.587 * f32::from(planes[plane + i])
-            + 0.114 * f32::from(planes[2 * plane + i])
-    };
+    let luma = |i: usize| luma(planes[i], planes[plane + i], planes[2 * plane + i]);
     let band = |from: f32, to: f32| {
         let (y0, y1) = ((from * H as f32) as usize, (to * H as f32) as usize);
         let mut sum = 0.0;

@@ -96,6 +96,30 @@ pub struct PlateRead {
     pub plate: PlateText,
 }
 
+impl PlateRead {
+    /// The corners the plate was read from: [`Self::corners`] widened by the read margin when
+    /// the detector found them ([`read_corners`]).
+    pub fn read_corners(&self) -> Quad {
+        read_corners(&self.corners, self.detector_score.is_some())
+    }
+}
+
+/// The margin added to a detected plate's corners before it is read, as fractions of its
+/// width and height: the detector's corners sit on the plate's edge, and the margin keeps edge
+/// characters whole.
+const READ_MARGIN_X: f32 = 0.02;
+const READ_MARGIN_Y: f32 = 0.05;
+
+/// The corners a plate is read from: `corners` widened by the read margin when the plate
+/// detector found them, as they are otherwise (a crop taken whole, a rectified picture).
+fn read_corners(corners: &Quad, detected: bool) -> Quad {
+    if detected {
+        corners.grown(READ_MARGIN_X, READ_MARGIN_Y)
+    } else {
+        *corners
+    }
+}
+
 /// Time spent per stage, summed over calls.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct ReaderTimes {
@@ -510,12 +534,6 @@ struct Pending {
     line: LineImage,
 }
 
-/// The margin added to a detected plate's corners before it is read, as fractions of its
-/// width and height: the detector's corners sit on the plate's edge, and the margin keeps edge
-/// characters whole.
-pub const READ_MARGIN_X: f32 = 0.02;
-pub const READ_MARGIN_Y: f32 = 0.05;
-
 /// Plate detector plus recogniser.
 #[derive(Debug)]
 pub struct PlateReader {
@@ -606,13 +624,7 @@ impl PlateReader {
             let located_at = Instant::now();
             self.times.locate += located_at - started;
             for plate in located {
-                let corners = if plate.detector_score.is_some() {
-                    // The detector's corners sit on the plate's edge; a margin keeps edge
-                    // characters whole.
-                    plate.corners.grown(READ_MARGIN_X, READ_MARGIN_Y)
-                } else {
-                    plate.corners
-                };
+                let corners = read_corners(&plate.corners, plate.detector_score.is_some());
                 let mut options = vec![plate.rows];
                 if rows_in_doubt(&plate) {
                     // The texture across the plate's middle settles most doubts; what it leaves
@@ -700,11 +712,7 @@ impl PlateReader {
                 if is_sure(&read.plate, *below) {
                     continue;
                 }
-                let corners = if read.detector_score.is_some() {
-                    read.corners.grown(READ_MARGIN_X, READ_MARGIN_Y)
-                } else {
-                    read.corners
-                };
+                let corners = read.read_corners();
                 let rows = read.plate.rows;
                 if rows >= 2 {
                     if let Some(line) = compose_line(&images[index].0, &corners, rows, &spec) {
