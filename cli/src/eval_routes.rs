@@ -139,10 +139,13 @@ pub fn eval_routes(args: &EvalRoutesArgs) -> anyhow::Result<()> {
             continue;
         };
         if let roadsight_core::Event::Plate(plate) = &envelope.event {
-            let under_candidate_floor = args
-                .candidate_confidence
-                .is_some_and(|floor| plate.candidate && plate.confidence < floor);
-            if args.events_in.is_some() && under_candidate_floor {
+            // Saved events keep the candidates of that run's floor; the run's own vote applied
+            // --candidate-confidence already.
+            if args.events_in.is_some()
+                && args
+                    .candidate_confidence
+                    .is_some_and(|floor| plate.candidate && plate.confidence < floor)
+            {
                 continue;
             }
             sightings.push(PlateSighting {

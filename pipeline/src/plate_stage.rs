@@ -25,7 +25,7 @@ use roadsight_core::config::PlatesConfig;
 use roadsight_core::{CameraId, TrackId, TrackState};
 use roadsight_plate_reader::fuse::{PlatePictures, RectifiedPlate};
 use roadsight_plate_reader::{
-    PlateError, PlateReader, PlateVoter, Region, RgbView, VoteConfig, VotedPlate,
+    PlateError, PlateRead, PlateReader, PlateVoter, Region, RgbView, VoteConfig, VotedPlate,
 };
 use std::collections::HashMap;
 
@@ -87,6 +87,14 @@ pub struct PlateStage {
     /// Per camera and track: its plate's last pictures, rectified to one size, to fuse.
     pictures: HashMap<(CameraId, TrackId), PlatePictures>,
     counters: PlateStageCounters,
+}
+
+/// A vehicle's read with text of the highest confidence (a vehicle carries one plate).
+fn most_confident(plates: Vec<PlateRead>) -> Option<PlateRead> {
+    plates
+        .into_iter()
+        .filter(|p| !p.plate.text.is_empty())
+        .max_by(|a, b| a.plate.confidence.total_cmp(&b.plate.confidence))
 }
 
 fn encode_jpeg(rgb: &[u8], width: u32, height: u32) -> Option<Vec<u8>> {
@@ -168,35 +176,33 @@ impl PlateStage {
             }
             last_read.insert(track.id, update.seq);
         }
-        let inputs: Vec<(RgbView<'_>, Region)> = crops
+        // Crops the reader can take, with their index in `crops`: reads come back in that order.
+        let (readable, inputs): (Vec<usize>, Vec<(RgbView<'_>, Region)>) = crops
             .iter()
-            .filter_map(|(_, rgb, w, h)| RgbView::new(rgb, *w, *h).map(|v| (v, Region::Vehicle)))
-            .collect();
+            .enumerate()
+            .filter_map(|(i, (_, rgb, w, h))| {
+                RgbView::new(rgb, *w, *h).map(|view| (i, (view, Region::Vehicle)))
+            })
+            .unzip();
         let reads = self.reader.read(&inputs)?;
         self.counters.reads += reads.len() as u64;
         let fuse_frames = self.settings.fuse_frames;
         // (crop, the track's fused plate picture) and (crop, the frame's read).
         let mut fused: Vec<(usize, RectifiedPlate)> = Vec::new();
         let mut frame_reads = Vec::new();
-        for (crop_index, ((track, rgb, w, h), plates)) in crops.iter().zip(reads).enumerate() {
-            // A vehicle carries one plate: its most confident read with text.
-            let Some(best) = plates
-                .into_iter()
-                .filter(|p| !p.plate.text.is_empty())
-                .max_by(|a, b| a.plate.confidence.total_cmp(&b.plate.confidence))
-            else {
+        for ((&crop_index, (view, _)), plates) in readable.iter().zip(&inputs).zip(reads) {
+            let Some(best) = most_confident(plates) else {
                 continue;
             };
             self.counters.reads_with_text += 1;
             if fuse_frames >= 2 {
-                if let Some(view) = RgbView::new(rgb, *w, *h) {
-                    let pictures = self
-                        .pictures
-                        .entry((camera.clone(), *track))
-                        .or_insert_with(|| PlatePictures::new(fuse_frames));
-                    if let Some(picture) = pictures.push(&view, &best) {
-                        fused.push((crop_index, picture));
-                    }
+                let track = crops[crop_index].0;
+                let pictures = self
+                    .pictures
+                    .entry((camera.clone(), track))
+                    .or_insert_with(|| PlatePictures::new(fuse_frames));
+                if let Some(picture) = pictures.push(view, &best) {
+                    fused.push((crop_index, picture));
                 }
             }
             frame_reads.push((crop_index, best.plate));
@@ -205,19 +211,18 @@ impl PlateStage {
         // frame's read (one read per frame and track, so the vote counts no frame twice).
         let mut fused_reads = HashMap::new();
         if !fused.is_empty() {
-            let inputs: Vec<(RgbView<'_>, Region)> = fused
+            let (fused_crops, inputs): (Vec<usize>, Vec<(RgbView<'_>, Region)>) = fused
                 .iter()
-                .filter_map(|(_, p)| p.view().map(|v| (v, Region::Rectified(p.rows))))
-                .collect();
+                .filter_map(|(crop_index, picture)| {
+                    let view = picture.view()?;
+                    Some((*crop_index, (view, Region::Rectified(picture.rows))))
+                })
+                .unzip();
             let reads = self.reader.read(&inputs)?;
             self.counters.fused_reads += reads.len() as u64;
-            for ((crop_index, _), plates) in fused.iter().zip(reads) {
-                if let Some(best) = plates
-                    .into_iter()
-                    .filter(|p| !p.plate.text.is_empty())
-                    .max_by(|a, b| a.plate.confidence.total_cmp(&b.plate.confidence))
-                {
-                    fused_reads.insert(*crop_index, best.plate);
+            for (crop_index, plates) in fused_crops.into_iter().zip(reads) {
+                if let Some(best) = most_confident(plates) {
+                    fused_reads.insert(crop_index, best.plate);
                 }
             }
         }
