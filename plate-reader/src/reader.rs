@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 pub const DEFAULT_PLATE_DETECTOR: &str = "hyperlpr3-plate-640";
 pub const DEFAULT_RECOGNISER: &str = "roadsight-plate-rec";
 /// Default second recogniser, asked about the reads the first is unsure of.
-pub const DEFAULT_SECOND_RECOGNISER: &str = "ppocrv4-rec";
+pub const DEFAULT_SECOND_RECOGNISER: &str = "ppocrv6-small-rec";
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlateError {
@@ -62,7 +62,8 @@ pub struct ReaderOptions {
     /// Lines per recogniser run at most.
     pub recogniser_batch: usize,
     /// A second recogniser, by name in the manifest, asked about every read the first is unsure
-    /// of (see [`is_sure`]); [`better_of`] keeps one of the two. `None`: one recogniser only.
+    /// of (see [`is_sure`]); [`prefers_second`] keeps one of the two reads. `None`: one
+    /// recogniser only.
     pub second_recogniser: Option<String>,
     /// A first read that is a grammar-valid Vietnamese plate with at least this confidence
     /// (its lowest character's) stands without a second opinion.
