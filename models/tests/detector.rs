@@ -393,45 +393,31 @@ fn the_focus_recipe_refuses_a_model_without_a_focus_layer_by_name() {
     assert!(!dest.exists());
 }
 
-/// Runs `scripts/fetch_models.py`'s `extract` on a wheel member, as set-up does.
+/// Runs set-up's own steps (`scripts/fetch_models.py`: `wheel_for` finds the wheel set-up
+/// fetched, `extract` writes its member) on a PyPI requirement's wheel.
 fn extract_from_wheel(
-    wheel: &Path,
+    requirement: &str,
     member: &str,
     dest: &Path,
     character_dict: Option<&str>,
 ) -> std::process::Output {
-    let dict = character_dict.map_or("None".to_string(), |d| format!("{d:?}"));
+    let wheels = required(repo().join(".deps/wheels"), "the wheels folder");
     Command::new("python3")
         .arg("-c")
-        .arg(format!(
-            "import sys; sys.path.insert(0, {scripts:?}); import fetch_models; from pathlib import Path; \
-             fetch_models.extract(Path({wheel:?}), {member:?}, Path({dest:?}), {dict})",
-            scripts = repo().join("scripts").display().to_string(),
-            wheel = wheel.display().to_string(),
-            dest = dest.display().to_string(),
-        ))
+        .arg(
+            "import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); \
+             import fetch_models; \
+             wheel = fetch_models.wheel_for(sys.argv[2], Path(sys.argv[3])); \
+             fetch_models.extract(wheel, sys.argv[4], Path(sys.argv[5]), sys.argv[6] or None)",
+        )
+        .arg(repo().join("scripts"))
+        .arg(requirement)
+        .arg(wheels)
+        .arg(member)
+        .arg(dest)
+        .arg(character_dict.unwrap_or(""))
         .output()
         .unwrap()
-}
-
-fn wheel(requirement: &str) -> PathBuf {
-    let (name, version) = requirement.split_once("==").unwrap();
-    let prefix = format!("{}-{version}-", name.replace('-', "_"));
-    let wheels = required(repo().join(".deps/wheels"), "the wheels folder");
-    let found = std::fs::read_dir(&wheels)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".whl"))
-        });
-    found.unwrap_or_else(|| {
-        panic!(
-            "no {requirement} wheel in {} (run scripts/setup.sh)",
-            wheels.display()
-        )
-    })
 }
 
 /// A recogniser whose character list ships beside it in its wheel gets the list written into
@@ -450,7 +436,7 @@ fn every_recogniser_given_its_wheel_character_list_is_reproduced_with_the_manife
             continue;
         };
         let dest = dir.path().join(format!("{}.onnx", entry.name));
-        let output = extract_from_wheel(&wheel(pypi), member, &dest, Some(dict));
+        let output = extract_from_wheel(pypi, member, &dest, Some(dict));
         assert_made_with_the_manifest_digest(&entry.name, &entry.sha256, &output, &dest);
         written += 1;
     }
@@ -463,7 +449,7 @@ fn a_character_list_is_not_written_over_the_one_a_model_carries() {
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("rec.onnx");
     let output = extract_from_wheel(
-        &wheel("rapidocr-onnxruntime==1.4.4"),
+        "rapidocr-onnxruntime==1.4.4",
         "rapidocr_onnxruntime/models/ch_PP-OCRv4_rec_infer.onnx",
         &dest,
         // Any text stands for a list here: the model's own list is what must stop it.
