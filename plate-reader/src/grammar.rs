@@ -16,9 +16,10 @@
 //! Correction is confusion-aware and guided by the position in the grammar: a character whose
 //! class (letter or digit) is wrong for its place may be swapped for its look-alike
 //! (`O`/`0`, `I`/`1`, `B`/`8`, `S`/`5`, `Z`/`2`, `G`/`6`, `D`/`0`, `A`/`4`), but only when the
-//! recogniser was unsure of it and only up to [`MAX_CORRECTIONS`] per plate. A read that needs
-//! more, or a confident character that contradicts the grammar, is not forced into the
-//! Vietnamese form: it stays as read, under the generic grammar, flagged `valid: false`.
+//! recogniser was unsure of it and only up to [`MAX_CORRECTIONS`] per plate, never both
+//! characters of the province code. A read that needs more, or a confident character that
+//! contradicts the grammar, is not forced into the Vietnamese form: it stays as read, under the
+//! generic grammar, flagged `valid: false`.
 //!
 //! One-row reads that are not Vietnamese are then tried against national formats whose every
 //! position is fixed: Slovakia's `BA 123AB` (beginning with a district code), Czechia's
@@ -202,7 +203,9 @@ fn fit(chars: &[ReadChar], layout: &Layout) -> Option<(Vec<char>, Vec<usize>)> {
         out.push(swapped);
         corrected.push(i);
     }
-    if corrected.len() > MAX_CORRECTIONS {
+    // Both characters of the province code read as letters: a foreign plate's letter group
+    // (Texas `BGB 3282` would become `86B-3282`), not a Vietnamese code.
+    if corrected.len() > MAX_CORRECTIONS || corrected.starts_with(&[0, 1]) {
         return None;
     }
     let province = (out[0] as u8 - b'0') * 10 + (out[1] as u8 - b'0');
@@ -779,6 +782,18 @@ mod tests {
         assert!(!plate.valid);
         assert_eq!(plate.text, "ZQ556KJ");
         assert_eq!(plate.formatted, "ZQ556KJ");
+    }
+
+    #[test]
+    fn a_province_code_read_as_two_letters_is_not_corrected_into_one() {
+        // Texas `BGB 3282`, read unsure: B -> 8 and G -> 6 would make it `86B-3282`.
+        let plate = interpret(&read("BGB3282", 0.5), 1, None);
+        assert!(!plate.valid);
+        assert_eq!(plate.text, "BGB3282");
+        // One letter of the code is still a look-alike of its digit.
+        let plate = interpret(&read("5BG12345", 0.5), 1, None);
+        assert!(plate.valid);
+        assert_eq!(plate.text, "58G12345");
     }
 
     #[test]
