@@ -64,6 +64,7 @@ impl Side {
 #[derive(Debug, Serialize)]
 struct PlatesReport {
     detector: String,
+    close_detector: String,
     recogniser: String,
     /// The recogniser asked about unsure reads, if any.
     second_recogniser: Option<String>,
@@ -182,6 +183,7 @@ pub fn bench_plates(args: &PlatesBenchArgs) -> anyhow::Result<()> {
         .max(crops_batched.plates_per_cpu_s);
     let report = PlatesReport {
         detector: args.models.detector.clone(),
+        close_detector: args.models.close_detector.clone(),
         recogniser: args.models.recogniser.clone(),
         second_recogniser: reader
             .second

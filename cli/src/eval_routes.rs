@@ -27,6 +27,14 @@ pub struct EvalRoutesArgs {
     /// The vehicle detector, by manifest name.
     #[arg(long, default_value = crate::run::DEFAULT_DETECTOR)]
     model: String,
+    /// `[plates] close_detector` for the run: the plate detector of vehicles' crops, by
+    /// manifest name (the config's default when not given).
+    #[arg(long)]
+    close_detector: Option<String>,
+    /// `[plates] second_recogniser` for the run, by manifest name (the config's default when
+    /// not given).
+    #[arg(long)]
+    second_recogniser: Option<String>,
     /// `[plates] vote_reads` for the run (the config's default when not given).
     #[arg(long)]
     vote_reads: Option<usize>,
@@ -46,7 +54,7 @@ pub struct EvalRoutesArgs {
     candidate_confidence: Option<f32>,
     /// Trace the main job's events saved by an earlier `--events-out` instead of running it
     /// again (the run's settings are then those of that run).
-    #[arg(long, conflicts_with_all = ["model", "vote_reads", "read_every_frames", "emit_confidence", "fuse_frames", "events_out"])]
+    #[arg(long, conflicts_with_all = ["model", "close_detector", "second_recogniser", "vote_reads", "read_every_frames", "emit_confidence", "fuse_frames", "events_out"])]
     events_in: Option<PathBuf>,
     /// Also write the main job's events (JSON lines, as `roadsight run --json` prints them)
     /// to this file, for a closer look at what was read.
@@ -312,6 +320,12 @@ fn run_main_job(
         args.model
     );
     let _ = writeln!(config, "[plates]");
+    if let Some(name) = &args.close_detector {
+        let _ = writeln!(config, "close_detector = \"{name}\"");
+    }
+    if let Some(name) = &args.second_recogniser {
+        let _ = writeln!(config, "second_recogniser = \"{name}\"");
+    }
     if let Some(reads) = args.vote_reads {
         let _ = writeln!(config, "vote_reads = {reads}");
     }

@@ -7,8 +7,8 @@ use roadsight_models::runtime::environment;
 use roadsight_models::{Manifest, SessionOptions};
 use roadsight_plate_reader::line::LineImage;
 use roadsight_plate_reader::{
-    normalise, PlateRead, PlateReader, ReaderOptions, Region, DEFAULT_PLATE_DETECTOR,
-    DEFAULT_RECOGNISER, DEFAULT_SECOND_RECOGNISER,
+    normalise, PlateRead, PlateReader, ReaderOptions, Region, DEFAULT_CLOSE_PLATE_DETECTOR,
+    DEFAULT_PLATE_DETECTOR, DEFAULT_RECOGNISER, DEFAULT_SECOND_RECOGNISER,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -26,9 +26,13 @@ pub enum PlatesCommand {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ModelArgs {
-    /// The plate detector, by its name in models/manifest.toml.
+    /// The plate detector of whole scenes (photos), by its name in models/manifest.toml.
     #[arg(long, default_value = DEFAULT_PLATE_DETECTOR)]
     pub detector: String,
+    /// The plate detector of close views (plate crops, --crops), by its name in
+    /// models/manifest.toml; the same name as --detector: one detector for every view.
+    #[arg(long, default_value = DEFAULT_CLOSE_PLATE_DETECTOR)]
+    pub close_detector: String,
     /// The text recogniser, by its name in models/manifest.toml.
     #[arg(long, default_value = DEFAULT_RECOGNISER)]
     pub recogniser: String,
@@ -70,6 +74,7 @@ pub fn open_reader(models: &ModelArgs) -> anyhow::Result<PlateReader> {
             spinning: false,
         },
         detector: models.detector.clone(),
+        close_detector: Some(models.close_detector.clone()),
         recogniser: models.recogniser.clone(),
         second_recogniser: (!models.no_second_opinion).then(|| models.second_recogniser.clone()),
         second_opinion_below: models.second_opinion_below,
@@ -244,6 +249,7 @@ pub struct ReviewedScore {
 #[derive(Debug, Serialize)]
 struct EvalReport {
     detector: String,
+    close_detector: String,
     recogniser: String,
     split: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -619,6 +625,7 @@ pub fn eval_plates(args: &EvalPlatesArgs) -> anyhow::Result<()> {
     }
     let report = EvalReport {
         detector: args.models.detector.clone(),
+        close_detector: args.models.close_detector.clone(),
         recogniser: args.models.recogniser.clone(),
         split: format!("{:?}", args.split).to_lowercase(),
         crops,

@@ -470,6 +470,8 @@ pub fn run_as(args: &RunArgs, mode: Mode) -> anyhow::Result<ExitCode> {
                     spinning: false,
                 },
                 detector: config.plates.detector.clone(),
+                close_detector: (!config.plates.close_detector.is_empty())
+                    .then(|| config.plates.close_detector.clone()),
                 recogniser: config.plates.recogniser.clone(),
                 second_recogniser: (!config.plates.second_recogniser.is_empty())
                     .then(|| config.plates.second_recogniser.clone()),

@@ -312,8 +312,13 @@ impl Default for TrackerConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct PlatesConfig {
     pub enabled: bool,
-    /// Plate detector and recogniser, by name in `models/manifest.toml`.
+    /// Plate detectors and recogniser, by name in `models/manifest.toml`. Each vehicle crop
+    /// goes to the detector whose picture is nearest its size: `close_detector` (320x320) up
+    /// to about 450 px, `detector` (640x640) above. A vehicle 150-300 px wide is enlarged less
+    /// by the smaller picture, and HyperLPR3 finds small plates better so (README, route
+    /// tracing). An empty `close_detector`: `detector` for every crop.
     pub detector: String,
+    pub close_detector: String,
     pub recogniser: String,
     /// A second recogniser, asked about every read the first is unsure of (not a grammar-valid
     /// Vietnamese plate at `second_opinion_below` confidence); the better read is kept. Empty:
@@ -372,6 +377,7 @@ impl Default for PlatesConfig {
         Self {
             enabled: true,
             detector: "hyperlpr3-plate-640".to_string(),
+            close_detector: "hyperlpr3-plate-320".to_string(),
             recogniser: "roadsight-plate-rec".to_string(),
             second_recogniser: "ppocrv6-small-rec".to_string(),
             second_opinion_below: 0.9,

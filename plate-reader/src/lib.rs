@@ -43,6 +43,7 @@ pub use geometry::{Quad, RgbView};
 pub use grammar::{interpret, normalise, Grammar, PlateText};
 pub use reader::{
     PlateDetector, PlateError, PlateRead, PlateReader, ReaderOptions, ReaderTimes, Recogniser,
-    Region, DEFAULT_PLATE_DETECTOR, DEFAULT_RECOGNISER, DEFAULT_SECOND_RECOGNISER,
+    Region, DEFAULT_CLOSE_PLATE_DETECTOR, DEFAULT_PLATE_DETECTOR, DEFAULT_RECOGNISER,
+    DEFAULT_SECOND_RECOGNISER,
 };
 pub use vote::{consensus, PlateVoter, TrackRead, VoteConfig, VotedPlate};

@@ -25,8 +25,10 @@ use serde::Serialize;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Default plate detector and recogniser (names in `models/manifest.toml`).
+/// Default plate detectors and recogniser (names in `models/manifest.toml`): the detector of
+/// scenes, and the one of close views (a small vehicle's crop, a plate crop).
 pub const DEFAULT_PLATE_DETECTOR: &str = "hyperlpr3-plate-640";
+pub const DEFAULT_CLOSE_PLATE_DETECTOR: &str = "hyperlpr3-plate-320";
 pub const DEFAULT_RECOGNISER: &str = "roadsight-plate-rec";
 /// Default second recogniser, asked about the reads the first is unsure of.
 pub const DEFAULT_SECOND_RECOGNISER: &str = "ppocrv6-small-rec";
@@ -54,7 +56,15 @@ pub enum PlateError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReaderOptions {
     pub session: SessionOptions,
+    /// The plate detector of scenes and of large close views.
     pub detector: String,
+    /// The plate detector of close views, with a smaller picture than `detector`'s. Each close
+    /// view (a vehicle's crop or box, a plate crop) goes to the detector whose picture is
+    /// nearest its size ([`PlateReader::detector_for`]): a vehicle 150-300 px wide is enlarged
+    /// less by a 320x320 picture than by 640x640, and HyperLPR3 finds small plates better so.
+    /// Scenes ([`Region::Whole`]) and the zoomed second look at a plate found in one stay with
+    /// `detector`. `None`: `detector` for every view.
+    pub close_detector: Option<String>,
     pub recogniser: String,
     /// Minimum plate-detector score.
     pub detector_score: f32,
@@ -75,6 +85,7 @@ impl Default for ReaderOptions {
         Self {
             session: SessionOptions::default(),
             detector: DEFAULT_PLATE_DETECTOR.to_string(),
+            close_detector: Some(DEFAULT_CLOSE_PLATE_DETECTOR.to_string()),
             recogniser: DEFAULT_RECOGNISER.to_string(),
             detector_score: 0.3,
             detector_nms_iou: 0.5,
@@ -538,7 +549,10 @@ struct Pending {
 /// Plate detector plus recogniser.
 #[derive(Debug)]
 pub struct PlateReader {
+    /// The detector of scenes and of large close views.
     pub detector: PlateDetector,
+    /// The detector of close views, when it is not `detector` ([`ReaderOptions::close_detector`]).
+    pub close_detector: Option<PlateDetector>,
     pub recogniser: Recogniser,
     /// The second recogniser and the confidence under which it is asked.
     pub second: Option<(Recogniser, f32)>,
@@ -574,6 +588,12 @@ impl PlateReader {
         options: &ReaderOptions,
     ) -> Result<Self, PlateError> {
         let detector = PlateDetector::open(env, manifest, models_dir, &options.detector, options)?;
+        let close_detector = match &options.close_detector {
+            Some(name) if *name != options.detector => Some(PlateDetector::open(
+                env, manifest, models_dir, name, options,
+            )?),
+            _ => None,
+        };
         let recogniser = Recogniser::open(env, manifest, models_dir, &options.recogniser, options)?;
         let second = match &options.second_recogniser {
             Some(name) if *name != options.recogniser => Some((
@@ -584,6 +604,7 @@ impl PlateReader {
         };
         Ok(Self {
             detector,
+            close_detector,
             recogniser,
             second,
             times: ReaderTimes::default(),
@@ -799,6 +820,8 @@ impl PlateReader {
         };
         let (dx, dy) = (x0 as f32, y0 as f32);
         let shifted = [x - dx, y - dy, w, h];
+        // The scenes' detector, whose picture the window was sized to enlarge the plate in
+        // (with the nearest detector's the photos read 196 of 238 instead of 197).
         let best = self
             .detector
             .locate(&view)?
@@ -817,15 +840,29 @@ impl PlateReader {
         })
     }
 
+    /// The detector for a close view (a vehicle, a plate crop) `width` x `height`: the one whose
+    /// picture is nearest the view's longer side in scale, so that it is enlarged or shrunk the
+    /// least (the close views' detector up to the geometric mean of the two pictures' sides).
+    pub fn detector_for(&mut self, width: u32, height: u32) -> &mut PlateDetector {
+        let long_side = f64::from(width.max(height));
+        let side = |d: &PlateDetector| f64::from(d.spec.width.max(d.spec.height));
+        match self.close_detector.as_mut() {
+            Some(close) if long_side * long_side <= side(close) * side(&self.detector) => close,
+            _ => &mut self.detector,
+        }
+    }
+
     fn locate_in(&mut self, image: &RgbView<'_>, region: Region) -> Result<Vec<Found>, PlateError> {
         match region {
             Region::Vehicle => Ok(self
-                .detector
+                .detector_for(image.width, image.height)
                 .locate(image)?
                 .into_iter()
                 .map(Found::detected)
                 .collect()),
             Region::Whole => {
+                // A scene's plates are small in it however small the scene: the scenes'
+                // detector (a 405x303 photo read `0440` for 1B 70440 with the close one).
                 let located = self.detector.locate(image)?;
                 let mut found = Vec::with_capacity(located.len());
                 for plate in located {
@@ -862,7 +899,11 @@ impl PlateReader {
                 };
                 let (dx, dy) = (border_x as f32, border_y as f32);
                 let (fw, fh) = (w as f32, h as f32);
-                let best = self.detector.locate(&framed)?.into_iter().next();
+                let best = self
+                    .detector_for(framed.width, framed.height)
+                    .locate(&framed)?
+                    .into_iter()
+                    .next();
                 // A crop holds one plate: the best, if it covers a fair part of the crop.
                 let found = match best {
                     // One row of a two-row plate, found as a one-row plate, is not the plate.
@@ -913,7 +954,7 @@ impl PlateReader {
                 };
                 let (dx, dy) = (x0 as f32, y0 as f32);
                 Ok(self
-                    .detector
+                    .detector_for(view.width, view.height)
                     .locate(&view)?
                     .into_iter()
                     .map(|p| {

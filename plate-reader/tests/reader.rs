@@ -203,16 +203,17 @@ fn held_out_vietnamese_crops_stay_above_the_measured_floor() {
         by_rows[2].0,
         by_rows[2].1
     );
-    // The issue's bar is 0.95 and is NOT met yet: with PP-OCRv6's second opinion this reader
-    // measures 0.780 (291/373) against the labels as given and 0.922 (344/373) against the
-    // reviewed labels. These floors guard what has been reached; they are not the bar.
+    // The issue's bar is 0.95 and is NOT met yet: with PP-OCRv6's second opinion and the
+    // 320x320 plate detector for crops this size, this reader measures 0.794 (296/373) against
+    // the labels as given and 0.930 (347/373) against the reviewed labels (0.922 with the
+    // 640x640 detector). These floors guard what has been reached; they are not the bar.
     assert!(
-        accuracy >= 0.74,
-        "exact-match rate {accuracy:.3} fell under the 0.74 floor (bar 0.95)"
+        accuracy >= 0.76,
+        "exact-match rate {accuracy:.3} fell under the 0.76 floor (bar 0.95)"
     );
     assert!(
-        reviewed_accuracy >= 0.90,
-        "exact-match rate against reviewed labels {reviewed_accuracy:.3} fell under the 0.90 \
+        reviewed_accuracy >= 0.92,
+        "exact-match rate against reviewed labels {reviewed_accuracy:.3} fell under the 0.92 \
          floor (bar 0.95)"
     );
 }
@@ -249,12 +250,13 @@ fn held_out_crops_shrunk_to_camera_size_stay_above_the_measured_floor() {
          reviewed labels",
         rows.len()
     );
-    // The recogniser trained with lines degraded to this size measures 0.866 (323/373); the one
-    // before it, trained on sharp lines only, 0.818 (305/373). A regression floor that the
-    // earlier recogniser fails.
+    // The recogniser trained with lines degraded to this size measures 0.890 (332/373) with
+    // PP-OCRv6 small's second opinion and the 320x320 plate detector (0.882 with the 640x640
+    // one, 0.866 with PP-OCRv4); the one before it, trained on sharp lines only, 0.818
+    // (305/373). A regression floor that the earlier recogniser fails.
     assert!(
-        accuracy >= 0.84,
-        "exact-match rate of shrunk crops {accuracy:.3} fell under the 0.84 floor"
+        accuracy >= 0.87,
+        "exact-match rate of shrunk crops {accuracy:.3} fell under the 0.87 floor"
     );
 }
 
@@ -425,11 +427,13 @@ fn bad_model_files_are_refused_with_what_and_where() {
     for dir in ["hyperlpr3", "plate-rec"] {
         std::fs::create_dir_all(broken.path().join(dir)).unwrap();
     }
-    std::fs::copy(
-        models.join("hyperlpr3/y5fu_640x_sim.onnx"),
-        broken.path().join("hyperlpr3/y5fu_640x_sim.onnx"),
-    )
-    .unwrap();
+    for detector in ["y5fu_640x_sim.onnx", "y5fu_320x_sim.onnx"] {
+        std::fs::copy(
+            models.join("hyperlpr3").join(detector),
+            broken.path().join("hyperlpr3").join(detector),
+        )
+        .unwrap();
+    }
     std::fs::write(
         broken.path().join("plate-rec/roadsight_plate_rec.onnx"),
         b"not a model",
@@ -440,18 +444,26 @@ fn bad_model_files_are_refused_with_what_and_where() {
     assert!(message.contains("roadsight-plate-rec"), "{message}");
     assert!(message.contains("sha256"), "{message}");
 
-    // The vehicle detector named as the plate detector.
-    let wrong_kind = ReaderOptions {
-        detector: "yolox-nano".to_string(),
-        ..ReaderOptions::default()
-    };
-    let message = open_with(&models, &manifest, &wrong_kind)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        message.contains("yolox-nano") && message.contains("not a plate detector"),
-        "{message}"
-    );
+    // The vehicle detector named as the plate detector, of scenes or of close views.
+    let wrong_kinds = [
+        ReaderOptions {
+            detector: "yolox-nano".to_string(),
+            ..ReaderOptions::default()
+        },
+        ReaderOptions {
+            close_detector: Some("yolox-nano".to_string()),
+            ..ReaderOptions::default()
+        },
+    ];
+    for wrong_kind in &wrong_kinds {
+        let message = open_with(&models, &manifest, wrong_kind)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("yolox-nano") && message.contains("not a plate detector"),
+            "{message}"
+        );
+    }
 
     // A manifest whose recogniser input shape does not match the file.
     let text = std::fs::read_to_string(repo().join("models/manifest.toml"))
