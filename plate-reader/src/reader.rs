@@ -258,6 +258,11 @@ impl PlateDetector {
         Ok(detector)
     }
 
+    /// The detector's name in the manifest.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Plates in `image`, best first, in image pixels.
     pub fn locate(&mut self, image: &RgbView<'_>) -> Result<Vec<LocatedPlate>, PlateError> {
         let letterbox = letterbox_rgb_into(

@@ -419,6 +419,37 @@ fn reads_in_a_batch_equal_reads_one_by_one() {
 }
 
 #[test]
+fn each_close_view_goes_to_the_detector_whose_picture_is_nearest_its_size() {
+    let mut reader = reader();
+    // Pictures of 320 and 640 px: the boundary is their geometric mean, 452.5 px.
+    for (width, height, expected) in [
+        (150, 90, "hyperlpr3-plate-320"),
+        (452, 300, "hyperlpr3-plate-320"),
+        (453, 300, "hyperlpr3-plate-640"),
+        (300, 460, "hyperlpr3-plate-640"),
+        (1280, 720, "hyperlpr3-plate-640"),
+    ] {
+        assert_eq!(
+            reader.detector_for(width, height).name(),
+            expected,
+            "{width}x{height}"
+        );
+    }
+    // Without a close detector every view goes to the one detector.
+    let mut single = open_with(
+        &required(repo().join(".deps/models"), "the models folder"),
+        &manifest(),
+        &ReaderOptions {
+            close_detector: None,
+            ..ReaderOptions::default()
+        },
+    )
+    .unwrap();
+    assert!(single.close_detector.is_none());
+    assert_eq!(single.detector_for(150, 90).name(), "hyperlpr3-plate-640");
+}
+
+#[test]
 fn bad_model_files_are_refused_with_what_and_where() {
     let models = required(repo().join(".deps/models"), "the models folder");
     let manifest = manifest();
