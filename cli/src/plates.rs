@@ -152,6 +152,55 @@ pub struct EvalPlatesArgs {
     /// fixtures/label-errata/plates-vn.csv): the crops are then also scored against them.
     #[arg(long)]
     pub label_errata: Option<PathBuf>,
+    /// Reviewed corrections of the photos' labels (image,label,reviewed,note, the image as
+    /// FOLDER/FILE; fixtures/label-errata/cars-plates.csv): the photos are then also scored
+    /// against them.
+    #[arg(long)]
+    pub photo_label_errata: Option<PathBuf>,
+}
+
+/// A photo label corrected by review, keyed by `FOLDER/FILE` (`eu/eu5.jpg`).
+#[derive(Debug, Clone)]
+pub struct PhotoErratum {
+    /// The label as its `.txt` file gives it (a line that no longer matches is stale).
+    pub label: String,
+    /// What the plate shows, normalised.
+    pub reviewed: String,
+    /// The errata file and line, for errors.
+    pub at: String,
+}
+
+/// Reads a photo label-errata file (image,label,reviewed,note). Each label is checked when its
+/// photo is scored, since it lives in the photo's own `.txt` file.
+pub fn load_photo_errata(file: &Path) -> anyhow::Result<BTreeMap<String, PhotoErratum>> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let mut errata = BTreeMap::new();
+    for (number, row) in text.lines().enumerate().skip(1) {
+        let at = format!("{}:{}", file.display(), number + 1);
+        let fields: Vec<&str> = row.splitn(4, ',').collect();
+        let [image, label, reviewed, _note] = fields[..] else {
+            anyhow::bail!("{at}: expected image,label,reviewed,note");
+        };
+        anyhow::ensure!(
+            image
+                .split_once('/')
+                .is_some_and(|(folder, name)| !folder.is_empty() && !name.is_empty()),
+            "{at}: image `{image}` is not FOLDER/FILE (eu/eu5.jpg)"
+        );
+        let reviewed = normalise(reviewed);
+        anyhow::ensure!(!reviewed.is_empty(), "{at}: the reviewed text is empty");
+        let erratum = PhotoErratum {
+            label: label.to_string(),
+            reviewed,
+            at: at.clone(),
+        };
+        anyhow::ensure!(
+            errata.insert(image.to_string(), erratum).is_none(),
+            "{at}: {image} is corrected twice"
+        );
+    }
+    Ok(errata)
 }
 
 /// A label corrected by review: the text and row count the image really shows.
@@ -493,10 +542,16 @@ fn classify_miss(misses: &mut Misses, read: &PlateRead, truth: &str, rows: Optio
 fn eval_photos(
     reader: &mut PlateReader,
     dirs: &[PathBuf],
+    errata: Option<&BTreeMap<String, PhotoErratum>>,
     dump: &mut Option<LineDump>,
     list_misses: bool,
 ) -> anyhow::Result<SetReport> {
-    let mut report = SetReport::default();
+    let mut report = SetReport {
+        reviewed: errata.map(|_| ReviewedScore::default()),
+        ..SetReport::default()
+    };
+    let mut errata_used = std::collections::BTreeSet::new();
+    let mut folders = Vec::new();
     let opinions_before = reader.times().second_opinions;
     let mut busy = std::time::Duration::ZERO;
     for dir in dirs {
@@ -504,6 +559,7 @@ fn eval_photos(
             || dir.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
         );
+        folders.push(group_name.clone());
         let mut labels: Vec<PathBuf> = std::fs::read_dir(dir)
             .with_context(|| format!("reading {}", dir.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -527,7 +583,29 @@ fn eval_photos(
             };
             let truth_box = [number(x)?, number(y)?, number(w)?, number(h)?];
             let truth = normalise(plate);
+            let image = format!("{group_name}/{file}");
+            let correction = match errata.and_then(|e| e.get(&image)) {
+                Some(erratum) if erratum.label == plate.trim() => {
+                    errata_used.insert(image.clone());
+                    Some(erratum.reviewed.clone())
+                }
+                Some(erratum) => anyhow::bail!(
+                    "{}: {image} is labelled `{}`, the errata correct `{}` (stale errata)",
+                    erratum.at,
+                    plate.trim(),
+                    erratum.label
+                ),
+                None => None,
+            };
+            let reviewed_truth = correction.clone().unwrap_or_else(|| truth.clone());
+            if let Some(reviewed) = report.reviewed.as_mut() {
+                reviewed.corrected_labels += u64::from(correction.is_some());
+                reviewed.by_group.entry(group_name.clone()).or_default().1 += 1;
+            }
             let Some(decoded) = report.open_image(&group_name, &dir.join(file)) else {
+                if let Some(reviewed) = report.reviewed.as_mut() {
+                    reviewed.misses.detection += 1;
+                }
                 continue;
             };
             let Some(view) = decoded.view() else {
@@ -561,7 +639,26 @@ fn eval_photos(
                     "photo",
                 )?;
             }
-            if plates.iter().any(|(p, _)| p.plate.text == truth) {
+            let reads: Vec<&str> = plates.iter().map(|(p, _)| p.plate.text.as_str()).collect();
+            if let Some(reviewed) = report.reviewed.as_mut() {
+                if reads.contains(&reviewed_truth.as_str()) {
+                    reviewed.exact += 1;
+                    if let Some(g) = reviewed.by_group.get_mut(&group_name) {
+                        g.0 += 1;
+                    }
+                } else {
+                    match at_label.first() {
+                        None => reviewed.misses.detection += 1,
+                        Some((read, _)) => {
+                            classify_miss(&mut reviewed.misses, read, &reviewed_truth, None)
+                        }
+                    }
+                    if list_misses {
+                        eprintln!("miss {image}: reviewed truth {reviewed_truth}, read {reads:?}");
+                    }
+                }
+            }
+            if reads.contains(&truth.as_str()) {
                 report.exact += 1;
                 if let Some(g) = report.by_group.get_mut(&group_name) {
                     g.0 += 1;
@@ -572,11 +669,28 @@ fn eval_photos(
                 None => report.misses.detection += 1,
                 Some((read, _)) => classify_miss(&mut report.misses, read, &truth, None),
             }
-            if list_misses {
-                let reads: Vec<&str> = plates.iter().map(|(p, _)| p.plate.text.as_str()).collect();
-                eprintln!("miss {group_name}/{file}: truth {truth}, read {reads:?}");
+            if list_misses && report.reviewed.is_none() {
+                eprintln!("miss {image}: truth {truth}, read {reads:?}");
             }
         }
+    }
+    // Every correction of a folder scored here must have met its photo.
+    if let Some(errata) = errata {
+        let unmatched: Vec<&str> = errata
+            .iter()
+            .filter(|(image, _)| {
+                !errata_used.contains(*image)
+                    && image
+                        .split_once('/')
+                        .is_some_and(|(folder, _)| folders.iter().any(|f| f == folder))
+            })
+            .map(|(_, erratum)| erratum.at.as_str())
+            .collect();
+        anyhow::ensure!(
+            unmatched.is_empty(),
+            "photo label errata name photos that are not in the folders scored: {}",
+            unmatched.join(", ")
+        );
     }
     report.second_opinions = reader.times().second_opinions - opinions_before;
     finish_set(&mut report, busy.as_secs_f64());
@@ -588,6 +702,11 @@ pub fn eval_plates(args: &EvalPlatesArgs) -> anyhow::Result<()> {
         args.crops_dir.is_some() || !args.photos_dir.is_empty(),
         crate::UsageError("give --crops-dir and/or --photos-dir".to_string())
     );
+    let photo_errata = args
+        .photo_label_errata
+        .as_deref()
+        .map(load_photo_errata)
+        .transpose()?;
     let mut reader = open_reader(&args.models)?;
     let mut dump = match &args.dump_lines {
         Some(dir) => {
@@ -616,6 +735,7 @@ pub fn eval_plates(args: &EvalPlatesArgs) -> anyhow::Result<()> {
         Some(eval_photos(
             &mut reader,
             &args.photos_dir,
+            photo_errata.as_ref(),
             &mut dump,
             args.list_misses,
         )?)

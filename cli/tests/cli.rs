@@ -476,6 +476,66 @@ fn eval_plates_scores_against_reviewed_labels_and_refuses_stale_errata() {
 }
 
 #[test]
+fn eval_plates_scores_photos_against_reviewed_labels_and_refuses_stale_errata() {
+    // eu5.jpg shows the British OY09 FEU and is labelled OYO9FEU; eu1.jpg is labelled right.
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("eu");
+    std::fs::create_dir_all(&folder).unwrap();
+    for stem in ["eu1", "eu5"] {
+        for ext in ["jpg", "txt"] {
+            let file = format!("{stem}.{ext}");
+            std::fs::copy(
+                shared_data().join("cars-plates/eu").join(&file),
+                folder.join(&file),
+            )
+            .unwrap();
+        }
+    }
+    let errata = dir.path().join("photo-errata.csv");
+    let eval = |errata_text: &str| {
+        std::fs::write(&errata, errata_text).unwrap();
+        roadsight(&[
+            "eval",
+            "plates",
+            "--photos-dir",
+            folder.to_str().unwrap(),
+            "--photo-label-errata",
+            errata.to_str().unwrap(),
+            "--json",
+        ])
+    };
+    let output = eval("image,label,reviewed,note\neu/eu5.jpg,OYO9FEU,OY09FEU,year digits\n");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let report: serde_json::Value = serde_json::from_str(text(&output.stdout).trim()).unwrap();
+    let set = &report["photos"];
+    assert_eq!(set["images"], 2, "{report}");
+    assert_eq!(set["reviewed"]["corrected_labels"], 1, "{report}");
+    // The reader reads the zeros the plate shows: a miss against the label, a hit reviewed.
+    assert_eq!(
+        set["reviewed"]["exact"].as_u64().unwrap(),
+        set["exact"].as_u64().unwrap() + 1,
+        "{report}"
+    );
+    assert_eq!(set["reviewed"]["by_group"]["eu"][1], 2, "{report}");
+
+    // Bad errata are refused with an error naming the line.
+    for (line, why) in [
+        // The label no longer matches the photo's .txt: stale.
+        ("eu/eu5.jpg,OY09FEU,OY09FEU,t", "stale"),
+        // A photo the scored folder does not hold.
+        ("eu/eu9.jpg,ABC123,ABC128,t", "not in the folders"),
+    ] {
+        let output = eval(&format!("image,label,reviewed,note\n{line}\n"));
+        assert!(!output.status.success(), "{line}");
+        let message = text(&output.stderr);
+        assert!(
+            message.contains("photo-errata.csv:2") && message.contains(why),
+            "{message}"
+        );
+    }
+}
+
+#[test]
 fn bench_plates_reports_both_sides_and_the_ratio() {
     let output = roadsight(&["bench", "plates", "--count", "4", "--batch", "2", "--json"]);
     assert!(output.status.success(), "{}", text(&output.stderr));
