@@ -10,6 +10,7 @@
 //! - [`frame`]: the analysed [`Frame`] and its tensor picture ([`TensorImage`]): detector input
 //!   geometry ([`TensorSpec`], [`Letterbox`]) and pixels in a recycled [`PlaneBuffer`]
 //!   ([`buffer_pool`]).
+//! - [`geometry`]: box arithmetic (corners, intersection over union).
 //! - [`vehicle`]: [`VehicleClass`], the detector's [`Detection`] and the tracker's
 //!   [`TrackedVehicle`] (image pixels).
 //! - [`counting`]: analytics records: [`counting::Crossing`], [`counting::FlowCount`],
@@ -28,6 +29,7 @@ pub mod config;
 pub mod counting;
 pub mod event;
 pub mod frame;
+pub mod geometry;
 pub mod health;
 pub mod ids;
 pub mod intersection;

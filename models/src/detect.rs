@@ -34,15 +34,10 @@ impl Corners {
     }
 
     pub fn iou(&self, other: &Corners) -> f32 {
-        let w = (self.x1.min(other.x1) - self.x0.max(other.x0)).max(0.0);
-        let h = (self.y1.min(other.y1) - self.y0.max(other.y0)).max(0.0);
-        let intersection = w * h;
-        let union = self.area() + other.area() - intersection;
-        if union <= 0.0 {
-            0.0
-        } else {
-            intersection / union
-        }
+        roadsight_core::geometry::iou_corners(
+            [self.x0, self.y0, self.x1, self.y1],
+            [other.x0, other.y0, other.x1, other.y1],
+        )
     }
 }
 

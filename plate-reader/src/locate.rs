@@ -6,6 +6,7 @@
 //! score of a candidate is objectness times its best class score, as in HyperLPR3.
 
 use crate::geometry::Quad;
+use roadsight_core::geometry::iou;
 use roadsight_core::Letterbox;
 
 /// Values per candidate in the `y5fu` output.
@@ -52,19 +53,6 @@ pub fn decode_y5fu(output: &[f32], score_threshold: f32) -> Vec<LocatedPlate> {
         .collect()
 }
 
-/// Intersection over union of two boxes `x, y, w, h`.
-pub fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
-    let w = ((a[0] + a[2]).min(b[0] + b[2]) - a[0].max(b[0])).max(0.0);
-    let h = ((a[1] + a[3]).min(b[1] + b[3]) - a[1].max(b[1])).max(0.0);
-    let intersection = w * h;
-    let union = a[2] * a[3] + b[2] * b[3] - intersection;
-    if union <= 0.0 {
-        0.0
-    } else {
-        intersection / union
-    }
-}
-
 /// Non-maximum suppression over boxes, highest score first.
 pub fn suppress_overlaps(mut plates: Vec<LocatedPlate>, iou_threshold: f32) -> Vec<LocatedPlate> {
     plates.sort_by(|a, b| b.score.total_cmp(&a.score));
@@ -72,7 +60,7 @@ pub fn suppress_overlaps(mut plates: Vec<LocatedPlate>, iou_threshold: f32) -> V
     for plate in plates {
         if kept
             .iter()
-            .all(|k| iou(&k.bbox, &plate.bbox) <= iou_threshold)
+            .all(|k| iou(k.bbox, plate.bbox) <= iou_threshold)
         {
             kept.push(plate);
         }

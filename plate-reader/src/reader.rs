@@ -9,11 +9,12 @@ use crate::grammar::{
 };
 use crate::line::{compose_line, middle_texture_ratio, LineImage, LineSpec};
 use crate::locate::{
-    decode_y5fu, iou, rows_from_aspect, suppress_overlaps, to_image_space, LocatedPlate,
+    decode_y5fu, rows_from_aspect, suppress_overlaps, to_image_space, LocatedPlate,
 };
 use ort::environment::Environment;
 use ort::session::Session;
 use ort::value::TensorRef;
+use roadsight_core::geometry::iou;
 use roadsight_core::TensorImage;
 use roadsight_core::TensorSpec;
 use roadsight_models::detect::{fill_input, letterbox_rgb_into, tensor_spec_of};
@@ -831,7 +832,7 @@ impl PlateReader {
             .detector
             .locate(&view)?
             .into_iter()
-            .map(|p| (iou(&p.bbox, &shifted), p))
+            .map(|p| (iou(p.bbox, shifted), p))
             .filter(|(overlap, _)| *overlap >= 0.5)
             .max_by(|a, b| a.0.total_cmp(&b.0));
         Ok(match best {

@@ -69,6 +69,9 @@ pub fn write_mot(rows: &[MotRow]) -> String {
         .collect()
 }
 
+/// Intersection over union of two boxes `[x, y, w, h]`, in f64 like py-motmetrics, whose
+/// figures the scorer matches to 1e-9 ([`roadsight_core::geometry::iou`] is the f32 one the
+/// stages use).
 fn iou(a: [f64; 4], b: [f64; 4]) -> f64 {
     let w = ((a[0] + a[2]).min(b[0] + b[2]) - a[0].max(b[0])).max(0.0);
     let h = ((a[1] + a[3]).min(b[1] + b[3]) - a[1].max(b[1])).max(0.0);

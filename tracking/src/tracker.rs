@@ -23,6 +23,7 @@
 
 use crate::assignment::assign_edges;
 use crate::kalman::BoxFilter;
+use roadsight_core::geometry::{corners, iou_corners};
 use roadsight_core::{Detection, Timestamp, TrackId, TrackState, TrackedVehicle, VehicleClass};
 use std::time::Duration;
 
@@ -186,22 +187,6 @@ pub struct Tracker {
     ended: Vec<TrackId>,
 }
 
-fn corners(bbox: [f32; 4]) -> [f32; 4] {
-    [bbox[0], bbox[1], bbox[0] + bbox[2], bbox[1] + bbox[3]]
-}
-
-fn iou(a: [f32; 4], b: [f32; 4]) -> f32 {
-    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let intersection = w * h;
-    let union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - intersection;
-    if union > 0.0 {
-        intersection / union
-    } else {
-        0.0
-    }
-}
-
 /// Feasible `(track, detection, cost)` pairs with `cost = 1 - IoU (x score)` below `limit`,
 /// found by sweeping detections sorted by left edge, so only overlapping pairs are tested.
 fn overlap_edges(
@@ -224,7 +209,7 @@ fn overlap_edges(
             if detection[0] >= track[2] {
                 break;
             }
-            let overlap = iou(*track, detection);
+            let overlap = iou_corners(*track, detection);
             if overlap <= 0.0 {
                 continue;
             }
