@@ -539,6 +539,10 @@ const ZOOM_MIN_GAIN: f32 = 1.5;
 /// Grey of the border a plate crop is framed in before detection.
 const CROP_BORDER_GREY: u8 = 114;
 
+/// A scene in which the first look finds no plate is searched again this many times smaller:
+/// at the top-left of a grey canvas this many times its size.
+const SHRUNK_SEARCH_SCALE: usize = 2;
+
 /// A plate waiting for the recogniser.
 struct Pending {
     /// The located plate this line reads (a plate in doubt about its rows has two lines).
@@ -569,7 +573,8 @@ pub struct PlateReader {
 #[derive(Debug, Clone, Copy)]
 pub enum Region {
     /// Locate plates in the whole image, a scene: a plate the detector's picture shrinks is
-    /// located again, enlarged, in a window around it (sharper corners).
+    /// located again, enlarged, in a window around it (sharper corners); a scene with no plate
+    /// found is searched again shrunk to half (a plate filling a close-up photo).
     Whole,
     /// The image is one vehicle's crop: locate plates in it (the crop already enlarges them).
     Vehicle,
@@ -846,6 +851,32 @@ impl PlateReader {
         })
     }
 
+    /// Plates in a scene in which the first look found none, searched again with the scene
+    /// [`SHRUNK_SEARCH_SCALE`] times smaller in the detector's picture. The detector learnt
+    /// plates small in their scene, and finds one that fills much of a close-up photo poorly,
+    /// as it does a plate crop (which is framed in a border for that reason).
+    fn locate_shrunk(&mut self, image: &RgbView<'_>) -> Result<Vec<LocatedPlate>, PlateError> {
+        let (w, h) = (image.width as usize, image.height as usize);
+        let (cw, ch) = (w * SHRUNK_SEARCH_SCALE, h * SHRUNK_SEARCH_SCALE);
+        let mut canvas = vec![CROP_BORDER_GREY; cw * ch * 3];
+        for (y, row) in image.pixels.chunks_exact(w * 3).take(h).enumerate() {
+            canvas[y * cw * 3..y * cw * 3 + w * 3].copy_from_slice(row);
+        }
+        let shrunk = RgbView {
+            pixels: &canvas,
+            width: cw as u32,
+            height: ch as u32,
+        };
+        // The scene sits at the canvas's origin: its plates are in scene pixels already.
+        let (fw, fh) = (w as f32, h as f32);
+        Ok(self
+            .detector
+            .locate(&shrunk)?
+            .into_iter()
+            .filter(|p| p.bbox[0] + p.bbox[2] / 2.0 < fw && p.bbox[1] + p.bbox[3] / 2.0 < fh)
+            .collect())
+    }
+
     /// The detector for a close view (a vehicle, a plate crop) `width` x `height`: the one whose
     /// picture is nearest the view's longer side in scale, so that it is enlarged or shrunk the
     /// least (with 320 and 640 px pictures, the 320 one up to their geometric mean, 452 px); the
@@ -874,7 +905,10 @@ impl PlateReader {
             Region::Whole => {
                 // A scene's plates are small in it however small the scene: the scenes'
                 // detector (a 405x303 photo read `0440` for 1B 70440 with the close one).
-                let located = self.detector.locate(image)?;
+                let mut located = self.detector.locate(image)?;
+                if located.is_empty() {
+                    located = self.locate_shrunk(image)?;
+                }
                 let mut found = Vec::with_capacity(located.len());
                 for plate in located {
                     found.push(Found::detected(self.relocate_zoomed(image, plate)?));

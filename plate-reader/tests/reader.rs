@@ -260,6 +260,42 @@ fn held_out_crops_shrunk_to_camera_size_stay_above_the_measured_floor() {
     );
 }
 
+/// A car photo's label file (`FILE\tx\ty\tw\th\tPLATE`): the labelled box, the normalised
+/// plate, and what the reader finds in the whole photo.
+fn read_labelled_photo(
+    reader: &mut PlateReader,
+    label: &Path,
+) -> ([f32; 4], String, Vec<roadsight_plate_reader::PlateRead>) {
+    let text = std::fs::read_to_string(label).unwrap();
+    let fields: Vec<&str> = text.trim().split('\t').collect();
+    let number = |i: usize| fields[i].parse::<f32>().unwrap();
+    let image = Rgb::open(&label.with_file_name(fields[0]));
+    let plates = reader
+        .read(&[(image.view(), Region::Whole)])
+        .unwrap()
+        .pop()
+        .unwrap();
+    (
+        [number(1), number(2), number(3), number(4)],
+        normalise(fields[5]),
+        plates,
+    )
+}
+
+/// A plate that fills much of a close-up photo (`us10.jpg`: 251x125 px of 800x600) is not
+/// found by the first look, whose detector learnt plates small in their scene; the scene is
+/// searched again shrunk to half, and the plate found where its label puts it.
+#[test]
+fn a_plate_filling_a_close_up_photo_is_found_by_the_shrunk_search() {
+    let (labelled, truth, plates) =
+        read_labelled_photo(&mut reader(), &data().join("cars-plates/us/us10.txt"));
+    let at_label = plates
+        .iter()
+        .find(|p| roadsight_core::geometry::iou(p.bbox, labelled) >= 0.5)
+        .unwrap_or_else(|| panic!("no plate at the labelled box: {plates:?}"));
+    assert_eq!(at_label.plate.text, truth, "{plates:?}");
+}
+
 #[test]
 fn car_photos_end_to_end_stay_above_the_measured_floor() {
     let mut reader = reader();
@@ -273,15 +309,7 @@ fn car_photos_end_to_end_stay_above_the_measured_floor() {
             .collect();
         labels.sort();
         for label in labels {
-            let text = std::fs::read_to_string(&label).unwrap();
-            let fields: Vec<&str> = text.trim().split('\t').collect();
-            let truth = normalise(fields[5]);
-            let image = Rgb::open(&dir.join(fields[0]));
-            let plates = reader
-                .read(&[(image.view(), Region::Whole)])
-                .unwrap()
-                .pop()
-                .unwrap();
+            let (_, truth, plates) = read_labelled_photo(&mut reader, &label);
             total += 1;
             exact += usize::from(plates.iter().any(|p| p.plate.text == truth));
         }
@@ -290,13 +318,15 @@ fn car_photos_end_to_end_stay_above_the_measured_floor() {
     eprintln!("car photos: {exact}/{total} = {accuracy:.3}");
     assert!(total >= 238, "{total} photos");
     // The bar is 0.88 and is NOT met yet: with PP-OCRv6's second opinion, North
-    // American plates' round glyph read as 0 and a second, zoomed look at plates the scene shows
-    // small, this reader measures 0.828 (197/238; US plates, 128/163, are the weak part; 0.782
-    // with PP-OCRv4 as the second recogniser, 0.756 then with one look). A regression floor,
-    // not the bar, that the reader with PP-OCRv4 fails.
+    // American plates' round glyph read as 0, a second, zoomed look at plates the scene shows
+    // small and a shrunk search of scenes the first look finds no plate in, this reader
+    // measures 0.836 against the labels as given (199/238; US plates, 130/163, are the weak
+    // part; 0.866 against reviewed labels, `eval plates --photo-label-errata`; 0.828 before the
+    // shrunk search, 0.782 then with PP-OCRv4 as the second recogniser, 0.756 then with one
+    // look). A regression floor, not the bar, that the reader without the shrunk search fails.
     assert!(
-        accuracy >= 0.81,
-        "end-to-end rate {accuracy:.3} fell under the 0.81 floor (bar 0.88)"
+        accuracy >= 0.832,
+        "end-to-end rate {accuracy:.3} fell under the 0.832 floor (bar 0.88)"
     );
 }
 
