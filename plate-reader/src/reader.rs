@@ -857,6 +857,9 @@ impl PlateReader {
     /// as it does a plate crop (which is framed in a border for that reason).
     fn locate_shrunk(&mut self, image: &RgbView<'_>) -> Result<Vec<LocatedPlate>, PlateError> {
         let (w, h) = (image.width as usize, image.height as usize);
+        if w == 0 || h == 0 || image.pixels.len() < w * h * 3 {
+            return Ok(Vec::new());
+        }
         let (cw, ch) = (w * SHRUNK_SEARCH_SCALE, h * SHRUNK_SEARCH_SCALE);
         let mut canvas = vec![CROP_BORDER_GREY; cw * ch * 3];
         for (y, row) in image.pixels.chunks_exact(w * 3).take(h).enumerate() {
