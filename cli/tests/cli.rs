@@ -675,11 +675,17 @@ fn run_reads_and_votes_the_plates_of_tracked_vehicles() {
     assert_eq!(fused_reads, 0, "fusion is off by default");
     let (right_fused, fused_reads) = run("fused", "[plates]\nfuse_frames = 3\n");
     assert!(fused_reads > 0, "no fused plate picture was read");
-    // Seed 1 measures 1 sure plate right by default and 2 fused (2 and 3 with the 640x640
-    // plate detector on every vehicle, before the nearest-size choice).
+    // Seed 1 measures 3 sure plates right by default and 1 fused, since the recogniser learnt
+    // lines blurred and JPEG-compressed at a few pixels high (before it: 1 by default and 2
+    // fused, the fused read then the better). Regression floors, under those: the recogniser
+    // before fails the default's.
     assert!(
-        right_fused >= right,
-        "fused: {right_fused} plates right, default {right}"
+        right >= 2,
+        "default: {right} plates right, under the floor 2"
+    );
+    assert!(
+        right_fused >= 1,
+        "fused: {right_fused} plates right, under the floor 1"
     );
 }
 

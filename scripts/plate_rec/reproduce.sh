@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rebuilds models/plate-rec/roadsight_plate_rec.onnx from scratch (about an hour on 2 cores):
+# Rebuilds models/plate-rec/roadsight_plate_rec.onnx from scratch (45-80 minutes on 2 cores):
 #   1. an untrained model with the right geometry, so the reader can compose lines for it;
 #   2. 8,000 Vietnamese-style and 6,000 foreign-style synthetic plates (synth.py) and the
 #      development crops (../shared/data/plates-vn), each turned into recogniser lines by
@@ -24,6 +24,8 @@ PY="$VENV/bin/python"
 BIN="$ROOT/target/release/roadsight"
 # The share of training lines degraded to a plate a few pixels high, as cameras see them.
 LOW_RES="${LOW_RES:-0.35}"
+# The share of those also blurred and JPEG-compressed at their small size, as a video encoder does.
+COMPRESSED="${COMPRESSED:-0.5}"
 
 update_manifest() {
   local sha
@@ -59,10 +61,10 @@ wait
 log "training, stage 1: Vietnamese-style plates"
 "$PY" "$ROOT/scripts/plate_rec/train.py" --lines "$WORK/linesA" "$WORK/linesB" \
   --real-lines "$WORK/lines-dev" --out "$WORK/stage1.onnx" --steps 1000 --checkpoint "$WORK/stage1.npz" \
-  --low-resolution-share "$LOW_RES"
+  --low-resolution-share "$LOW_RES" --compressed-share "$COMPRESSED"
 log "training, stage 2: all styles, from stage 1"
 "$PY" "$ROOT/scripts/plate_rec/train.py" --lines "$WORK/linesA" "$WORK/linesB" "$WORK/linesC" "$WORK/linesD" \
   --real-lines "$WORK/lines-dev" --out "$MODEL" --steps "${STEPS:-2500}" \
-  --resume "$WORK/stage1.npz" --checkpoint "$WORK/stage2.npz" --low-resolution-share "$LOW_RES"
+  --resume "$WORK/stage1.npz" --checkpoint "$WORK/stage2.npz" --low-resolution-share "$LOW_RES" --compressed-share "$COMPRESSED"
 update_manifest
 log "done: $MODEL; measure with: $BIN eval plates --crops-dir $DATA/plates-vn --split holdout"

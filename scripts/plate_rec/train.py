@@ -19,6 +19,7 @@ key `character`. The export is checked against the JAX model with onnxruntime.
 
 import argparse
 import csv
+import io
 import os
 import time
 
@@ -28,7 +29,7 @@ import numpy as np
 import onnx
 import optax
 from onnx import TensorProto, helper, numpy_helper
-from PIL import Image
+from PIL import Image, ImageFilter
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 HEIGHT, WIDTH, STEPS = 32, 192, 48
@@ -134,21 +135,30 @@ def load_lines(folders, real_folders):
     return np.stack(images), labels, np.array(weights), np.array(holdout)
 
 
-def low_resolution(line, rng):
+def low_resolution(line, rng, compressed_share=0.0):
     """The line as the reader composes it from a plate only a few pixels high in the frame (20-40
     px high, each row of a two-row plate 8-16 px): area-averaged down, then bilinear back up, as
-    the reader's warp enlarges it."""
+    the reader's warp enlarges it. A `compressed_share` of them is also blurred a little and
+    JPEG-compressed at that small size first, as a video encoder smooths and blocks a plate a few
+    pixels high."""
     scale_h = rng.uniform(0.22, 0.75)
     scale_w = scale_h * rng.uniform(0.8, 1.25)
     small = Image.fromarray(line).resize((max(8, round(WIDTH * scale_w)), max(5, round(HEIGHT * scale_h))),
                                          Image.BOX)
+    if compressed_share > 0 and rng.random() < compressed_share:
+        if rng.random() < 0.5:
+            small = small.filter(ImageFilter.GaussianBlur(rng.uniform(0.2, 0.6)))
+        buf = io.BytesIO()
+        small.save(buf, "JPEG", quality=int(rng.integers(30, 86)))
+        buf.seek(0)
+        small = Image.open(buf).convert("RGB")
     return np.asarray(small.resize((WIDTH, HEIGHT), Image.BILINEAR))
 
 
-def augment(batch, rng, low_resolution_share=0.0):
+def augment(batch, rng, low_resolution_share=0.0, compressed_share=0.0):
     n = len(batch)
     if low_resolution_share > 0:
-        batch = np.stack([low_resolution(line, rng) if rng.random() < low_resolution_share else line
+        batch = np.stack([low_resolution(line, rng, compressed_share) if rng.random() < low_resolution_share else line
                           for line in batch])
     x = batch.astype(np.float32)
     contrast = rng.uniform(0.6, 1.3, (n, 1, 1, 1))
@@ -248,6 +258,8 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--low-resolution-share", type=float, default=0.0,
                     help="the share of training lines degraded to a plate a few pixels high")
+    ap.add_argument("--compressed-share", type=float, default=0.0,
+                    help="the share of those also blurred and JPEG-compressed at their small size")
     ap.add_argument("--init-only", action="store_true")
     ap.add_argument("--resume", help="an .npz of parameters to start from")
     ap.add_argument("--checkpoint", help="where to save parameters as training goes (.npz)")
@@ -307,7 +319,7 @@ def main():
     losses = []
     for n in range(1, args.steps + 1):
         idx = rng.choice(train_index, args.batch, p=p)
-        x = augment(images[idx], rng, args.low_resolution_share)
+        x = augment(images[idx], rng, args.low_resolution_share, args.compressed_share)
         y, y_pad = pack_labels([labels[i] for i in idx])
         params, state, opt_state, loss = step(params, state, opt_state, jnp.asarray(x), jnp.asarray(y),
                                               jnp.asarray(y_pad))
