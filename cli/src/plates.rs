@@ -603,9 +603,6 @@ fn eval_photos(
                 reviewed.by_group.entry(group_name.clone()).or_default().1 += 1;
             }
             let Some(decoded) = report.open_image(&group_name, &dir.join(file)) else {
-                if let Some(reviewed) = report.reviewed.as_mut() {
-                    reviewed.misses.detection += 1;
-                }
                 continue;
             };
             let Some(view) = decoded.view() else {
