@@ -539,6 +539,30 @@ fn classify_miss(misses: &mut Misses, read: &PlateRead, truth: &str, rows: Optio
     }
 }
 
+/// Scores one photo against `truth` into a tally (exact matches, per-group exact and total,
+/// misses): right when any of its `reads` is `truth`; otherwise a detection miss when no plate
+/// was found at the label, or the read there classified. Returns whether it was right.
+fn score_photo(
+    (exact, by_group, misses): (&mut u64, &mut BTreeMap<String, (u64, u64)>, &mut Misses),
+    group: &str,
+    reads: &[&str],
+    read_at_label: Option<&PlateRead>,
+    truth: &str,
+) -> bool {
+    if reads.contains(&truth) {
+        *exact += 1;
+        if let Some(g) = by_group.get_mut(group) {
+            g.0 += 1;
+        }
+        return true;
+    }
+    match read_at_label {
+        None => misses.detection += 1,
+        Some(read) => classify_miss(misses, read, truth, None),
+    }
+    false
+}
+
 fn eval_photos(
     reader: &mut PlateReader,
     dirs: &[PathBuf],
@@ -637,36 +661,31 @@ fn eval_photos(
                 )?;
             }
             let reads: Vec<&str> = plates.iter().map(|(p, _)| p.plate.text.as_str()).collect();
+            let read_at_label = at_label.first().map(|(read, _)| read);
             if let Some(reviewed) = report.reviewed.as_mut() {
-                if reads.contains(&reviewed_truth.as_str()) {
-                    reviewed.exact += 1;
-                    if let Some(g) = reviewed.by_group.get_mut(&group_name) {
-                        g.0 += 1;
-                    }
-                } else {
-                    match at_label.first() {
-                        None => reviewed.misses.detection += 1,
-                        Some((read, _)) => {
-                            classify_miss(&mut reviewed.misses, read, &reviewed_truth, None)
-                        }
-                    }
-                    if list_misses {
-                        eprintln!("miss {image}: reviewed truth {reviewed_truth}, read {reads:?}");
-                    }
+                let hit = score_photo(
+                    (
+                        &mut reviewed.exact,
+                        &mut reviewed.by_group,
+                        &mut reviewed.misses,
+                    ),
+                    &group_name,
+                    &reads,
+                    read_at_label,
+                    &reviewed_truth,
+                );
+                if !hit && list_misses {
+                    eprintln!("miss {image}: reviewed truth {reviewed_truth}, read {reads:?}");
                 }
             }
-            if reads.contains(&truth.as_str()) {
-                report.exact += 1;
-                if let Some(g) = report.by_group.get_mut(&group_name) {
-                    g.0 += 1;
-                }
-                continue;
-            }
-            match at_label.first() {
-                None => report.misses.detection += 1,
-                Some((read, _)) => classify_miss(&mut report.misses, read, &truth, None),
-            }
-            if list_misses && report.reviewed.is_none() {
+            let hit = score_photo(
+                (&mut report.exact, &mut report.by_group, &mut report.misses),
+                &group_name,
+                &reads,
+                read_at_label,
+                &truth,
+            );
+            if !hit && list_misses && report.reviewed.is_none() {
                 eprintln!("miss {image}: truth {truth}, read {reads:?}");
             }
         }

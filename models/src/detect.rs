@@ -29,10 +29,6 @@ pub struct Corners {
 }
 
 impl Corners {
-    pub fn area(&self) -> f32 {
-        (self.x1 - self.x0).max(0.0) * (self.y1 - self.y0).max(0.0)
-    }
-
     pub fn iou(&self, other: &Corners) -> f32 {
         roadsight_core::geometry::iou_corners(
             [self.x0, self.y0, self.x1, self.y1],

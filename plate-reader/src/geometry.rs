@@ -172,6 +172,24 @@ impl<'a> RgbView<'a> {
         Some(out)
     }
 
+    /// The pixels placed on a canvas `width` x `height` of grey `fill`, their top-left corner at
+    /// `(x, y)`: the inverse of [`RgbView::crop`]. `None` when the canvas does not hold them or
+    /// the view is short of its pixels.
+    pub fn placed_on(&self, width: u32, height: u32, x: u32, y: u32, fill: u8) -> Option<Vec<u8>> {
+        let (w, h) = (self.width as usize, self.height as usize);
+        if w == 0 || x as usize + w > width as usize || y as usize + h > height as usize {
+            return None;
+        }
+        let stride = width as usize * 3;
+        let mut canvas = vec![fill; stride * height as usize];
+        let rows = self.pixels.get(..w * h * 3)?.chunks_exact(w * 3);
+        for (row, pixels) in rows.enumerate() {
+            let start = (y as usize + row) * stride + x as usize * 3;
+            canvas[start..start + w * 3].copy_from_slice(pixels);
+        }
+        Some(canvas)
+    }
+
     /// Bilinear sample at a pixel-centre position (`(0.5, 0.5)` is the centre of pixel 0),
     /// clamped at the borders.
     fn sample(&self, x: f32, y: f32) -> [f32; 3] {
@@ -293,6 +311,32 @@ mod tests {
         assert!(image.crop(2, 1, 2, 3).is_none(), "empty");
         assert!(image.crop(0, 0, 5, 3).is_none(), "wider than the image");
         assert!(image.crop(0, 2, 4, 4).is_none(), "below the image");
+    }
+
+    #[test]
+    fn placed_on_a_canvas_the_pixels_come_back_by_crop_and_the_rest_is_grey() {
+        let pixels: Vec<u8> = (0..12u8).flat_map(|i| [i, 0, 0]).collect();
+        let image = RgbView::new(&pixels, 4, 3).expect("whole image");
+        let canvas = image.placed_on(7, 5, 2, 1, 114).expect("fits");
+        assert_eq!(canvas.len(), 7 * 5 * 3);
+        let on_canvas = RgbView::new(&canvas, 7, 5).expect("canvas");
+        assert_eq!(on_canvas.crop(2, 1, 6, 4).expect("inside"), pixels);
+        assert_eq!(&canvas[..3], &[114, 114, 114], "the border is the fill");
+        assert!(
+            image.placed_on(5, 3, 2, 0, 114).is_none(),
+            "wider than the canvas"
+        );
+        assert!(
+            image.placed_on(4, 3, 0, 1, 114).is_none(),
+            "below the canvas"
+        );
+        // A view short of its pixels is refused, not sliced.
+        let short = RgbView {
+            pixels: &pixels[..30],
+            width: 4,
+            height: 3,
+        };
+        assert!(short.placed_on(8, 6, 0, 0, 114).is_none());
     }
 
     #[test]

@@ -541,7 +541,7 @@ const CROP_BORDER_GREY: u8 = 114;
 
 /// A scene in which the first look finds no plate is searched again this many times smaller:
 /// at the top-left of a grey canvas this many times its size.
-const SHRUNK_SEARCH_SCALE: usize = 2;
+const SHRUNK_SEARCH_SCALE: u32 = 2;
 
 /// A plate waiting for the recogniser.
 struct Pending {
@@ -856,22 +856,20 @@ impl PlateReader {
     /// plates small in their scene, and finds one that fills much of a close-up photo poorly,
     /// as it does a plate crop (which is framed in a border for that reason).
     fn locate_shrunk(&mut self, image: &RgbView<'_>) -> Result<Vec<LocatedPlate>, PlateError> {
-        let (w, h) = (image.width as usize, image.height as usize);
-        if w == 0 || h == 0 || image.pixels.len() < w * h * 3 {
+        let (cw, ch) = (
+            image.width * SHRUNK_SEARCH_SCALE,
+            image.height * SHRUNK_SEARCH_SCALE,
+        );
+        let Some(canvas) = image.placed_on(cw, ch, 0, 0, CROP_BORDER_GREY) else {
             return Ok(Vec::new());
-        }
-        let (cw, ch) = (w * SHRUNK_SEARCH_SCALE, h * SHRUNK_SEARCH_SCALE);
-        let mut canvas = vec![CROP_BORDER_GREY; cw * ch * 3];
-        for (y, row) in image.pixels.chunks_exact(w * 3).take(h).enumerate() {
-            canvas[y * cw * 3..y * cw * 3 + w * 3].copy_from_slice(row);
-        }
+        };
         let shrunk = RgbView {
             pixels: &canvas,
-            width: cw as u32,
-            height: ch as u32,
+            width: cw,
+            height: ch,
         };
         // The scene sits at the canvas's origin: its plates are in scene pixels already.
-        let (fw, fh) = (w as f32, h as f32);
+        let (fw, fh) = (image.width as f32, image.height as f32);
         Ok(self
             .detector
             .locate(&shrunk)?
@@ -931,19 +929,17 @@ impl PlateReader {
             Region::Crop | Region::CropWithRows(_) => {
                 // The detector was trained on plates in scenes; a plate that fills the whole
                 // picture is found poorly, so the crop is framed in a grey border first.
-                let (w, h) = (image.width as usize, image.height as usize);
+                let (w, h) = (image.width, image.height);
                 let (border_x, border_y) = (w / 4 + 4, h / 4 + 4);
                 let (cw, ch) = (w + 2 * border_x, h + 2 * border_y);
-                let mut canvas = vec![CROP_BORDER_GREY; cw * ch * 3];
-                for y in 0..h {
-                    let to = ((y + border_y) * cw + border_x) * 3;
-                    canvas[to..to + w * 3]
-                        .copy_from_slice(&image.pixels[y * w * 3..(y + 1) * w * 3]);
-                }
+                let Some(canvas) = image.placed_on(cw, ch, border_x, border_y, CROP_BORDER_GREY)
+                else {
+                    return Ok(Vec::new());
+                };
                 let framed = RgbView {
                     pixels: &canvas,
-                    width: cw as u32,
-                    height: ch as u32,
+                    width: cw,
+                    height: ch,
                 };
                 let (dx, dy) = (border_x as f32, border_y as f32);
                 let (fw, fh) = (w as f32, h as f32);
