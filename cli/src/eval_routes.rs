@@ -303,6 +303,12 @@ pub fn eval_routes(args: &EvalRoutesArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `text` as a TOML basic string, quotes and backslashes escaped: a JSON string is one (serde_json
+/// writes only the escapes TOML also knows, never `\/`).
+fn toml_string(text: &str) -> String {
+    serde_json::Value::String(text.to_owned()).to_string()
+}
+
 /// Runs the main job over the corridor's clips (a child `roadsight run --json`) and returns
 /// its stdout: the events, one JSON line each.
 fn run_main_job(
@@ -315,16 +321,19 @@ fn run_main_job(
     let work = tempfile::tempdir()?;
     let mut config = format!(
         "name = \"corridor\"\n[runtime]\nanalytics_fps = {fps}\nstart_time = \"{START}\"\n\
-         [store]\nurl = \"sqlite:{}\"\n[detector]\nmodel = \"{}\"\n",
-        work.path().join("corridor.db").display(),
-        args.model
+         [store]\nurl = {}\n[detector]\nmodel = {}\n",
+        toml_string(&format!(
+            "sqlite:{}",
+            work.path().join("corridor.db").display()
+        )),
+        toml_string(&args.model)
     );
     let _ = writeln!(config, "[plates]");
     if let Some(name) = &args.close_detector {
-        let _ = writeln!(config, "close_detector = \"{name}\"");
+        let _ = writeln!(config, "close_detector = {}", toml_string(name));
     }
     if let Some(name) = &args.second_recogniser {
-        let _ = writeln!(config, "second_recogniser = \"{name}\"");
+        let _ = writeln!(config, "second_recogniser = {}", toml_string(name));
     }
     if let Some(reads) = args.vote_reads {
         let _ = writeln!(config, "vote_reads = {reads}");
@@ -347,8 +356,9 @@ fn run_main_job(
         let absolute = std::fs::canonicalize(&video)?;
         let _ = write!(
             config,
-            "[[cameras]]\nid = \"{camera}\"\nuri = \"{}\"\n",
-            absolute.display()
+            "[[cameras]]\nid = {}\nuri = {}\n",
+            toml_string(camera),
+            toml_string(&absolute.display().to_string())
         );
     }
     let config_path = work.path().join("city.toml");
@@ -369,4 +379,17 @@ fn run_main_job(
             .with_context(|| format!("--events-out {}", path.display()))?;
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::toml_string;
+
+    #[test]
+    fn a_path_with_quotes_and_backslashes_stays_one_toml_string() {
+        let path = "/tmp/a \"quoted\" folder\\with\tbacks/clip.mp4";
+        let document = format!("uri = {}\n", toml_string(path));
+        let parsed: toml::Table = toml::from_str(&document).expect("valid TOML");
+        assert_eq!(parsed["uri"].as_str(), Some(path));
+    }
 }
