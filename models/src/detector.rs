@@ -147,7 +147,7 @@ impl Detector {
             DecoderKind::Yolox => VehicleDecoder::Yolox,
             DecoderKind::Yolov8 => VehicleDecoder::Yolov8,
             DecoderKind::Yolov5 => VehicleDecoder::Yolov5,
-            DecoderKind::Yolov5PlateCorners | DecoderKind::CtcGreedy => {
+            DecoderKind::Yolov5PlateCorners | DecoderKind::Ctc => {
                 return Err(unusable(format!(
                     "decoder {:?} is not a vehicle detector",
                     output.decoder

@@ -161,7 +161,10 @@ pub enum DecoderKind {
     Yolov8,
     Yolov5,
     Yolov5PlateCorners,
-    CtcGreedy,
+    /// Per-step class probabilities of a CTC text recogniser (`ctc`; `ctc-greedy`, its
+    /// former name, still reads).
+    #[serde(alias = "ctc-greedy")]
+    Ctc,
 }
 
 #[derive(Debug, Clone, Deserialize)]

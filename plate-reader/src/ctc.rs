@@ -1,4 +1,5 @@
-//! Greedy CTC decoding restricted to the plate alphabet, with per-character confidence.
+//! CTC decoding restricted to the plate alphabet (prefix beam search), with per-character
+//! confidence.
 
 /// The recogniser's symbols, index 0 being the CTC blank, and which of them a plate may hold.
 #[derive(Debug, Clone)]
@@ -50,41 +51,181 @@ impl Charset {
         self.plate_char.len()
     }
 
-    /// Greedy CTC over `probabilities` (`steps x classes`, row-major, already softmaxed):
-    /// at each step the most likely of the blank and the plate characters; repeats merge
-    /// unless a blank or another symbol separates them.
+    /// CTC decoding over `probabilities` (`steps x classes`, row-major, already softmaxed),
+    /// among the blank and the plate characters (other symbols are never emitted; a step
+    /// they win goes to the likeliest of the rest). The text is the likeliest over all its
+    /// alignments (prefix beam search, [`BEAM_WIDTH`] beams), not the best single path: a
+    /// character the model spreads over two steps at 0.4 each, with the blank at 0.6, is
+    /// dropped by the best path but is the likelier text. Each character's confidence and
+    /// step come from the text's best alignment (the highest probability over the steps it
+    /// spans, and the first of them).
     pub fn decode(&self, probabilities: &[f32], classes: usize) -> Vec<ReadChar> {
-        let mut out: Vec<ReadChar> = Vec::new();
-        let mut previous = 0usize;
         if classes == 0 {
-            return out;
+            return Vec::new();
         }
-        for (index, step) in probabilities.chunks_exact(classes).enumerate() {
-            let mut best = 0usize;
-            let mut best_p = step[0];
-            for (class, p) in step.iter().enumerate().skip(1) {
-                if *p > best_p && self.plate_char.get(class).copied().flatten().is_some() {
-                    best = class;
-                    best_p = *p;
-                }
-            }
-            if best != 0 {
-                if best == previous {
-                    if let Some(last) = out.last_mut() {
-                        last.confidence = last.confidence.max(best_p);
-                    }
-                } else if let Some(char) = self.plate_char.get(best).copied().flatten() {
-                    out.push(ReadChar {
-                        char,
-                        confidence: best_p,
-                        step: index as u32,
-                    });
-                }
-            }
-            previous = best;
+        let steps: Vec<&[f32]> = probabilities.chunks_exact(classes).collect();
+        let text = self.likeliest_text(&steps);
+        if text.is_empty() {
+            return Vec::new();
         }
-        out
+        best_alignment(&steps, &text)
+            .into_iter()
+            .zip(&text)
+            .filter_map(|((step, confidence), &class)| {
+                Some(ReadChar {
+                    char: self.plate_char.get(class).copied().flatten()?,
+                    confidence,
+                    step,
+                })
+            })
+            .collect()
     }
+
+    /// The likeliest class sequence (blank-free, repeats collapsed) under CTC, by prefix beam
+    /// search over the blank and the plate characters.
+    fn likeliest_text(&self, steps: &[&[f32]]) -> Vec<usize> {
+        // Each beam: its text, the probability of its alignments ending in a blank, and in
+        // its last character. Rescaled at every step (only their ratios matter).
+        let mut beams: Vec<(Vec<usize>, f64, f64)> = vec![(Vec::new(), 1.0, 0.0)];
+        let mut candidates: Vec<(usize, f64)> = Vec::new();
+        for step in steps {
+            let blank = f64::from(step.first().copied().unwrap_or(0.0));
+            candidates.clear();
+            let mut best: Option<(usize, f64)> = None;
+            for (class, &p) in step.iter().enumerate().skip(1) {
+                if self.plate_char.get(class).copied().flatten().is_none() {
+                    continue;
+                }
+                let p = f64::from(p);
+                if p >= CANDIDATE_FLOOR {
+                    candidates.push((class, p));
+                }
+                if best.is_none_or(|(_, q)| p > q) {
+                    best = Some((class, p));
+                }
+            }
+            if let Some(best) = best {
+                if best.1 < CANDIDATE_FLOOR {
+                    candidates.push(best);
+                }
+            }
+            let mut next: Vec<(Vec<usize>, f64, f64)> = Vec::with_capacity(beams.len() * 4);
+            let add =
+                |next: &mut Vec<(Vec<usize>, f64, f64)>, text: Vec<usize>, pb: f64, pnb: f64| {
+                    if let Some(beam) = next.iter_mut().find(|beam| beam.0 == text) {
+                        beam.1 += pb;
+                        beam.2 += pnb;
+                    } else {
+                        next.push((text, pb, pnb));
+                    }
+                };
+            for (text, pb, pnb) in &beams {
+                let total = pb + pnb;
+                add(&mut next, text.clone(), total * blank, 0.0);
+                for &(class, p) in &candidates {
+                    if text.last() == Some(&class) {
+                        // The same character again: the same text unless a blank came between.
+                        add(&mut next, text.clone(), 0.0, pnb * p);
+                        let mut longer = text.clone();
+                        longer.push(class);
+                        add(&mut next, longer, 0.0, pb * p);
+                    } else {
+                        let mut longer = text.clone();
+                        longer.push(class);
+                        add(&mut next, longer, 0.0, total * p);
+                    }
+                }
+            }
+            next.sort_by(|a, b| (b.1 + b.2).total_cmp(&(a.1 + a.2)));
+            next.truncate(BEAM_WIDTH);
+            let scale: f64 = next.iter().map(|beam| beam.1 + beam.2).sum();
+            if scale > 0.0 {
+                for beam in &mut next {
+                    beam.1 /= scale;
+                    beam.2 /= scale;
+                }
+            }
+            beams = next;
+        }
+        beams
+            .into_iter()
+            .max_by(|a, b| (a.1 + a.2).total_cmp(&(b.1 + b.2)))
+            .map(|beam| beam.0)
+            .unwrap_or_default()
+    }
+}
+
+/// Beams kept at each step of the prefix search.
+const BEAM_WIDTH: usize = 8;
+
+/// A plate character under this probability at a step is not tried there (the step's likeliest
+/// character always is).
+const CANDIDATE_FLOOR: f64 = 0.01;
+
+/// For each class of `text`, the first step of its best (Viterbi) CTC alignment over `steps`
+/// and its highest probability over the steps that alignment gives it.
+fn best_alignment(steps: &[&[f32]], text: &[usize]) -> Vec<(u32, f32)> {
+    // States: blank, text[0], blank, text[1], ..., blank (2n + 1).
+    let states = 2 * text.len() + 1;
+    let class_of = |state: usize| {
+        if state.is_multiple_of(2) {
+            0
+        } else {
+            text[state / 2]
+        }
+    };
+    let log = |p: f32| f64::from(p).max(1e-30).ln();
+    let mut score = vec![f64::NEG_INFINITY; states];
+    let mut from: Vec<Vec<u8>> = Vec::with_capacity(steps.len());
+    for (t, step) in steps.iter().enumerate() {
+        let p = |state: usize| log(step.get(class_of(state)).copied().unwrap_or(0.0));
+        let mut next = vec![f64::NEG_INFINITY; states];
+        let mut back = vec![0u8; states];
+        for state in 0..states {
+            if t == 0 {
+                if state < 2 {
+                    next[state] = p(state);
+                }
+                continue;
+            }
+            // Stay (0), come from the state before (1), or skip a blank between two
+            // different characters (2).
+            let mut best = (score[state], 0u8);
+            if state >= 1 && score[state - 1] > best.0 {
+                best = (score[state - 1], 1);
+            }
+            if state >= 2
+                && state % 2 == 1
+                && class_of(state) != class_of(state - 2)
+                && score[state - 2] > best.0
+            {
+                best = (score[state - 2], 2);
+            }
+            if best.0 > f64::NEG_INFINITY {
+                next[state] = best.0 + p(state);
+                back[state] = best.1;
+            }
+        }
+        score = next;
+        from.push(back);
+    }
+    let mut state = if states >= 2 && score[states - 2] > score[states - 1] {
+        states - 2
+    } else {
+        states - 1
+    };
+    let mut out = vec![(u32::MAX, 0.0f32); text.len()];
+    for t in (0..steps.len()).rev() {
+        if state % 2 == 1 {
+            let slot = &mut out[state / 2];
+            slot.0 = t as u32;
+            slot.1 = slot
+                .1
+                .max(steps[t].get(text[state / 2]).copied().unwrap_or(0.0));
+        }
+        state -= usize::from(from[t][state]);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -122,6 +263,32 @@ mod tests {
         assert_eq!(read[0].confidence, 0.95);
         assert_eq!(read[1].confidence, 0.7);
         assert_eq!(read.iter().map(|c| c.step).collect::<Vec<_>>(), [0, 3, 4]);
+    }
+
+    #[test]
+    fn a_character_spread_over_two_steps_is_kept_though_the_blank_wins_each() {
+        // "A" at 0.4 in two steps, the blank at 0.6: the best single path is blank-blank (0.36),
+        // but the text "A" has the alignments A-A, A-blank and blank-A (0.16 + 0.24 + 0.24).
+        let mut spread = [0.0f32; 7];
+        spread[0] = 0.6;
+        spread[1] = 0.4;
+        let steps: Vec<f32> =
+            [step(2, 0.99), spread, spread, step(0, 0.99), step(2, 0.99)].concat();
+        let read = charset().decode(&steps, 7);
+        let text: String = read.iter().map(|c| c.char).collect();
+        assert_eq!(text, "1A1");
+        assert!((read[1].confidence - 0.4).abs() < 1e-6);
+        assert_eq!(read.iter().map(|c| c.step).collect::<Vec<_>>(), [0, 1, 4]);
+    }
+
+    #[test]
+    fn a_blank_the_model_is_sure_of_drops_a_faint_character() {
+        let mut faint = [0.0f32; 7];
+        faint[0] = 0.8;
+        faint[1] = 0.2;
+        let steps: Vec<f32> = [step(2, 0.99), faint, step(0, 0.99), step(2, 0.99)].concat();
+        let text: String = charset().decode(&steps, 7).iter().map(|c| c.char).collect();
+        assert_eq!(text, "11");
     }
 
     #[test]

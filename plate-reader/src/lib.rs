@@ -6,7 +6,7 @@
 //!   a one-row / two-row class (pure).
 //! - [`geometry`] and [`line`]: a perspective warp from the four corners into the recogniser's
 //!   text line; two-row plates are cut into rows laid side by side (pure).
-//! - [`ctc`]: greedy CTC decoding restricted to the plate alphabet, with per-character
+//! - [`ctc`]: CTC decoding (prefix beam search) restricted to the plate alphabet, with per-character
 //!   confidence (pure).
 //! - [`grammar`]: the Vietnamese civil plate grammar with position-guided, confusion-aware
 //!   correction, and a generic fallback that never forces a foreign plate into the

@@ -317,8 +317,8 @@ impl Recogniser {
         let (input, output) = specs_of(
             manifest,
             name,
-            DecoderKind::CtcGreedy,
-            "not a text recogniser (decoder ctc-greedy)",
+            DecoderKind::Ctc,
+            "not a text recogniser (decoder ctc)",
         )?;
         let (height, width) = match (input.shape.get(2), input.shape.get(3)) {
             (Some(&h), Some(&w)) if h > 0 => (h as u32, w),
