@@ -3,11 +3,12 @@
 //! The corridor's cameras (`roadsight fixtures generate` with a `[corridor]` scenario) are run
 //! through the real main job (`roadsight run`: decode, detector, tracker, plate reader and its
 //! votes), started as a child process with a city config written for the corridor. The plates
-//! it emits become sightings (its candidate plates too, which only fill a sure route's missing
-//! pass), [`roadsight_tracking::routes::trace_routes`] joins them with the corridor's links,
-//! and each true route (a vehicle seen by two cameras or more, from
+//! it emits become sightings (its candidate plates too, which fill a sure route's missing pass
+//! or agree among themselves), [`roadsight_tracking::routes::trace_routes`] joins them with the
+//! corridor's links, and each true route (a vehicle seen by two cameras or more, from
 //! `routes.csv`) counts as reconstructed when a traced route carries its plate and visits the
-//! same cameras in the same order.
+//! same cameras in the same order. A traced route over two cameras or more whose plate no
+//! vehicle carries is reported as a false route.
 
 use anyhow::Context;
 use roadsight_core::{CameraLinkConfig, EventEnvelope, RoutesConfig};
@@ -60,6 +61,10 @@ pub struct EvalRoutesArgs {
     /// to this file, for a closer look at what was read.
     #[arg(long)]
     events_out: Option<PathBuf>,
+    /// Trace without `[routes] candidate_routes`: candidates only fill the passes sure routes
+    /// missed, and never make a route of their own.
+    #[arg(long)]
+    no_candidate_routes: bool,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -82,6 +87,15 @@ struct WrongPlate {
     at: String,
 }
 
+/// A traced route over two cameras or more whose plate no vehicle of the corridor carries.
+#[derive(Debug, Serialize)]
+struct FalseRoute {
+    plate: String,
+    cameras: Vec<String>,
+    /// Made of candidates only (`[routes] candidate_routes`).
+    candidates_only: bool,
+}
+
 #[derive(Debug, Serialize)]
 struct Report {
     scenario_dir: String,
@@ -96,13 +110,20 @@ struct Report {
     /// Emitted sure plates that are no vehicle's.
     plates_wrong: Vec<WrongPlate>,
     /// Candidate plates emitted (ended tracks voted under `emit_confidence`), and how many read
-    /// their vehicle's plate. Route tracing uses them only to fill a sure route's missing pass.
+    /// their vehicle's plate. Route tracing uses them to fill a sure route's missing pass, and
+    /// chains those left over into routes of candidates where two cameras or more agree.
     candidates_emitted: usize,
     candidates_right: usize,
     /// True sightings (a vehicle at a camera) whose plate was emitted right, and sure, at that
     /// camera.
     sightings_true: usize,
     sightings_read: usize,
+    /// Traced routes of two cameras or more made of candidates only, and how many of them
+    /// reconstruct a true route.
+    candidate_routes: usize,
+    candidate_routes_right: usize,
+    /// Traced routes of two cameras or more whose plate is no vehicle's.
+    false_routes: Vec<FalseRoute>,
     routes: Vec<RouteResult>,
 }
 
@@ -172,6 +193,7 @@ pub fn eval_routes(args: &EvalRoutesArgs) -> anyhow::Result<()> {
         anchor_confidence: args
             .emit_confidence
             .unwrap_or(roadsight_core::PlatesConfig::default().emit_confidence),
+        candidate_routes: !args.no_candidate_routes,
         ..RoutesConfig::default()
     };
     let traced = trace_routes(sightings.clone(), &settings);
@@ -245,6 +267,30 @@ pub fn eval_routes(args: &EvalRoutesArgs) -> anyhow::Result<()> {
     read_at.sort();
     read_at.dedup();
     let reconstructed = results.iter().filter(|r| r.reconstructed).count();
+    let multi_camera = || traced.iter().filter(|route| route.cameras().len() >= 2);
+    let candidates_only =
+        |route: &roadsight_tracking::routes::Route| route.sightings.iter().all(|s| s.candidate);
+    let candidate_routes = multi_camera().filter(|r| candidates_only(r)).count();
+    let candidate_routes_right = multi_camera()
+        .filter(|route| {
+            candidates_only(route)
+                && results.iter().any(|r| {
+                    r.reconstructed
+                        && r.plate == route.plate
+                        && r.traced.as_deref().is_some_and(|cameras| {
+                            cameras.iter().map(String::as_str).eq(route.cameras())
+                        })
+                })
+        })
+        .count();
+    let false_routes: Vec<FalseRoute> = multi_camera()
+        .filter(|route| !truth_plates.contains_key(&route.plate))
+        .map(|route| FalseRoute {
+            plate: route.plate.clone(),
+            cameras: route.cameras().iter().map(|c| c.to_string()).collect(),
+            candidates_only: candidates_only(route),
+        })
+        .collect();
     let candidates_right = candidates
         .iter()
         .filter(|s| truth_plates.contains_key(&s.plate))
@@ -261,6 +307,9 @@ pub fn eval_routes(args: &EvalRoutesArgs) -> anyhow::Result<()> {
         candidates_right,
         sightings_true,
         sightings_read: read_at.len(),
+        candidate_routes,
+        candidate_routes_right,
+        false_routes,
         routes: results,
     };
     if args.json {
@@ -287,8 +336,20 @@ pub fn eval_routes(args: &EvalRoutesArgs) -> anyhow::Result<()> {
                 wrong.at
             );
         }
+        for route in &report.false_routes {
+            outln!(
+                "false route {} {}{}",
+                route.plate,
+                route.cameras.join(" -> "),
+                if route.candidates_only {
+                    " (candidates only)"
+                } else {
+                    ""
+                }
+            );
+        }
         outln!(
-            "route accuracy {:.3} ({} of {} routes); {} plates emitted, {} right; {} candidates, {} right; {} of {} true sightings read",
+            "route accuracy {:.3} ({} of {} routes); {} plates emitted, {} right; {} candidates, {} right; {} of {} true sightings read; {} routes of candidates only, {} right; {} false routes",
             report.route_accuracy,
             report.reconstructed,
             report.true_routes,
@@ -297,7 +358,10 @@ pub fn eval_routes(args: &EvalRoutesArgs) -> anyhow::Result<()> {
             report.candidates_emitted,
             report.candidates_right,
             report.sightings_read,
-            report.sightings_true
+            report.sightings_true,
+            report.candidate_routes,
+            report.candidate_routes_right,
+            report.false_routes.len()
         );
     }
     Ok(())

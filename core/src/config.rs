@@ -346,7 +346,8 @@ pub struct PlatesConfig {
     pub early_emit_confidence: f32,
     /// A track that ends with a voted confidence from this up to `emit_confidence` is emitted
     /// as a candidate (`candidate: true`): too unsure to stand alone, but route tracing lets it
-    /// fill the pass a sure route missed (`[routes] anchor_confidence`). Equal to
+    /// fill the pass a sure route missed (`[routes] anchor_confidence`), and makes a route of
+    /// candidates that agree at two cameras or more (`[routes] candidate_routes`). Equal to
     /// `emit_confidence`: no candidates.
     pub candidate_confidence: f32,
     /// The highest voted confidence of a plate read in one frame only (one read with text over
@@ -627,11 +628,17 @@ pub struct RoutesConfig {
     pub same_camera_s: f64,
     /// Join plates one edit apart over fitting links.
     pub fuzzy: bool,
-    /// Sightings less confident than this are candidates: they never start a route or decide
-    /// its plate, and join one only where a link on each side fits (`[plates]
+    /// Sightings less confident than this are candidates: they never decide a sure route's
+    /// plate, and join one only where a link on each side fits (`[plates]
     /// emit_confidence`, below which the plate stage's plates are candidates, is the natural
     /// value).
     pub anchor_confidence: f32,
+    /// Candidates that join no sure route still make a route of their own where two or more
+    /// of them, at different cameras, agree on the plate (within one edit when `fuzzy`)
+    /// over configured links with fitting travel times: each vouches for the other. Every
+    /// sighting of such a route stays marked a candidate. Off: a candidate only fills a pass
+    /// a sure route missed.
+    pub candidate_routes: bool,
     pub links: Vec<CameraLinkConfig>,
 }
 
@@ -650,6 +657,7 @@ impl Default for RoutesConfig {
             same_camera_s: 120.0,
             fuzzy: true,
             anchor_confidence: 0.45,
+            candidate_routes: true,
             links: Vec::new(),
         }
     }

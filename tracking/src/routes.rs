@@ -15,11 +15,15 @@
 //!
 //! A sighting less confident than `anchor_confidence` is a candidate (the plate stage's
 //! `candidate_confidence ..< emit_confidence`: a small plate no read was sure of). Candidates
-//! never start a route and never decide its plate. Once the sure sightings have made their
-//! routes, each candidate (the most confident first) joins the route whose plate it matches
-//! within one edit, where a configured link on each side of it has a fitting travel time: the
-//! pass a route missed at a camera between or around its sure sightings. A candidate that
-//! fits no route is left out.
+//! never decide a sure route's plate. Once the sure sightings have made their routes, each
+//! candidate (the most confident first, and again until none joins) joins the route whose
+//! plate it matches within one edit, where a configured link on each side of it has a fitting
+//! travel time: the pass a route missed at a camera between or around its sure sightings. The candidates left over
+//! (with `candidate_routes`) are chained among themselves in time order, over configured links
+//! with fitting travel times and plates within one edit, the most confident read deciding each
+//! chain's plate: where two or more cameras agree, the unsure reads vouch for each other and
+//! make a route (all its sightings still marked candidates). A candidate that fits no route,
+//! or whose chain has one camera, is left out.
 //!
 //! From routes come travel times per camera pair and origin-destination matrices per interval.
 
@@ -186,10 +190,27 @@ pub fn trace_routes(mut sightings: Vec<PlateSighting>, settings: &RouteSettings)
         let route_plates: Vec<String> =
             open.iter().map(|r| majority_plate(r).to_string()).collect();
         candidates.sort_by(|a, b| b.confidence.total_cmp(&a.confidence).then(a.at.cmp(&b.at)));
-        for candidate in candidates {
-            join_candidate(&mut open, &route_plates, candidate, settings);
+        // Again until none joins: a candidate whose link to the route runs through a camera
+        // only another candidate fills (km0 sure, km10 and km05 unsure) joins once that one has.
+        let mut left_over = candidates;
+        loop {
+            let waiting = left_over.len();
+            left_over
+                .retain(|candidate| !join_candidate(&mut open, &route_plates, candidate, settings));
+            if left_over.len() == waiting {
+                break;
+            }
         }
-        for (route, plate) in open.into_iter().zip(route_plates) {
+        let mut routes_of_plates: Vec<(Vec<PlateSighting>, String)> =
+            open.into_iter().zip(route_plates).collect();
+        if settings.candidate_routes {
+            routes_of_plates.extend(
+                chain_candidates(left_over, settings)
+                    .into_iter()
+                    .filter(|(route, _)| distinct_cameras(route) >= 2),
+            );
+        }
+        for (route, plate) in routes_of_plates {
             let legs = route
                 .windows(2)
                 .map(|pair| Leg {
@@ -230,16 +251,91 @@ enum Placement {
     Insert(usize),
 }
 
+/// Chains candidates that joined no sure route into routes of their own, in time order: each
+/// continues the chain whose last sighting it follows over a configured link with a fitting
+/// travel time (or repeats at the same camera within `same_camera_s`, keeping the surer
+/// read), its plate within one edit of the chain's (equal, without `fuzzy`); the nearest plate
+/// wins, then the most recent chain. A chain's plate is its most confident read's (the
+/// earliest on a tie).
+fn chain_candidates(
+    mut candidates: Vec<&PlateSighting>,
+    settings: &RouteSettings,
+) -> Vec<(Vec<PlateSighting>, String)> {
+    candidates.sort_by(|a, b| a.at.cmp(&b.at).then(a.camera.cmp(&b.camera)));
+    let mut chains: Vec<Vec<PlateSighting>> = Vec::new();
+    for candidate in candidates {
+        let mut best: Option<(f64, usize)> = None;
+        for (index, chain) in chains.iter().enumerate() {
+            let Some(last) = chain.last() else { continue };
+            let plate = most_confident_plate(chain);
+            let distance = weighted_distance(plate, &candidate.plate);
+            let close = if settings.fuzzy {
+                distance <= 1.0
+            } else {
+                plate == candidate.plate
+            };
+            let follows = one_pass(settings, last, candidate)
+                || (last.camera != candidate.camera
+                    && hop(settings, last, candidate, false).is_some());
+            let better = best.is_none_or(|(d, b)| {
+                distance < d || (distance == d && chains[b].last().is_some_and(|l| l.at <= last.at))
+            });
+            if close && follows && better {
+                best = Some((distance, index));
+            }
+        }
+        match best {
+            Some((_, index)) => {
+                let chain = &mut chains[index];
+                match chain.last_mut() {
+                    Some(last) if one_pass(settings, last, candidate) => {
+                        if candidate.confidence > last.confidence {
+                            *last = candidate.clone();
+                        }
+                    }
+                    _ => chain.push(candidate.clone()),
+                }
+            }
+            None => chains.push(vec![candidate.clone()]),
+        }
+    }
+    chains
+        .into_iter()
+        .map(|chain| {
+            let plate = most_confident_plate(&chain).to_string();
+            (chain, plate)
+        })
+        .collect()
+}
+
+/// The plate of the most confident sighting of `route` (the earliest on a tie).
+fn most_confident_plate(route: &[PlateSighting]) -> &str {
+    route
+        .iter()
+        .rev()
+        .max_by(|a, b| a.confidence.total_cmp(&b.confidence))
+        .map_or("", |s| s.plate.as_str())
+}
+
+/// How many different cameras saw `route`.
+fn distinct_cameras(route: &[PlateSighting]) -> usize {
+    let mut cameras: Vec<&str> = route.iter().map(|s| s.camera.as_str()).collect();
+    cameras.sort_unstable();
+    cameras.dedup();
+    cameras.len()
+}
+
 /// Puts `candidate` into the route it fits best (the nearest plate, then the earliest route):
 /// its plate within one edit of the route's, and a configured link with a fitting travel time
 /// from the sighting before it and to the one after. At a camera the route already has within
-/// `same_camera_s`, it is the same pass and replaces a less confident candidate only.
+/// `same_camera_s`, it is the same pass and replaces a less confident candidate only. Whether
+/// it found a route.
 fn join_candidate(
     open: &mut [Vec<PlateSighting>],
     route_plates: &[String],
     candidate: &PlateSighting,
     settings: &RouteSettings,
-) {
+) -> bool {
     let mut best: Option<(f64, usize, Placement)> = None;
     for (index, (route, plate)) in open.iter().zip(route_plates).enumerate() {
         let distance = weighted_distance(plate, &candidate.plate);
@@ -268,7 +364,7 @@ fn join_candidate(
         }
     }
     let Some((_, index, placement)) = best else {
-        return;
+        return false;
     };
     let route = &mut open[index];
     match placement {
@@ -279,6 +375,7 @@ fn join_candidate(
         }
         Placement::Insert(position) => route.insert(position, candidate.clone()),
     }
+    true
 }
 
 /// The plate most sightings of `route` read (the earliest on a tie).
@@ -567,9 +664,6 @@ mod tests {
     fn a_candidate_that_fits_no_sure_route_is_left_out() {
         let routes = trace_routes(
             vec![
-                // Candidates alone make no route, even agreeing with each other.
-                unsure("54T52159", "a", 0),
-                unsure("54T52159", "b", 100),
                 // Too far in time from the sure pass (360 s at most at 10 km/h).
                 seen("30A99999", "a", 1000),
                 unsure("30A99999", "b", 1500),
@@ -589,6 +683,82 @@ mod tests {
                 ("51G12345", vec!["a"]),
                 ("29B11111", vec!["a"])
             ]
+        );
+    }
+
+    #[test]
+    fn candidates_agreeing_at_two_linked_cameras_make_a_route_of_their_own() {
+        let sightings = vec![
+            // Two unsure reads one edit apart over the a-b link: the surer names the route.
+            unsure("59X173281", "a", 0),
+            PlateSighting {
+                confidence: 0.35,
+                ..unsure("59T173281", "b", 100)
+            },
+            // A lone candidate, and two at one camera only: no route.
+            unsure("54T52159", "a", 2000),
+            unsure("30A11111", "b", 4000),
+            unsure("30A11111", "b", 4010),
+            // Two edits apart: not the same plate.
+            unsure("51G12345", "a", 6000),
+            unsure("51G12399", "b", 6100),
+            // No link between a and c.
+            unsure("29B11111", "a", 9000),
+            unsure("29B11111", "c", 9200),
+        ];
+        let routes = trace_routes(sightings.clone(), &corridor());
+        assert_eq!(
+            plates_and_cameras(&routes),
+            vec![("59T173281", vec!["a", "b"])]
+        );
+        assert!(routes[0].sightings.iter().all(|s| s.candidate));
+        assert_eq!(routes[0].sightings[0].plate, "59X173281", "kept as read");
+        assert!(routes[0].legs.iter().all(|l| l.on_link));
+
+        let without = RouteSettings {
+            candidate_routes: false,
+            ..corridor()
+        };
+        assert!(trace_routes(sightings, &without).is_empty());
+    }
+
+    #[test]
+    fn a_candidate_joins_a_sure_route_before_making_one_with_other_candidates() {
+        let routes = trace_routes(
+            vec![
+                seen("59T173281", "a", 0),
+                unsure("59T173281", "b", 100),
+                unsure("59T173281", "c", 200),
+            ],
+            &corridor(),
+        );
+        assert_eq!(
+            plates_and_cameras(&routes),
+            vec![("59T173281", vec!["a", "b", "c"])]
+        );
+    }
+
+    #[test]
+    fn a_candidate_beyond_another_joins_once_that_one_has() {
+        // Sure at a; unsure at b and c, the surer at c, which has no link to a: c joins after
+        // b has filled the pass between.
+        let routes = trace_routes(
+            vec![
+                seen("ZG880TV", "a", 0),
+                PlateSighting {
+                    confidence: 0.34,
+                    ..unsure("ZG880TV", "b", 100)
+                },
+                PlateSighting {
+                    confidence: 0.41,
+                    ..unsure("ZG880TV", "c", 200)
+                },
+            ],
+            &corridor(),
+        );
+        assert_eq!(
+            plates_and_cameras(&routes),
+            vec![("ZG880TV", vec!["a", "b", "c"])]
         );
     }
 
