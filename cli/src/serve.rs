@@ -181,7 +181,7 @@ pub fn trace(args: &TraceArgs) -> anyhow::Result<()> {
                 sighting.plate,
                 sighting.confidence,
                 if sighting.candidate {
-                    ", a candidate: fills this pass only"
+                    ", a candidate: an unsure read"
                 } else {
                     ""
                 },

@@ -18,12 +18,12 @@
 //! never decide a sure route's plate. Once the sure sightings have made their routes, each
 //! candidate (the most confident first, and again until none joins) joins the route whose
 //! plate it matches within one edit, where a configured link on each side of it has a fitting
-//! travel time: the pass a route missed at a camera between or around its sure sightings. The candidates left over
-//! (with `candidate_routes`) are chained among themselves in time order, over configured links
-//! with fitting travel times and plates within one edit, the most confident read deciding each
-//! chain's plate: where two or more cameras agree, the unsure reads vouch for each other and
-//! make a route (all its sightings still marked candidates). A candidate that fits no route,
-//! or whose chain has one camera, is left out.
+//! travel time: the pass a route missed at a camera between or around its sure sightings.
+//! The candidates left over (with `candidate_routes`) are chained among themselves in time
+//! order, over configured links with fitting travel times and plates within one edit, the most
+//! confident read deciding each chain's plate: where two or more cameras agree, the unsure
+//! reads vouch for each other and make a route (all its sightings still marked candidates). A
+//! candidate that fits no route, or whose chain has one camera, is left out.
 //!
 //! From routes come travel times per camera pair and origin-destination matrices per interval.
 
