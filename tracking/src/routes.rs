@@ -154,38 +154,7 @@ pub fn trace_routes(mut sightings: Vec<PlateSighting>, settings: &RouteSettings)
             .iter()
             .filter(|s| members.contains(&s.plate.as_str()))
             .partition(|s| !s.candidate);
-        let mut open: Vec<Vec<PlateSighting>> = Vec::new();
-        for sighting in sure {
-            // The most recent open route this sighting can continue.
-            let mut chosen: Option<usize> = None;
-            for (index, route) in open.iter().enumerate() {
-                let Some(last) = route.last() else { continue };
-                let route_plate = majority_plate(route);
-                let exact = route_plate == sighting.plate;
-                let same_pass = one_pass(settings, last, sighting)
-                    && (exact || weighted_distance(route_plate, &sighting.plate) <= 1.0);
-                let fits = same_pass
-                    || (last.camera != sighting.camera
-                        && hop(settings, last, sighting, exact).is_some());
-                if fits && chosen.is_none_or(|c| open[c].last().is_some_and(|l| l.at <= last.at)) {
-                    chosen = Some(index);
-                }
-            }
-            match chosen {
-                Some(index) => {
-                    let route = &mut open[index];
-                    match route.last_mut() {
-                        Some(last) if last.camera == sighting.camera => {
-                            if sighting.confidence > last.confidence {
-                                *last = sighting.clone();
-                            }
-                        }
-                        _ => route.push(sighting.clone()),
-                    }
-                }
-                None => open.push(vec![sighting.clone()]),
-            }
-        }
+        let mut open = chain(sure, settings, majority_plate, false);
         // Each route's plate, decided by its sure sightings before any candidate joins.
         let route_plates: Vec<String> =
             open.iter().map(|r| majority_plate(r).to_string()).collect();
@@ -204,10 +173,16 @@ pub fn trace_routes(mut sightings: Vec<PlateSighting>, settings: &RouteSettings)
         let mut routes_of_plates: Vec<(Vec<PlateSighting>, String)> =
             open.into_iter().zip(route_plates).collect();
         if settings.candidate_routes {
+            // Back in time order; a chain of candidates is named by its surest read.
+            left_over.sort_by(|a, b| a.at.cmp(&b.at).then(a.camera.cmp(&b.camera)));
             routes_of_plates.extend(
-                chain_candidates(left_over, settings)
+                chain(left_over, settings, most_confident_plate, true)
                     .into_iter()
-                    .filter(|(route, _)| distinct_cameras(route) >= 2),
+                    .filter(|route| distinct_cameras(route) >= 2)
+                    .map(|route| {
+                        let plate = most_confident_plate(&route).to_string();
+                        (route, plate)
+                    }),
             );
         }
         for (route, plate) in routes_of_plates {
@@ -251,61 +226,50 @@ enum Placement {
     Insert(usize),
 }
 
-/// Chains candidates that joined no sure route into routes of their own, in time order: each
-/// continues the chain whose last sighting it follows over a configured link with a fitting
-/// travel time (or repeats at the same camera within `same_camera_s`, keeping the surer
-/// read), its plate within one edit of the chain's (equal, without `fuzzy`); the nearest plate
-/// wins, then the most recent chain. A chain's plate is its most confident read's (the
-/// earliest on a tie).
-fn chain_candidates(
-    mut candidates: Vec<&PlateSighting>,
+/// Joins `sightings`, in time order, into trips. Each continues the most recent trip whose
+/// plate (as `name` reads the trip) it matches within one edit, and whose last sighting it
+/// either repeats (the same camera within `same_camera_s`: one pass, the surer read kept) or
+/// follows on a plausible hop; otherwise it starts a trip of its own. A hop needs a configured
+/// link with a fitting travel time, except for a plate equal to the trip's, which may hop on
+/// the time gap alone, unless `links_only` (unsure sightings, which only a link vouches for).
+fn chain<'a>(
+    sightings: impl IntoIterator<Item = &'a PlateSighting>,
     settings: &RouteSettings,
-) -> Vec<(Vec<PlateSighting>, String)> {
-    candidates.sort_by(|a, b| a.at.cmp(&b.at).then(a.camera.cmp(&b.camera)));
-    let mut chains: Vec<Vec<PlateSighting>> = Vec::new();
-    for candidate in candidates {
-        let mut best: Option<(f64, usize)> = None;
-        for (index, chain) in chains.iter().enumerate() {
-            let Some(last) = chain.last() else { continue };
-            let plate = most_confident_plate(chain);
-            let distance = weighted_distance(plate, &candidate.plate);
-            let close = if settings.fuzzy {
-                distance <= 1.0
-            } else {
-                plate == candidate.plate
-            };
-            let follows = one_pass(settings, last, candidate)
-                || (last.camera != candidate.camera
-                    && hop(settings, last, candidate, false).is_some());
-            let better = best.is_none_or(|(d, b)| {
-                distance < d || (distance == d && chains[b].last().is_some_and(|l| l.at <= last.at))
-            });
-            if close && follows && better {
-                best = Some((distance, index));
+    name: fn(&[PlateSighting]) -> &str,
+    links_only: bool,
+) -> Vec<Vec<PlateSighting>> {
+    let mut trips: Vec<Vec<PlateSighting>> = Vec::new();
+    for sighting in sightings {
+        let mut chosen: Option<usize> = None;
+        for (index, trip) in trips.iter().enumerate() {
+            let Some(last) = trip.last() else { continue };
+            let plate = name(trip);
+            let exact = plate == sighting.plate;
+            let close = exact || weighted_distance(plate, &sighting.plate) <= 1.0;
+            let fits = close
+                && (one_pass(settings, last, sighting)
+                    || (last.camera != sighting.camera
+                        && hop(settings, last, sighting, exact && !links_only).is_some()));
+            if fits && chosen.is_none_or(|c| trips[c].last().is_some_and(|l| l.at <= last.at)) {
+                chosen = Some(index);
             }
         }
-        match best {
-            Some((_, index)) => {
-                let chain = &mut chains[index];
-                match chain.last_mut() {
-                    Some(last) if one_pass(settings, last, candidate) => {
-                        if candidate.confidence > last.confidence {
-                            *last = candidate.clone();
+        match chosen {
+            Some(index) => {
+                let trip = &mut trips[index];
+                match trip.last_mut() {
+                    Some(last) if last.camera == sighting.camera => {
+                        if sighting.confidence > last.confidence {
+                            *last = sighting.clone();
                         }
                     }
-                    _ => chain.push(candidate.clone()),
+                    _ => trip.push(sighting.clone()),
                 }
             }
-            None => chains.push(vec![candidate.clone()]),
+            None => trips.push(vec![sighting.clone()]),
         }
     }
-    chains
-        .into_iter()
-        .map(|chain| {
-            let plate = most_confident_plate(&chain).to_string();
-            (chain, plate)
-        })
-        .collect()
+    trips
 }
 
 /// The plate of the most confident sighting of `route` (the earliest on a tie).
@@ -543,6 +507,28 @@ mod tests {
         assert_eq!(
             routes.iter().map(Route::cameras).collect::<Vec<_>>(),
             vec![vec!["a"], vec!["b"], vec!["c"]]
+        );
+    }
+
+    #[test]
+    fn a_plate_two_edits_from_the_trip_does_not_hop_onto_it() {
+        // 51G12345 and 51G12356 are two edits apart, one each from 51G12346, seen much later:
+        // the three share a fuzzy group, but only a plate one edit from the trip's joins it.
+        let routes = trace_routes(
+            vec![
+                seen("51G12345", "a", 0),
+                seen("51G12356", "b", 100),
+                seen("51G12346", "c", 9000),
+            ],
+            &corridor(),
+        );
+        assert_eq!(
+            plates_and_cameras(&routes),
+            vec![
+                ("51G12345", vec!["a"]),
+                ("51G12356", vec!["b"]),
+                ("51G12346", vec!["c"])
+            ]
         );
     }
 
