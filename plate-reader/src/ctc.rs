@@ -73,7 +73,7 @@ impl Charset {
             .zip(&text)
             .filter_map(|((step, confidence), &class)| {
                 Some(ReadChar {
-                    char: self.plate_char.get(class).copied().flatten()?,
+                    char: self.plate_char(class)?,
                     confidence,
                     step,
                 })
@@ -81,19 +81,24 @@ impl Charset {
             .collect()
     }
 
+    /// The plate character of model class `class`, if it is one.
+    fn plate_char(&self, class: usize) -> Option<char> {
+        self.plate_char.get(class).copied().flatten()
+    }
+
     /// The likeliest class sequence (blank-free, repeats collapsed) under CTC, by prefix beam
     /// search over the blank and the plate characters.
     fn likeliest_text(&self, steps: &[&[f32]]) -> Vec<usize> {
-        // Each beam: its text, the probability of its alignments ending in a blank, and in
-        // its last character. Rescaled at every step (only their ratios matter).
-        let mut beams: Vec<(Vec<usize>, f64, f64)> = vec![(Vec::new(), 1.0, 0.0)];
+        let mut beams: Vec<Beam> = vec![(Vec::new(), 1.0, 0.0)];
+        let mut next: Vec<Beam> = Vec::new();
         let mut candidates: Vec<(usize, f64)> = Vec::new();
         for step in steps {
             let blank = f64::from(step.first().copied().unwrap_or(0.0));
+            // The plate characters worth trying here: those over the floor, else the likeliest.
             candidates.clear();
             let mut best: Option<(usize, f64)> = None;
             for (class, &p) in step.iter().enumerate().skip(1) {
-                if self.plate_char.get(class).copied().flatten().is_none() {
+                if self.plate_char(class).is_none() {
                     continue;
                 }
                 let p = f64::from(p);
@@ -104,40 +109,26 @@ impl Charset {
                     best = Some((class, p));
                 }
             }
-            if let Some(best) = best {
-                if best.1 < CANDIDATE_FLOOR {
-                    candidates.push(best);
-                }
+            if candidates.is_empty() {
+                candidates.extend(best);
             }
-            let mut next: Vec<(Vec<usize>, f64, f64)> = Vec::with_capacity(beams.len() * 4);
-            let add =
-                |next: &mut Vec<(Vec<usize>, f64, f64)>, text: Vec<usize>, pb: f64, pnb: f64| {
-                    if let Some(beam) = next.iter_mut().find(|beam| beam.0 == text) {
-                        beam.1 += pb;
-                        beam.2 += pnb;
-                    } else {
-                        next.push((text, pb, pnb));
-                    }
-                };
+            next.clear();
             for (text, pb, pnb) in &beams {
                 let total = pb + pnb;
-                add(&mut next, text.clone(), total * blank, 0.0);
+                extend(&mut next, text, None, total * blank, 0.0);
                 for &(class, p) in &candidates {
                     if text.last() == Some(&class) {
                         // The same character again: the same text unless a blank came between.
-                        add(&mut next, text.clone(), 0.0, pnb * p);
-                        let mut longer = text.clone();
-                        longer.push(class);
-                        add(&mut next, longer, 0.0, pb * p);
+                        extend(&mut next, text, None, 0.0, pnb * p);
+                        extend(&mut next, text, Some(class), 0.0, pb * p);
                     } else {
-                        let mut longer = text.clone();
-                        longer.push(class);
-                        add(&mut next, longer, 0.0, total * p);
+                        extend(&mut next, text, Some(class), 0.0, total * p);
                     }
                 }
             }
             next.sort_by(|a, b| (b.1 + b.2).total_cmp(&(a.1 + a.2)));
             next.truncate(BEAM_WIDTH);
+            // Only the beams' ratios matter: rescaled at every step, they never underflow.
             let scale: f64 = next.iter().map(|beam| beam.1 + beam.2).sum();
             if scale > 0.0 {
                 for beam in &mut next {
@@ -145,13 +136,37 @@ impl Charset {
                     beam.2 /= scale;
                 }
             }
-            beams = next;
+            std::mem::swap(&mut beams, &mut next);
         }
         beams
             .into_iter()
             .max_by(|a, b| (a.1 + a.2).total_cmp(&(b.1 + b.2)))
             .map(|beam| beam.0)
             .unwrap_or_default()
+    }
+}
+
+/// A beam of the prefix search: its text (model classes), and the probability of its
+/// alignments ending in a blank and in its last character.
+type Beam = (Vec<usize>, f64, f64);
+
+/// Adds the probabilities to the beam of `text` followed by `extra` in `next`, making that beam
+/// (the only allocation) when it is not there yet.
+fn extend(next: &mut Vec<Beam>, text: &[usize], extra: Option<usize>, pb: f64, pnb: f64) {
+    let is_target = |beam: &[usize]| match extra {
+        None => beam == text,
+        Some(class) => beam
+            .split_last()
+            .is_some_and(|(last, head)| *last == class && head == text),
+    };
+    if let Some(beam) = next.iter_mut().find(|beam| is_target(&beam.0)) {
+        beam.1 += pb;
+        beam.2 += pnb;
+    } else {
+        let mut target = Vec::with_capacity(text.len() + 1);
+        target.extend_from_slice(text);
+        target.extend(extra);
+        next.push((target, pb, pnb));
     }
 }
 
@@ -176,11 +191,13 @@ fn best_alignment(steps: &[&[f32]], text: &[usize]) -> Vec<(u32, f32)> {
     };
     let log = |p: f32| f64::from(p).max(1e-30).ln();
     let mut score = vec![f64::NEG_INFINITY; states];
-    let mut from: Vec<Vec<u8>> = Vec::with_capacity(steps.len());
-    for (t, step) in steps.iter().enumerate() {
+    let mut next = vec![f64::NEG_INFINITY; states];
+    // The move into each state at each step: stay (0), from the state before (1), or a
+    // skipped blank between two different characters (2).
+    let mut from = vec![0u8; steps.len() * states];
+    for (t, (step, back)) in steps.iter().zip(from.chunks_exact_mut(states)).enumerate() {
         let p = |state: usize| log(step.get(class_of(state)).copied().unwrap_or(0.0));
-        let mut next = vec![f64::NEG_INFINITY; states];
-        let mut back = vec![0u8; states];
+        next.fill(f64::NEG_INFINITY);
         for state in 0..states {
             if t == 0 {
                 if state < 2 {
@@ -188,8 +205,6 @@ fn best_alignment(steps: &[&[f32]], text: &[usize]) -> Vec<(u32, f32)> {
                 }
                 continue;
             }
-            // Stay (0), come from the state before (1), or skip a blank between two
-            // different characters (2).
             let mut best = (score[state], 0u8);
             if state >= 1 && score[state - 1] > best.0 {
                 best = (score[state - 1], 1);
@@ -206,8 +221,7 @@ fn best_alignment(steps: &[&[f32]], text: &[usize]) -> Vec<(u32, f32)> {
                 back[state] = best.1;
             }
         }
-        score = next;
-        from.push(back);
+        std::mem::swap(&mut score, &mut next);
     }
     let mut state = if states >= 2 && score[states - 2] > score[states - 1] {
         states - 2
@@ -223,7 +237,7 @@ fn best_alignment(steps: &[&[f32]], text: &[usize]) -> Vec<(u32, f32)> {
                 .1
                 .max(steps[t].get(text[state / 2]).copied().unwrap_or(0.0));
         }
-        state -= usize::from(from[t][state]);
+        state -= usize::from(from[t * states + state]);
     }
     out
 }
