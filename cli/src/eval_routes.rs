@@ -274,13 +274,9 @@ pub fn eval_routes(args: &EvalRoutesArgs) -> anyhow::Result<()> {
     let candidate_routes_right = multi_camera()
         .filter(|route| {
             candidates_only(route)
-                && results.iter().any(|r| {
-                    r.reconstructed
-                        && r.plate == route.plate
-                        && r.traced.as_deref().is_some_and(|cameras| {
-                            cameras.iter().map(String::as_str).eq(route.cameras())
-                        })
-                })
+                && truth_plates
+                    .get(&route.plate)
+                    .is_some_and(|truth| truth.iter().map(String::as_str).eq(route.cameras()))
         })
         .count();
     let false_routes: Vec<FalseRoute> = multi_camera()
@@ -367,10 +363,9 @@ pub fn eval_routes(args: &EvalRoutesArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `text` as a TOML basic string, quotes and backslashes escaped: a JSON string is one (serde_json
-/// writes only the escapes TOML also knows, never `\/`).
+/// `text` as a TOML string value, quoted and escaped by the `toml` crate that reads the config.
 fn toml_string(text: &str) -> String {
-    serde_json::Value::String(text.to_owned()).to_string()
+    toml::Value::String(text.to_owned()).to_string()
 }
 
 /// Runs the main job over the corridor's clips (a child `roadsight run --json`) and returns
