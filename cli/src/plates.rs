@@ -46,6 +46,10 @@ pub struct ModelArgs {
     /// One recogniser only: no second opinions.
     #[arg(long)]
     pub no_second_opinion: bool,
+    /// One look at each scene (photo): a scene with an unsure plate, or none found, is not read
+    /// again at other scales.
+    #[arg(long)]
+    pub no_scene_views: bool,
     /// ONNX Runtime intra-op threads per session.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
@@ -78,6 +82,7 @@ pub fn open_reader(models: &ModelArgs) -> anyhow::Result<PlateReader> {
         recogniser: models.recogniser.clone(),
         second_recogniser: (!models.no_second_opinion).then(|| models.second_recogniser.clone()),
         second_opinion_below: models.second_opinion_below,
+        scene_views: !models.no_scene_views,
         ..ReaderOptions::default()
     };
     Ok(PlateReader::open(
@@ -279,6 +284,8 @@ pub struct SetReport {
     pub plates_per_s: f64,
     /// Plates the second recogniser was asked about.
     pub second_opinions: u64,
+    /// Scenes (photos) read again at other scales, their first look unsure.
+    pub scenes_reread: u64,
     /// With `--label-errata`: the same reads scored against the reviewed labels.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reviewed: Option<ReviewedScore>,
@@ -577,6 +584,7 @@ fn eval_photos(
     let mut errata_used = std::collections::BTreeSet::new();
     let mut folders = Vec::new();
     let opinions_before = reader.times().second_opinions;
+    let scenes_before = reader.times().scenes_reread;
     let mut busy = std::time::Duration::ZERO;
     for dir in dirs {
         let group_name = dir.file_name().map_or_else(
@@ -709,6 +717,7 @@ fn eval_photos(
         );
     }
     report.second_opinions = reader.times().second_opinions - opinions_before;
+    report.scenes_reread = reader.times().scenes_reread - scenes_before;
     finish_set(&mut report, busy.as_secs_f64());
     Ok(report)
 }
@@ -787,6 +796,9 @@ pub fn eval_plates(args: &EvalPlatesArgs) -> anyhow::Result<()> {
                     outln!("  {group}: {exact}/{total}");
                 }
                 outln!("  second opinions: {}", set.second_opinions);
+                if set.scenes_reread > 0 {
+                    outln!("  scenes read again at other scales: {}", set.scenes_reread);
+                }
                 if let Some(reviewed) = &set.reviewed {
                     outln!(
                         "{name} against reviewed labels ({} corrected): {}/{} exact ({:.1}%), misses: detection {}, rows {}, recognition {}, grammar {}",

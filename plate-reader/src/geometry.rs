@@ -190,6 +190,27 @@ impl<'a> RgbView<'a> {
         Some(canvas)
     }
 
+    /// The image resized by `scale` (Lanczos, its kernel widened when shrinking, so a smaller
+    /// copy averages what it drops): pixels, width, height. `None` for a scale that leaves no
+    /// pixel or a view short of its pixels.
+    pub fn scaled(&self, scale: f32) -> Option<(Vec<u8>, u32, u32)> {
+        let width = (self.width as f32 * scale).round();
+        let height = (self.height as f32 * scale).round();
+        if !(width >= 1.0 && height >= 1.0) {
+            return None;
+        }
+        let size = self.width as usize * self.height as usize * 3;
+        let source: image::ImageBuffer<image::Rgb<u8>, &[u8]> =
+            image::ImageBuffer::from_raw(self.width, self.height, self.pixels.get(..size)?)?;
+        let resized = image::imageops::resize(
+            &source,
+            width as u32,
+            height as u32,
+            image::imageops::FilterType::Lanczos3,
+        );
+        Some((resized.into_raw(), width as u32, height as u32))
+    }
+
     /// Bilinear sample at a pixel-centre position (`(0.5, 0.5)` is the centre of pixel 0),
     /// clamped at the borders.
     fn sample(&self, x: f32, y: f32) -> [f32; 3] {
@@ -381,5 +402,17 @@ mod tests {
         assert_eq!(quad.band(0.5, 1.0), Quad::from_rect(0.0, 20.0, 100.0, 20.0));
         let grown = quad.grown(0.1, 0.25);
         assert_eq!(grown.bounds(), [-10.0, -10.0, 120.0, 60.0]);
+    }
+
+    #[test]
+    fn a_scaled_view_has_the_scaled_size_and_keeps_a_flat_colour() {
+        let pixels = [10u8, 120, 240].repeat(100 * 50);
+        let view = RgbView::new(&pixels, 100, 50).unwrap();
+        let (small, w, h) = view.scaled(0.75).unwrap();
+        assert_eq!((w, h, small.len()), (75, 38, 75 * 38 * 3));
+        assert!(small.chunks_exact(3).all(|p| p == [10, 120, 240]));
+        let (_, w, h) = view.scaled(1.25).unwrap();
+        assert_eq!((w, h), (125, 63));
+        assert!(view.scaled(0.001).is_none());
     }
 }

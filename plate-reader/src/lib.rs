@@ -21,7 +21,9 @@
 //!   the first recogniser is unsure of (not a confident, grammar-valid Vietnamese plate) is
 //!   read again by a second, general recogniser (PP-OCRv6 small by default), the better read is
 //!   kept, and its characters the other does not confirm lose confidence
-//!   ([`reader::is_sure`], [`reader::prefers_second`], [`reader::discount_unconfirmed`]).
+//!   ([`reader::is_sure`], [`reader::prefers_second`], [`reader::discount_unconfirmed`]). A
+//!   scene (a photo) whose first look leaves a plate unsure is read again at other scales,
+//!   and each plate keeps the text its views agree on ([`reader::agree_across_views`]).
 //!
 //! ```text
 //! image ─ PlateDetector ─ corners, rows ─ compose_line ─ Recogniser ─ CTC ─ interpret ─ PlateText

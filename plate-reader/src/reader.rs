@@ -79,6 +79,11 @@ pub struct ReaderOptions {
     /// A first read that is a grammar-valid Vietnamese plate with at least this confidence
     /// (its lowest character's) stands without a second opinion.
     pub second_opinion_below: f32,
+    /// Whether a scene ([`Region::Whole`]) whose first look leaves a plate under
+    /// `second_opinion_below` confidence, or finds none, is read again at each of
+    /// [`SCENE_VIEW_SCALES`], each plate keeping the text its views agree on
+    /// ([`agree_across_views`]).
+    pub scene_views: bool,
 }
 
 impl Default for ReaderOptions {
@@ -93,6 +98,7 @@ impl Default for ReaderOptions {
             recogniser_batch: 32,
             second_recogniser: Some(DEFAULT_SECOND_RECOGNISER.to_string()),
             second_opinion_below: 0.9,
+            scene_views: true,
         }
     }
 }
@@ -110,12 +116,21 @@ pub struct PlateRead {
 }
 
 impl PlateRead {
+    /// Moves the read from an image scaled by `scale` back to the image's own pixels.
+    fn unscale(&mut self, scale: f32) {
+        self.corners = Quad(self.corners.0.map(|[x, y]| [x / scale, y / scale]));
+        self.bbox = self.bbox.map(|v| v / scale);
+    }
+
     /// The corners the plate was read from: [`Self::corners`] widened by the read margin when
     /// the detector found them ([`read_corners`]).
     pub fn read_corners(&self) -> Quad {
         read_corners(&self.corners, self.detector_score.is_some())
     }
 }
+
+/// A plate read, with the rectified line it was read from (evidence, training data).
+pub type PlateWithLine = (PlateRead, LineImage);
 
 /// The margin added to a detected plate's corners before it is read, as fractions of its
 /// width and height: the detector's corners sit on the plate's edge, and the margin keeps edge
@@ -142,6 +157,8 @@ pub struct ReaderTimes {
     pub plates: u64,
     /// Plates the second recogniser was asked about.
     pub second_opinions: u64,
+    /// Scenes read again at other scales ([`ReaderOptions::scene_views`]).
+    pub scenes_reread: u64,
 }
 
 fn unusable(model: &str, message: impl Into<String>) -> PlateError {
@@ -536,6 +553,13 @@ const ZOOM_WINDOW_PLATE_WIDTHS: f32 = 6.0;
 /// A second, zoomed look is taken only when it enlarges the plate at least this much.
 const ZOOM_MIN_GAIN: f32 = 1.5;
 
+/// The scales a scene whose first look left a plate unsure is read again at
+/// ([`ReaderOptions::scene_views`]). Chosen before measuring, around the scene's own size.
+pub const SCENE_VIEW_SCALES: [f32; 3] = [0.75, 0.9, 1.25];
+
+/// Two reads in views of one scene are of one plate when their boxes overlap this much.
+const SAME_PLATE_IOU: f32 = 0.3;
+
 /// Grey of the border a plate crop is framed in before detection.
 const CROP_BORDER_GREY: u8 = 114;
 
@@ -566,6 +590,9 @@ pub struct PlateReader {
     pub recogniser: Recogniser,
     /// The second recogniser and the confidence under which it is asked.
     pub second: Option<(Recogniser, f32)>,
+    /// The confidence under which a scene's plate has the scene read again at
+    /// [`SCENE_VIEW_SCALES`], if scenes are.
+    scene_views_below: Option<f32>,
     times: ReaderTimes,
 }
 
@@ -618,6 +645,7 @@ impl PlateReader {
             close_detector,
             recogniser,
             second,
+            scene_views_below: options.scene_views.then_some(options.second_opinion_below),
             times: ReaderTimes::default(),
         })
     }
@@ -645,6 +673,77 @@ impl PlateReader {
 
     /// [`Self::read`], also giving each plate's rectified line (evidence, training data).
     pub fn read_with_lines(
+        &mut self,
+        images: &[(RgbView<'_>, Region)],
+    ) -> Result<Vec<Vec<(PlateRead, LineImage)>>, PlateError> {
+        let mut out = self.read_once(images)?;
+        self.reread_scenes_scaled(images, &mut out)?;
+        Ok(out)
+    }
+
+    /// Reads each scene whose first look left a plate unsure, or found none, again at each of
+    /// [`SCENE_VIEW_SCALES`] (its plates' corners scaled back), and keeps what the views agree
+    /// on ([`agree_across_views`]). A scene resampled reads otherwise: the detector's corners
+    /// and the recogniser's pixels both move, and a misread that hangs on them moves too.
+    fn reread_scenes_scaled(
+        &mut self,
+        images: &[(RgbView<'_>, Region)],
+        out: &mut [Vec<(PlateRead, LineImage)>],
+    ) -> Result<(), PlateError> {
+        let Some(below) = self.scene_views_below else {
+            return Ok(());
+        };
+        // (image, scale, pixels, width, height)
+        let mut scaled: Vec<(usize, f32, Vec<u8>, u32, u32)> = Vec::new();
+        for (index, (image, region)) in images.iter().enumerate() {
+            let sure = !out[index].is_empty()
+                && out[index]
+                    .iter()
+                    .all(|(read, _)| read.plate.confidence >= below);
+            if !matches!(region, Region::Whole) || sure {
+                continue;
+            }
+            for scale in SCENE_VIEW_SCALES {
+                if let Some((pixels, width, height)) = image.scaled(scale) {
+                    scaled.push((index, scale, pixels, width, height));
+                }
+            }
+        }
+        if scaled.is_empty() {
+            return Ok(());
+        }
+        let views: Vec<(RgbView<'_>, Region)> = scaled
+            .iter()
+            .map(|(_, _, pixels, width, height)| {
+                let view = RgbView {
+                    pixels,
+                    width: *width,
+                    height: *height,
+                };
+                (view, Region::Whole)
+            })
+            .collect();
+        let reads = self.read_once(&views)?;
+        let mut by_image: Vec<(usize, Vec<Vec<PlateWithLine>>)> = Vec::new();
+        for ((index, scale, ..), mut plates) in scaled.iter().zip(reads) {
+            for (read, _) in &mut plates {
+                read.unscale(*scale);
+            }
+            match by_image.last_mut() {
+                Some((image, views)) if image == index => views.push(plates),
+                _ => by_image.push((*index, vec![plates])),
+            }
+        }
+        self.times.scenes_reread += by_image.len() as u64;
+        for (index, views) in by_image {
+            let first = std::mem::take(&mut out[index]);
+            out[index] = agree_across_views(first, views);
+        }
+        Ok(())
+    }
+
+    /// One look at each image: locate, rectify, recognise, second opinions.
+    fn read_once(
         &mut self,
         images: &[(RgbView<'_>, Region)],
     ) -> Result<Vec<Vec<(PlateRead, LineImage)>>, PlateError> {
@@ -1098,6 +1197,116 @@ fn interpret_shaped(
     plate
 }
 
+/// The plates of one scene as its views agree on them. `first` is the first look's plates,
+/// `views` each other view's (corners in the first's pixels). Reads are grouped by plate (their
+/// boxes overlapping by [`SAME_PLATE_IOU`]); each group keeps the text with the most weight,
+/// a read weighing its confidence (its least sure character's, plus a thousandth so that
+/// reads of no confidence still count; a tie goes to the first look's text). The kept read is
+/// the first look's if it has that text, else the surest that has; its characters' confidence
+/// is capped at the share of the weight its text won, so views that disagree leave it unsure.
+/// A plate the first look did not find must be found in two views.
+pub fn agree_across_views(
+    first: Vec<PlateWithLine>,
+    views: Vec<Vec<PlateWithLine>>,
+) -> Vec<PlateWithLine> {
+    struct Group {
+        bbox: [f32; 4],
+        reads: Vec<PlateWithLine>,
+        in_first: bool,
+        views: usize,
+    }
+    let mut groups: Vec<Group> = first
+        .into_iter()
+        .map(|read| Group {
+            bbox: read.0.bbox,
+            reads: vec![read],
+            in_first: true,
+            views: 1,
+        })
+        .collect();
+    for view in views {
+        let mut joined = vec![false; groups.len()];
+        for read in view {
+            let best = groups
+                .iter()
+                .enumerate()
+                .map(|(i, g)| (i, iou(g.bbox, read.0.bbox)))
+                .filter(|(_, overlap)| *overlap > SAME_PLATE_IOU)
+                .max_by(|a, b| a.1.total_cmp(&b.1));
+            match best {
+                Some((i, _)) => {
+                    if !joined[i] {
+                        joined[i] = true;
+                        groups[i].views += 1;
+                    }
+                    groups[i].reads.push(read);
+                }
+                None => {
+                    groups.push(Group {
+                        bbox: read.0.bbox,
+                        reads: vec![read],
+                        in_first: false,
+                        views: 1,
+                    });
+                    joined.push(true);
+                }
+            }
+        }
+    }
+    groups
+        .into_iter()
+        .filter(|g| g.in_first || g.views >= 2)
+        .filter_map(|g| agreed_read(g.reads, g.in_first))
+        .collect()
+}
+
+/// The read of one plate its reads agree on ([`agree_across_views`]); `first_is_own`: the
+/// first read is the first look's.
+fn agreed_read(reads: Vec<PlateWithLine>, first_is_own: bool) -> Option<PlateWithLine> {
+    let weight_of = |read: &PlateRead| read.plate.confidence + 0.001;
+    let mut weights: Vec<(&str, f32)> = Vec::new();
+    for (read, _) in reads.iter().filter(|(r, _)| !r.plate.text.is_empty()) {
+        match weights
+            .iter_mut()
+            .find(|(text, _)| *text == read.plate.text)
+        {
+            Some((_, weight)) => *weight += weight_of(read),
+            None => weights.push((&read.plate.text, weight_of(read))),
+        }
+    }
+    let total: f32 = weights.iter().map(|(_, weight)| weight).sum();
+    let Some((text, weight)) = weights.iter().fold(
+        None,
+        |best: Option<(&str, f32)>, &(text, weight)| match best {
+            Some((_, best_weight)) if best_weight >= weight => best,
+            _ => Some((text, weight)),
+        },
+    ) else {
+        // No view read text: the first read as it is.
+        return reads.into_iter().next();
+    };
+    let share = weight / total;
+    let text = text.to_string();
+    let mut candidates = reads
+        .into_iter()
+        .enumerate()
+        .filter(|(_, r)| r.0.plate.text == text);
+    let (position, mut agreed) = candidates.next()?;
+    if !(first_is_own && position == 0) {
+        for (_, other) in candidates {
+            if other.0.plate.confidence > agreed.0.plate.confidence {
+                agreed = other;
+            }
+        }
+    }
+    let plate = &mut agreed.0.plate;
+    for confidence in &mut plate.char_confidence {
+        *confidence = confidence.min(share);
+    }
+    plate.confidence = plate.confidence.min(share);
+    Some(agreed)
+}
+
 /// Whether a read stands without a second opinion: a grammar-valid Vietnamese plate whose
 /// least sure character has at least `below` confidence.
 pub fn is_sure(plate: &PlateText, below: f32) -> bool {
@@ -1321,5 +1530,83 @@ mod tests {
         let mut agreed = read_of("59L214999", 0.7, 2);
         discount_unconfirmed(&mut agreed, &read_of("59L214999", 0.9, 2));
         assert_eq!(agreed.confidence, 0.7);
+    }
+
+    /// A plate read in a view of a scene: its text and confidence, its box at `x`.
+    fn seen(text: &str, confidence: f32, x: f32) -> (PlateRead, LineImage) {
+        let bbox = [x, 100.0, 80.0, 20.0];
+        let read = PlateRead {
+            corners: Quad::from_rect(bbox[0], bbox[1], bbox[2], bbox[3]),
+            bbox,
+            detector_score: Some(0.8),
+            plate: read_of(text, confidence, 1),
+        };
+        let line = LineImage {
+            height: 1,
+            stride: 1,
+            content_width: 1,
+            planes: vec![0; 3],
+        };
+        (read, line)
+    }
+
+    fn texts(plates: &[(PlateRead, LineImage)]) -> Vec<(&str, f32)> {
+        plates
+            .iter()
+            .map(|(read, _)| (read.plate.text.as_str(), read.plate.confidence))
+            .collect()
+    }
+
+    #[test]
+    fn views_of_a_scene_outvote_its_first_look_and_leave_a_disputed_plate_unsure() {
+        // The first look reads 7ABC123 at 0.5; two views of three read 7ABC128.
+        let agreed = agree_across_views(
+            vec![seen("7ABC123", 0.5, 10.0)],
+            vec![
+                vec![seen("7ABC128", 0.6, 11.0)],
+                vec![seen("7ABC128", 0.5, 9.0)],
+                vec![seen("7ABC123", 0.3, 10.0)],
+            ],
+        );
+        // Weights 1.102 against 0.802: the surest read of the winner, capped at its share.
+        let share = 1.102 / 1.904;
+        assert_eq!(agreed.len(), 1);
+        assert_eq!(agreed[0].0.plate.text, "7ABC128");
+        assert!((agreed[0].0.plate.confidence - share).abs() < 1e-4);
+        assert!(agreed[0]
+            .0
+            .plate
+            .char_confidence
+            .iter()
+            .all(|c| *c <= share + 1e-6));
+        assert_eq!(agreed[0].0.bbox[0], 11.0);
+        // Views that all agree with the first look keep it as it was.
+        let unanimous = agree_across_views(
+            vec![seen("7ABC123", 0.5, 10.0)],
+            vec![vec![seen("7ABC123", 0.7, 12.0)]],
+        );
+        assert_eq!(texts(&unanimous), [("7ABC123", 0.5)]);
+        assert_eq!(unanimous[0].0.bbox[0], 10.0);
+    }
+
+    #[test]
+    fn a_tie_keeps_the_first_look_and_a_plate_one_view_alone_found_is_dropped() {
+        let agreed = agree_across_views(
+            vec![seen("7ABC123", 0.6, 10.0), seen("5XYZ999", 0.9, 400.0)],
+            vec![
+                // Ties with the first look; and a plate at 800 only this view sees.
+                vec![seen("7ABC128", 0.6, 10.0), seen("9QQQ111", 0.9, 800.0)],
+                // Reads the second plate, and finds a plate at 600 that the next view finds too.
+                vec![seen("5XYZ999", 0.9, 402.0), seen("6NEW456", 0.5, 600.0)],
+                vec![seen("6NEW456", 0.6, 601.0), seen("", 0.0, 11.0)],
+            ],
+        );
+        let kept = texts(&agreed);
+        assert_eq!(kept.len(), 3, "{kept:?}");
+        assert_eq!(kept[0].0, "7ABC123");
+        // Half the weight: capped at 0.5.
+        assert!((kept[0].1 - 0.5).abs() < 1e-6);
+        assert_eq!(kept[1], ("5XYZ999", 0.9));
+        assert_eq!(kept[2].0, "6NEW456");
     }
 }

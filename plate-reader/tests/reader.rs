@@ -319,16 +319,18 @@ fn car_photos_end_to_end_stay_above_the_measured_floor() {
     let accuracy = exact as f64 / total as f64;
     eprintln!("car photos: {exact}/{total} = {accuracy:.3}");
     assert!(total >= 238, "{total} photos");
-    // The bar is 0.88 and is NOT met yet: with PP-OCRv6's second opinion, North
-    // American plates' round glyph read as 0, a second, zoomed look at plates the scene shows
-    // small and a shrunk search of scenes the first look finds no plate in, this reader
-    // measures 0.836 against the labels as given (199/238; US plates, 130/163, are the weak
-    // part; 0.866 against reviewed labels, `eval plates --photo-label-errata`; 0.828 before the
+    // The bar is 0.88. With PP-OCRv6's second opinion, North American plates' round
+    // glyph read as 0, a second, zoomed look at plates the scene shows small, a shrunk search
+    // of scenes the first look finds no plate in, and scenes with an unsure plate read again
+    // at three other scales, this reader measures 0.857 against the labels as given (204/238;
+    // US plates, 135/163, are the weak part; 0.887 against reviewed labels, over the bar,
+    // `eval plates --photo-label-errata`; 0.836 and 0.866 with one scale, 0.828 before the
     // shrunk search, 0.782 then with PP-OCRv4 as the second recogniser, 0.756 then with one
-    // look). A regression floor, not the bar, that the reader without the shrunk search fails.
+    // look). A regression floor, not the bar, that the reader reading each scene at one scale
+    // fails.
     assert!(
-        accuracy >= 0.832,
-        "end-to-end rate {accuracy:.3} fell under the 0.832 floor (bar 0.88)"
+        accuracy >= 0.853,
+        "end-to-end rate {accuracy:.3} fell under the 0.853 floor (bar 0.88)"
     );
 }
 
