@@ -693,8 +693,6 @@ impl PlateReader {
         let Some(below) = self.scene_views_below else {
             return Ok(());
         };
-        // (image, scale, pixels, width, height)
-        let mut scaled: Vec<(usize, f32, Vec<u8>, u32, u32)> = Vec::new();
         for (index, (image, region)) in images.iter().enumerate() {
             let sure = !out[index].is_empty()
                 && out[index]
@@ -703,39 +701,37 @@ impl PlateReader {
             if !matches!(region, Region::Whole) || sure {
                 continue;
             }
-            for scale in SCENE_VIEW_SCALES {
-                if let Some((pixels, width, height)) = image.scaled(scale) {
-                    scaled.push((index, scale, pixels, width, height));
-                }
-            }
-        }
-        if scaled.is_empty() {
-            return Ok(());
-        }
-        let views: Vec<(RgbView<'_>, Region)> = scaled
-            .iter()
-            .map(|(_, _, pixels, width, height)| {
-                let view = RgbView {
-                    pixels,
-                    width: *width,
-                    height: *height,
-                };
-                (view, Region::Whole)
-            })
-            .collect();
-        let reads = self.read_once(&views)?;
-        let mut by_image: Vec<(usize, Vec<Vec<PlateWithLine>>)> = Vec::new();
-        for ((index, scale, ..), mut plates) in scaled.iter().zip(reads) {
-            for (read, _) in &mut plates {
-                read.unscale(*scale);
-            }
-            match by_image.last_mut() {
-                Some((image, views)) if image == index => views.push(plates),
-                _ => by_image.push((*index, vec![plates])),
-            }
-        }
-        self.times.scenes_reread += by_image.len() as u64;
-        for (index, views) in by_image {
+            // One scene's views at a time: a batch of scenes never holds all their copies.
+            let scaled: Vec<(f32, Vec<u8>, u32, u32)> = SCENE_VIEW_SCALES
+                .iter()
+                .filter_map(|&scale| {
+                    let (pixels, width, height) = image.scaled(scale)?;
+                    Some((scale, pixels, width, height))
+                })
+                .collect();
+            let views: Vec<(RgbView<'_>, Region)> = scaled
+                .iter()
+                .map(|(_, pixels, width, height)| {
+                    let view = RgbView {
+                        pixels,
+                        width: *width,
+                        height: *height,
+                    };
+                    (view, Region::Whole)
+                })
+                .collect();
+            let reads = self.read_once(&views)?;
+            let views: Vec<Vec<PlateWithLine>> = scaled
+                .iter()
+                .zip(reads)
+                .map(|((scale, ..), mut plates)| {
+                    for (read, _) in &mut plates {
+                        read.unscale(*scale);
+                    }
+                    plates
+                })
+                .collect();
+            self.times.scenes_reread += 1;
             let first = std::mem::take(&mut out[index]);
             out[index] = agree_across_views(first, views);
         }
