@@ -675,7 +675,7 @@ impl PlateReader {
     pub fn read_with_lines(
         &mut self,
         images: &[(RgbView<'_>, Region)],
-    ) -> Result<Vec<Vec<(PlateRead, LineImage)>>, PlateError> {
+    ) -> Result<Vec<Vec<PlateWithLine>>, PlateError> {
         let mut out = self.read_once(images)?;
         self.reread_scenes_scaled(images, &mut out)?;
         Ok(out)
@@ -688,17 +688,17 @@ impl PlateReader {
     fn reread_scenes_scaled(
         &mut self,
         images: &[(RgbView<'_>, Region)],
-        out: &mut [Vec<(PlateRead, LineImage)>],
+        out: &mut [Vec<PlateWithLine>],
     ) -> Result<(), PlateError> {
         let Some(below) = self.scene_views_below else {
             return Ok(());
         };
         for (index, (image, region)) in images.iter().enumerate() {
-            let sure = !out[index].is_empty()
-                && out[index]
-                    .iter()
-                    .all(|(read, _)| read.plate.confidence >= below);
-            if !matches!(region, Region::Whole) || sure {
+            if !matches!(region, Region::Whole) {
+                continue;
+            }
+            let first = &out[index];
+            if !first.is_empty() && first.iter().all(|(read, _)| read.plate.confidence >= below) {
                 continue;
             }
             // One scene's views at a time: a batch of scenes never holds all their copies.
@@ -742,7 +742,7 @@ impl PlateReader {
     fn read_once(
         &mut self,
         images: &[(RgbView<'_>, Region)],
-    ) -> Result<Vec<Vec<(PlateRead, LineImage)>>, PlateError> {
+    ) -> Result<Vec<Vec<PlateWithLine>>, PlateError> {
         let spec = self.recogniser.line_spec();
         let mut pending: Vec<(usize, Pending)> = Vec::new();
         let mut plates_located = 0usize;
@@ -789,7 +789,7 @@ impl PlateReader {
         let reads = self.recogniser.recognise(&lines)?;
         self.times.recognise += started.elapsed();
         self.times.plates += pending.len() as u64;
-        let mut out: Vec<Vec<(PlateRead, LineImage)>> = vec![Vec::new(); images.len()];
+        let mut out: Vec<Vec<PlateWithLine>> = vec![Vec::new(); images.len()];
         let mut last_plate: Option<usize> = None;
         for ((index, plate), (chars, steps)) in pending.into_iter().zip(reads) {
             let top_row_chars = plate
@@ -825,7 +825,7 @@ impl PlateReader {
     fn second_opinions(
         &mut self,
         images: &[(RgbView<'_>, Region)],
-        out: &mut [Vec<(PlateRead, LineImage)>],
+        out: &mut [Vec<PlateWithLine>],
     ) -> Result<(), PlateError> {
         let Some((second, below)) = self.second.as_mut() else {
             return Ok(());
@@ -1205,47 +1205,40 @@ pub fn agree_across_views(
     first: Vec<PlateWithLine>,
     views: Vec<Vec<PlateWithLine>>,
 ) -> Vec<PlateWithLine> {
+    /// One plate's reads; views are numbered from 0, the first look.
     struct Group {
         bbox: [f32; 4],
         reads: Vec<PlateWithLine>,
         in_first: bool,
         views: usize,
+        last_view: usize,
     }
-    let mut groups: Vec<Group> = first
-        .into_iter()
-        .map(|read| Group {
-            bbox: read.0.bbox,
-            reads: vec![read],
-            in_first: true,
-            views: 1,
-        })
-        .collect();
-    for view in views {
-        let mut joined = vec![false; groups.len()];
-        for read in view {
+    let mut groups: Vec<Group> = Vec::new();
+    let looks = std::iter::once(first).chain(views);
+    for (view, reads) in looks.enumerate() {
+        for read in reads {
+            // Each of the first look's plates is a plate of its own.
             let best = groups
-                .iter()
-                .enumerate()
-                .map(|(i, g)| (i, iou(g.bbox, read.0.bbox)))
-                .filter(|(_, overlap)| *overlap > SAME_PLATE_IOU)
-                .max_by(|a, b| a.1.total_cmp(&b.1));
+                .iter_mut()
+                .filter(|_| view > 0)
+                .map(|g| (iou(g.bbox, read.0.bbox), g))
+                .filter(|(overlap, _)| *overlap > SAME_PLATE_IOU)
+                .max_by(|a, b| a.0.total_cmp(&b.0));
             match best {
-                Some((i, _)) => {
-                    if !joined[i] {
-                        joined[i] = true;
-                        groups[i].views += 1;
+                Some((_, group)) => {
+                    if group.last_view != view {
+                        group.last_view = view;
+                        group.views += 1;
                     }
-                    groups[i].reads.push(read);
+                    group.reads.push(read);
                 }
-                None => {
-                    groups.push(Group {
-                        bbox: read.0.bbox,
-                        reads: vec![read],
-                        in_first: false,
-                        views: 1,
-                    });
-                    joined.push(true);
-                }
+                None => groups.push(Group {
+                    bbox: read.0.bbox,
+                    reads: vec![read],
+                    in_first: view == 0,
+                    views: 1,
+                    last_view: view,
+                }),
             }
         }
     }
@@ -1283,18 +1276,19 @@ fn agreed_read(reads: Vec<PlateWithLine>, first_is_own: bool) -> Option<PlateWit
     };
     let share = weight / total;
     let text = text.to_string();
-    let mut candidates = reads
-        .into_iter()
-        .enumerate()
-        .filter(|(_, r)| r.0.plate.text == text);
-    let (position, mut agreed) = candidates.next()?;
-    if !(first_is_own && position == 0) {
-        for (_, other) in candidates {
-            if other.0.plate.confidence > agreed.0.plate.confidence {
-                agreed = other;
+    let own_has_it = first_is_own && reads.first().is_some_and(|r| r.0.plate.text == text);
+    let mut with_text = reads.into_iter().filter(|r| r.0.plate.text == text);
+    let mut agreed = if own_has_it {
+        with_text.next()?
+    } else {
+        with_text.reduce(|a, b| {
+            if b.0.plate.confidence > a.0.plate.confidence {
+                b
+            } else {
+                a
             }
-        }
-    }
+        })?
+    };
     let plate = &mut agreed.0.plate;
     for confidence in &mut plate.char_confidence {
         *confidence = confidence.min(share);
@@ -1529,7 +1523,7 @@ mod tests {
     }
 
     /// A plate read in a view of a scene: its text and confidence, its box at `x`.
-    fn seen(text: &str, confidence: f32, x: f32) -> (PlateRead, LineImage) {
+    fn seen(text: &str, confidence: f32, x: f32) -> PlateWithLine {
         let bbox = [x, 100.0, 80.0, 20.0];
         let read = PlateRead {
             corners: Quad::from_rect(bbox[0], bbox[1], bbox[2], bbox[3]),
@@ -1546,7 +1540,7 @@ mod tests {
         (read, line)
     }
 
-    fn texts(plates: &[(PlateRead, LineImage)]) -> Vec<(&str, f32)> {
+    fn texts(plates: &[PlateWithLine]) -> Vec<(&str, f32)> {
         plates
             .iter()
             .map(|(read, _)| (read.plate.text.as_str(), read.plate.confidence))
