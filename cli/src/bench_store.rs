@@ -2,7 +2,10 @@
 //! PostgreSQL, and plate-trace latency (p50/p99) at a city's scale of sightings.
 //!
 //! The sightings are a synthetic day of a city: `--plates` vehicles seen `--sightings` times in
-//! all at 300 cameras, each vehicle's sightings spread over the day. Inserts go through
+//! all at 300 cameras, each vehicle's sightings spread over the day; every fifth sighting is a
+//! pass with no plate voted (a `vehicle_pass`), and every sighting carries a look. The cameras
+//! are linked in a chain, 500 m apart, so a trace also reads the passes beside the plate's
+//! sightings and joins them by look. Inserts go through
 //! `EventStore::append` in batches, as the writer thread does (each sighting is a whole plate
 //! event: its JSON, the sightings row, the plate and its one-deletion variants). Traces go
 //! through the same code as `GET /api/plates/{plate}/trace` (fuzzy matching included), each
@@ -13,7 +16,10 @@
 //! store is then given a retention pass that forgets the older half of it, against a goal of
 //! a city's day (15 million sightings) in 10 minutes.
 
-use roadsight_core::{CameraId, Event, RoutesConfig, Timestamp, TrackId, TrackPlate};
+use roadsight_core::{
+    Appearance, CameraId, CameraLinkConfig, Event, RoutesConfig, Timestamp, TrackId, TrackPlate,
+    VehiclePass,
+};
 use roadsight_server::queries::trace_plate;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -142,7 +148,29 @@ fn bench_day() -> anyhow::Result<Timestamp> {
     Timestamp::parse_rfc3339("2026-11-23T00:00:00+07:00").map_err(anyhow::Error::msg)
 }
 
-/// Sighting `i` of the synthetic day (`plates` vehicles): its plate event.
+/// A synthetic look: 60 % of the crop in one colour bin and 40 % in another, both from `seed`.
+fn look(seed: u64) -> Appearance {
+    let mut bins = [0u16; roadsight_core::appearance::APPEARANCE_BINS];
+    bins[(seed % 64) as usize] += 6_000;
+    bins[((seed >> 6) % 64) as usize] += 4_000;
+    Appearance::from_bins(bins)
+}
+
+/// The bench city's cameras linked in a chain, 500 m apart (40-180 s at 10-90 km/h).
+fn bench_links() -> Vec<CameraLinkConfig> {
+    (1..CAMERAS)
+        .map(|c| CameraLinkConfig {
+            from: format!("cam-{:03}", c - 1),
+            to: format!("cam-{c:03}"),
+            distance_m: 500.0,
+            min_speed_kmh: 10.0,
+            max_speed_kmh: 90.0,
+        })
+        .collect()
+}
+
+/// Sighting `i` of the synthetic day (`plates` vehicles): its plate event, or for every fifth
+/// a pass with no plate voted.
 fn sighting(i: u64, plates: u64, day: Timestamp) -> Event {
     // A cheap deterministic mix so vehicles and cameras interleave.
     let mixed = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -151,12 +179,24 @@ fn sighting(i: u64, plates: u64, day: Timestamp) -> Event {
     } else {
         mixed % plates
     };
-    let camera = (mixed >> 20) % CAMERAS;
+    let camera = CameraId::new(&format!("cam-{:03}", (mixed >> 20) % CAMERAS));
     // Sightings arrive in time order, as they do from cameras.
     let at = seen_at(i, day);
+    if i % 5 == 4 {
+        return Event::VehiclePass(VehiclePass {
+            camera,
+            track: TrackId(i),
+            reads: 4,
+            first_seen: at,
+            last_seen: at,
+            at,
+            appearance: look(mixed >> 30),
+            evidence: None,
+        });
+    }
     let text = plate_text(vehicle);
     Event::Plate(TrackPlate {
-        camera: CameraId::new(&format!("cam-{camera:03}")),
+        camera,
         track: TrackId(i),
         formatted: text.clone(),
         char_confidence: vec![0.95; text.len()],
@@ -171,6 +211,7 @@ fn sighting(i: u64, plates: u64, day: Timestamp) -> Event {
         at,
         evidence: None,
         candidate: false,
+        appearance: Some(look(vehicle)),
     })
 }
 
@@ -337,12 +378,14 @@ pub fn bench_store(args: &StoreBenchArgs) -> anyhow::Result<()> {
     }
     // The traced store: built once, then reused.
     std::fs::create_dir_all(&args.dir)?;
-    let path = args
-        .dir
-        .join(format!("trace-{}-{}.db", args.sightings, args.plates));
-    let complete = args
-        .dir
-        .join(format!("trace-{}-{}.complete", args.sightings, args.plates));
+    let path = args.dir.join(format!(
+        "trace-{}-{}-passes.db",
+        args.sightings, args.plates
+    ));
+    let complete = args.dir.join(format!(
+        "trace-{}-{}-passes.complete",
+        args.sightings, args.plates
+    ));
     if !complete.is_file() {
         let _ = std::fs::remove_file(&path);
         eprintln!(
@@ -369,7 +412,10 @@ pub fn bench_store(args: &StoreBenchArgs) -> anyhow::Result<()> {
         .ok()
         .and_then(|t| t.trim().parse().ok());
     let mut store = roadsight_store::open(&format!("sqlite:{}", path.display()))?;
-    let routes = RoutesConfig::default();
+    let routes = RoutesConfig {
+        links: bench_links(),
+        ..RoutesConfig::default()
+    };
     let mut times_ms = Vec::with_capacity(args.traces);
     let mut found = 0usize;
     let mut state = 0x2545_F491_4F6C_DD1Du64;

@@ -65,6 +65,10 @@ pub struct EvalRoutesArgs {
     /// missed, and never make a route of their own.
     #[arg(long)]
     no_candidate_routes: bool,
+    /// `[routes] appearance_max_distance` for the tracing: how alike a pass with no plate (or a
+    /// candidate no route took) must look to a route's sighting to join it (0: never).
+    #[arg(long)]
+    appearance_max_distance: Option<f32>,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -122,6 +126,14 @@ struct Report {
     /// reconstruct a true route.
     candidate_routes: usize,
     candidate_routes_right: usize,
+    /// Passes with no plate voted (`vehicle_pass` events) the run gave.
+    passes_emitted: usize,
+    /// Sightings that joined a route by their look alone (passes, and candidates no route took
+    /// otherwise), and the routes over two cameras or more they joined that reconstruct a true
+    /// route.
+    joined_by_appearance: usize,
+    routes_with_joined_right: usize,
+    routes_with_joined: usize,
     /// Traced routes of two cameras or more whose plate is no vehicle's.
     false_routes: Vec<FalseRoute>,
     routes: Vec<RouteResult>,
@@ -185,6 +197,21 @@ pub fn eval_routes(args: &EvalRoutesArgs) -> anyhow::Result<()> {
                 event_id: envelope.event.id(),
                 evidence: plate.evidence.clone(),
                 candidate: plate.candidate,
+                appearance: plate.appearance.clone(),
+                appearance_distance: None,
+            });
+        }
+        if let roadsight_core::Event::VehiclePass(pass) = &envelope.event {
+            sightings.push(PlateSighting {
+                plate: String::new(),
+                camera: pass.camera.to_string(),
+                at: pass.at,
+                confidence: 0.0,
+                event_id: envelope.event.id(),
+                evidence: pass.evidence.clone(),
+                candidate: true,
+                appearance: Some(pass.appearance.clone()),
+                appearance_distance: None,
             });
         }
     }
@@ -194,10 +221,15 @@ pub fn eval_routes(args: &EvalRoutesArgs) -> anyhow::Result<()> {
             .emit_confidence
             .unwrap_or(roadsight_core::PlatesConfig::default().emit_confidence),
         candidate_routes: !args.no_candidate_routes,
+        appearance_max_distance: args
+            .appearance_max_distance
+            .unwrap_or(RoutesConfig::default().appearance_max_distance),
         ..RoutesConfig::default()
     };
     let traced = trace_routes(sightings.clone(), &settings);
     // From here on `sightings` are the sure ones.
+    let (passes, sightings): (Vec<PlateSighting>, Vec<PlateSighting>) =
+        sightings.into_iter().partition(PlateSighting::is_plateless);
     let (candidates, sightings): (Vec<PlateSighting>, Vec<PlateSighting>) =
         sightings.into_iter().partition(|s| s.candidate);
 
@@ -287,6 +319,26 @@ pub fn eval_routes(args: &EvalRoutesArgs) -> anyhow::Result<()> {
             candidates_only: candidates_only(route),
         })
         .collect();
+    let joined = |route: &&roadsight_tracking::routes::Route| {
+        route
+            .sightings
+            .iter()
+            .any(|s| s.appearance_distance.is_some())
+    };
+    let joined_by_appearance = traced
+        .iter()
+        .flat_map(|route| &route.sightings)
+        .filter(|s| s.appearance_distance.is_some())
+        .count();
+    let routes_with_joined = multi_camera().filter(joined).count();
+    let routes_with_joined_right = multi_camera()
+        .filter(joined)
+        .filter(|route| {
+            truth_plates
+                .get(&route.plate)
+                .is_some_and(|truth| truth.iter().map(String::as_str).eq(route.cameras()))
+        })
+        .count();
     let candidates_right = candidates
         .iter()
         .filter(|s| truth_plates.contains_key(&s.plate))
@@ -305,6 +357,10 @@ pub fn eval_routes(args: &EvalRoutesArgs) -> anyhow::Result<()> {
         sightings_read: read_at.len(),
         candidate_routes,
         candidate_routes_right,
+        passes_emitted: passes.len(),
+        joined_by_appearance,
+        routes_with_joined_right,
+        routes_with_joined,
         false_routes,
         routes: results,
     };
@@ -345,7 +401,7 @@ pub fn eval_routes(args: &EvalRoutesArgs) -> anyhow::Result<()> {
             );
         }
         outln!(
-            "route accuracy {:.3} ({} of {} routes); {} plates emitted, {} right; {} candidates, {} right; {} of {} true sightings read; {} routes of candidates only, {} right; {} false routes",
+            "route accuracy {:.3} ({} of {} routes); {} plates emitted, {} right; {} candidates, {} right; {} of {} true sightings read; {} routes of candidates only, {} right; {} passes with no plate, {} sightings joined by their look, {} of {} routes they joined right; {} false routes",
             report.route_accuracy,
             report.reconstructed,
             report.true_routes,
@@ -357,6 +413,10 @@ pub fn eval_routes(args: &EvalRoutesArgs) -> anyhow::Result<()> {
             report.sightings_true,
             report.candidate_routes,
             report.candidate_routes_right,
+            report.passes_emitted,
+            report.joined_by_appearance,
+            report.routes_with_joined_right,
+            report.routes_with_joined,
             report.false_routes.len()
         );
     }

@@ -2,12 +2,15 @@
 
 use crate::paths::Locations;
 use anyhow::Context;
-use roadsight_core::{CameraHealth, Clock, Event, SystemClock, TrackPlate, VehicleClass};
+use roadsight_core::{
+    CameraHealth, Clock, Event, SystemClock, Timestamp, TrackPlate, VehicleClass, VehiclePass,
+};
 use roadsight_models::{DetectorOptions, Manifest, SessionOptions, Thresholds};
 use roadsight_pipeline::{
     counts_csv_rows, CameraAnalytics, CameraSpec, CameraStats, CameraTrackers, DetectStage,
     DetectStageMetrics, DetectStageSettings, Ingest, IngestSettings, LiveSettings, Next,
-    PlateEvent, PlateStage, PlateStageCounters, PlateStageSettings, TensorSpec, COUNTS_CSV_HEADER,
+    PlateEvent, PlateStage, PlateStageCounters, PlateStageSettings, TensorSpec, VehiclePassEvent,
+    COUNTS_CSV_HEADER,
 };
 use roadsight_plate_reader::{PlateReader, ReaderOptions};
 use serde::Serialize;
@@ -125,70 +128,138 @@ fn print_event(event: &Event, evidence_file: Option<&str>) -> anyhow::Result<()>
     Ok(())
 }
 
-/// A voted plate: its evidence to the store (and to `--evidence-dir`), the event to the
-/// store, and a line to the terminal.
+/// A voted plate or a plate-less pass: its evidence to the store (and to `--evidence-dir`),
+/// the event to the store, and a line to the terminal.
 fn report_plate(
     event: PlateEvent,
     sink: &crate::events::EventSink,
     evidence_dir: Option<&std::path::Path>,
     json: bool,
 ) -> anyhow::Result<()> {
-    let mut evidence_file = None;
-    let mut evidence = None;
-    let mut at = event.last_seen;
-    if let Some((taken_at, jpeg)) = event.evidence {
-        if let Some(dir) = evidence_dir {
-            let file = dir.join(format!("{}-{}.jpg", event.camera, event.track.0));
-            std::fs::write(&file, &jpeg)
-                .with_context(|| format!("writing evidence {}", file.display()))?;
-            evidence_file = Some(file.display().to_string());
-        }
-        evidence = Some(sink.evidence("image/jpeg", jpeg, taken_at)?);
-        at = taken_at;
-    }
-    let plate = TrackPlate {
-        camera: event.camera,
-        track: event.track,
-        text: event.plate.text,
-        formatted: event.plate.formatted,
-        confidence: event.plate.confidence,
-        char_confidence: event.plate.char_confidence,
-        rows: event.plate.rows,
-        valid: event.plate.valid,
-        reads: event.reads,
-        agreeing: event.agreeing,
-        first_seen: event.first_seen,
-        last_seen: event.last_seen,
-        at,
-        evidence,
-        candidate: event.candidate,
+    let (voted, appearance) = match event {
+        PlateEvent::Plate { voted, appearance } => (voted, appearance),
+        PlateEvent::Pass(pass) => return report_pass(pass, sink, evidence_dir, json),
     };
-    if !json {
-        eprintln!(
-            "{} camera {} track {}: {} {} (confidence {:.2}, {} of {} reads agree){}",
-            plate.last_seen.to_rfc3339(),
-            plate.camera,
-            plate.track.0,
-            if plate.candidate {
-                "candidate plate"
-            } else {
-                "plate"
-            },
-            plate.formatted,
-            plate.confidence,
-            plate.agreeing,
-            plate.reads,
-            evidence_file
-                .as_deref()
-                .map(|e| format!(", evidence {e}"))
-                .unwrap_or_default()
-        );
-    }
-    let line = Event::Plate(plate);
+    let (evidence, evidence_file) = store_evidence(
+        voted.evidence,
+        &voted.camera,
+        voted.track,
+        sink,
+        evidence_dir,
+    )?;
+    let at = evidence.as_ref().map_or(voted.last_seen, |e| e.taken_at);
+    let plate = TrackPlate {
+        camera: voted.camera,
+        track: voted.track,
+        text: voted.plate.text,
+        formatted: voted.plate.formatted,
+        confidence: voted.plate.confidence,
+        char_confidence: voted.plate.char_confidence,
+        rows: voted.plate.rows,
+        valid: voted.plate.valid,
+        reads: voted.reads,
+        agreeing: voted.agreeing,
+        first_seen: voted.first_seen,
+        last_seen: voted.last_seen,
+        at,
+        evidence: evidence.map(|e| e.address),
+        candidate: voted.candidate,
+        appearance,
+    };
+    let said = format!(
+        "{} camera {} track {}: {} {} (confidence {:.2}, {} of {} reads agree)",
+        plate.last_seen.to_rfc3339(),
+        plate.camera,
+        plate.track.0,
+        if plate.candidate {
+            "candidate plate"
+        } else {
+            "plate"
+        },
+        plate.formatted,
+        plate.confidence,
+        plate.agreeing,
+        plate.reads,
+    );
+    tell(Event::Plate(plate), &said, evidence_file, sink, json)
+}
+
+/// A track read for its plate in vain: as [`report_plate`], as a `vehicle_pass` event.
+fn report_pass(
+    pass: VehiclePassEvent,
+    sink: &crate::events::EventSink,
+    evidence_dir: Option<&std::path::Path>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let (evidence, evidence_file) =
+        store_evidence(pass.evidence, &pass.camera, pass.track, sink, evidence_dir)?;
+    let line = VehiclePass {
+        camera: pass.camera,
+        track: pass.track,
+        reads: pass.reads as usize,
+        first_seen: pass.first_seen,
+        last_seen: pass.last_seen,
+        at: evidence.as_ref().map_or(pass.last_seen, |e| e.taken_at),
+        appearance: pass.appearance,
+        evidence: evidence.map(|e| e.address),
+    };
+    let said = format!(
+        "{} camera {} track {}: no plate voted over {} reads",
+        line.last_seen.to_rfc3339(),
+        line.camera,
+        line.track.0,
+        line.reads,
+    );
+    tell(Event::VehiclePass(line), &said, evidence_file, sink, json)
+}
+
+/// An event with evidence: `said` (and where the evidence file went) to the terminal, or the
+/// event as a JSON line with `--json`; then to the store.
+fn tell(
+    line: Event,
+    said: &str,
+    evidence_file: Option<String>,
+    sink: &crate::events::EventSink,
+    json: bool,
+) -> anyhow::Result<()> {
     if json {
         print_event(&line, evidence_file.as_deref())?;
+    } else {
+        let evidence = evidence_file
+            .map(|file| format!(", evidence {file}"))
+            .unwrap_or_default();
+        eprintln!("{said}{evidence}");
     }
     sink.event(line)
+}
+
+/// Stored evidence: when it was taken and its content address.
+struct StoredEvidence {
+    taken_at: Timestamp,
+    address: String,
+}
+
+/// Puts an evidence JPEG in the store (and in `--evidence-dir` as CAMERA-TRACK.jpg): what was
+/// stored, and the file written.
+fn store_evidence(
+    evidence: Option<(Timestamp, Vec<u8>)>,
+    camera: &roadsight_core::CameraId,
+    track: roadsight_core::TrackId,
+    sink: &crate::events::EventSink,
+    evidence_dir: Option<&std::path::Path>,
+) -> anyhow::Result<(Option<StoredEvidence>, Option<String>)> {
+    let Some((taken_at, jpeg)) = evidence else {
+        return Ok((None, None));
+    };
+    let mut evidence_file = None;
+    if let Some(dir) = evidence_dir {
+        let file = dir.join(format!("{camera}-{}.jpg", track.0));
+        std::fs::write(&file, &jpeg)
+            .with_context(|| format!("writing evidence {}", file.display()))?;
+        evidence_file = Some(file.display().to_string());
+    }
+    let address = sink.evidence("image/jpeg", jpeg, taken_at)?;
+    Ok((Some(StoredEvidence { taken_at, address }), evidence_file))
 }
 
 fn report_plans(
@@ -627,7 +698,8 @@ pub fn run_as(args: &RunArgs, mode: Mode) -> anyhow::Result<ExitCode> {
                     // A failed read costs this frame's plates, never the run.
                     match stage.step(&frame, &update) {
                         Ok(events) => {
-                            camera.plates += events.iter().filter(|e| !e.candidate).count() as u64;
+                            camera.plates +=
+                                events.iter().filter(|e| e.is_sure_plate()).count() as u64;
                             for event in events {
                                 report_plate(
                                     event,
@@ -708,8 +780,8 @@ pub fn run_as(args: &RunArgs, mode: Mode) -> anyhow::Result<ExitCode> {
     let plate_counters = match plates.as_mut() {
         Some(stage) => {
             for event in stage.finish() {
-                if let Some(camera) = detections.get_mut(event.camera.as_str()) {
-                    camera.plates += u64::from(!event.candidate);
+                if let Some(camera) = detections.get_mut(event.camera().as_str()) {
+                    camera.plates += u64::from(event.is_sure_plate());
                 }
                 report_plate(event, &sink, args.evidence_dir.as_deref(), args.json)?;
             }

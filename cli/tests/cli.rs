@@ -645,11 +645,44 @@ fn run_reads_and_votes_the_plates_of_tracked_vehicles() {
             assert!(plate["reads"].as_u64().unwrap() >= 1);
             assert!(plate["agreeing"].as_u64().unwrap() <= plate["reads"].as_u64().unwrap());
         }
+        // Each plate carries its vehicle's look: 64 bins in basis points.
+        let look_total = |event: &serde_json::Value| -> u64 {
+            let bins = event["appearance"].as_array().unwrap();
+            assert_eq!(bins.len(), 64, "{event}");
+            bins.iter().map(|b| b.as_u64().unwrap()).sum()
+        };
+        for plate in plates.iter().chain(&candidates) {
+            assert!((9_936..=10_064).contains(&look_total(plate)), "{plate}");
+        }
+        // A track read at least 3 times with no plate voted is a pass: its look, its reads
+        // and the JPEG of its widest crop.
+        let passes: Vec<serde_json::Value> = json_lines(&output.stdout)
+            .into_iter()
+            .filter(|v| v["type"] == "vehicle_pass")
+            .collect();
+        for pass in &passes {
+            assert!((9_936..=10_064).contains(&look_total(pass)), "{pass}");
+            assert!(pass["reads"].as_u64().unwrap() >= 3, "{pass}");
+            let jpeg = std::fs::read(pass["evidence_file"].as_str().unwrap()).unwrap();
+            assert_eq!(&jpeg[..2], &[0xFF, 0xD8], "{pass}");
+            let track = pass["track"].as_u64().unwrap();
+            assert!(
+                !plates
+                    .iter()
+                    .chain(&candidates)
+                    .any(|p| p["track"] == track),
+                "a track with a plate is no pass: {pass}"
+            );
+        }
         // Recorded in the summary too.
         let summary: serde_json::Value = json_lines(&output.stdout)
             .into_iter()
             .find(|v| v["type"] == "summary")
             .unwrap();
+        assert_eq!(
+            summary["plates"]["passes"].as_u64().unwrap(),
+            passes.len() as u64
+        );
         assert_eq!(
             summary["cameras"][0]["plates"].as_u64().unwrap(),
             plates.len() as u64
@@ -1083,6 +1116,7 @@ fn plate_store(dir: &Path) -> String {
             at: start.plus(std::time::Duration::from_secs(seconds)),
             evidence: None,
             candidate: false,
+            appearance: None,
         })
     };
     store

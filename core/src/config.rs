@@ -639,6 +639,11 @@ pub struct RoutesConfig {
     /// sighting of such a route stays marked a candidate. Off: a candidate only fills a pass
     /// a sure route missed.
     pub candidate_routes: bool,
+    /// A pass no plate was voted for (a `vehicle_pass`), or a candidate no route took, joins a
+    /// route whose sightings carry a look (`crate::appearance`) within this distance of its
+    /// own, where a configured link with a fitting travel time leads to it, nearest first, one
+    /// pass per route and camera. 0: never.
+    pub appearance_max_distance: f32,
     pub links: Vec<CameraLinkConfig>,
 }
 
@@ -658,6 +663,7 @@ impl Default for RoutesConfig {
             fuzzy: true,
             anchor_confidence: 0.45,
             candidate_routes: true,
+            appearance_max_distance: 0.02,
             links: Vec::new(),
         }
     }
@@ -1251,6 +1257,15 @@ fn camera_list_ids(cameras: &[(usize, CameraConfig)]) -> Vec<String> {
 
 fn validate_routes(routes: &RoutesConfig, cameras: &[String], problems: &mut Vec<ConfigProblem>) {
     check_positive("routes.max_gap_s", routes.max_gap_s, 86_400.0, problems);
+    if !(0.0..=1.0).contains(&routes.appearance_max_distance) {
+        problems.push(problem(
+            "routes.appearance_max_distance",
+            format!(
+                "must be within 0..=1 (0: never), found {}",
+                routes.appearance_max_distance
+            ),
+        ));
+    }
     if !(0.0..=1.0).contains(&routes.anchor_confidence) {
         problems.push(problem(
             "routes.anchor_confidence",

@@ -6,6 +6,7 @@
 //! page stays true. New fields may appear within a version; a field's meaning never changes
 //! without a new `v`.
 
+use crate::appearance::Appearance;
 use crate::counting::{Crossing, FlowCount, MovementDone};
 use crate::health::CameraHealth;
 use crate::ids::CameraId;
@@ -48,6 +49,29 @@ pub struct TrackPlate {
     /// Absent in events of earlier versions: false.
     #[serde(default)]
     pub candidate: bool,
+    /// The vehicle's look over the crops read until the plate was given
+    /// ([`crate::appearance`]). Absent in events of earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appearance: Option<Appearance>,
+}
+
+/// A tracked vehicle the plate stage read but voted no plate for, not even a candidate (no read
+/// found one, or the reads disagreed): route tracing may still join the pass to its vehicle's
+/// route by its look and travel time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VehiclePass {
+    pub camera: CameraId,
+    pub track: TrackId,
+    /// Vehicle crops read.
+    pub reads: usize,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    /// When the vehicle was at the camera: the time of its widest crop (its evidence).
+    pub at: Timestamp,
+    /// Its look over the crops read.
+    pub appearance: Appearance,
+    /// The evidence image (JPEG of the vehicle's widest crop), by content address.
+    pub evidence: Option<String>,
 }
 
 /// Everything the pipeline emits, tagged by `type`.
@@ -64,6 +88,8 @@ pub enum Event {
     FlowCount(FlowCount),
     /// A tracked vehicle's plate.
     Plate(TrackPlate),
+    /// A tracked vehicle read for its plate in vain.
+    VehiclePass(VehiclePass),
     /// A timing plan issued for an intersection.
     TimingPlan(PlanDecision),
 }
@@ -94,17 +120,19 @@ impl Event {
             Event::Movement(_) => "movement",
             Event::FlowCount(_) => "flow_count",
             Event::Plate(_) => "plate",
+            Event::VehiclePass(_) => "vehicle_pass",
             Event::TimingPlan(_) => "timing_plan",
         }
     }
 
     /// Every `type` tag, in the order of the enum.
-    pub const KINDS: [&'static str; 6] = [
+    pub const KINDS: [&'static str; 7] = [
         "camera_health",
         "crossing",
         "movement",
         "flow_count",
         "plate",
+        "vehicle_pass",
         "timing_plan",
     ];
 
@@ -119,6 +147,7 @@ impl Event {
                 .interval_start
                 .plus(std::time::Duration::from_secs(count.interval_s)),
             Event::Plate(plate) => plate.at,
+            Event::VehiclePass(pass) => pass.at,
             Event::TimingPlan(decision) => decision.plan.valid_from,
         }
     }
@@ -131,6 +160,7 @@ impl Event {
             Event::Movement(movement) => Some(&movement.camera),
             Event::FlowCount(count) => Some(&count.camera),
             Event::Plate(plate) => Some(&plate.camera),
+            Event::VehiclePass(pass) => Some(&pass.camera),
             Event::TimingPlan(_) => None,
         }
     }

@@ -18,12 +18,16 @@
 //! - [`intersection`]: the intersection model (movements, phases, timing limits) and its
 //!   validation; [`signal`]: timing plans and the basis they were made on.
 //! - [`event`]: the event stream: [`Event`], one tagged enum over the records above plus a
-//!   vehicle's voted plate ([`TrackPlate`]) and timing plans, versioned on the wire
+//!   vehicle's voted plate ([`TrackPlate`]), a vehicle passing with no plate voted
+//!   ([`VehiclePass`]) and timing plans, versioned on the wire
 //!   ([`EventEnvelope`]), with stable ids for de-duplication.
+//! - [`appearance`]: a vehicle's look ([`Appearance`], a colour histogram), by which route
+//!   tracing joins a pass no read found the plate of to its vehicle's route.
 //! - [`config`]: the city configuration (one TOML file), parsed with unknown fields denied and
 //!   validated all at once, so that every problem is reported with its path
 //!   (`cameras[2].uri: ...`).
 
+pub mod appearance;
 pub mod buffer_pool;
 pub mod config;
 pub mod counting;
@@ -38,6 +42,7 @@ pub mod signal;
 pub mod time;
 pub mod vehicle;
 
+pub use appearance::{Appearance, AppearanceSum};
 pub use buffer_pool::{BufferPool, PlaneBuffer};
 pub use config::{
     ApiConfig, ApiUserConfig, BrokerConfig, CameraConfig, CameraLinkConfig, CityConfig,
@@ -46,7 +51,9 @@ pub use config::{
     PlatesConfig, RetentionConfig, Role, RoutesConfig, SignalsConfig, SourceMode, StoreConfig,
     TrackerConfig, ZoneConfig,
 };
-pub use event::{content_address, Event, EventEnvelope, TrackPlate, EVENT_SCHEMA_VERSION};
+pub use event::{
+    content_address, Event, EventEnvelope, TrackPlate, VehiclePass, EVENT_SCHEMA_VERSION,
+};
 pub use frame::{
     ChannelOrder, Frame, Letterbox, LetterboxPlacement, SourcePicture, TensorImage, TensorSpec,
 };

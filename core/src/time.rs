@@ -57,6 +57,12 @@ impl Timestamp {
         Self::from_nanos(self.nanos_since_epoch.saturating_add(nanos))
     }
 
+    /// This time moved back by `duration` (saturating).
+    pub fn minus(self, duration: Duration) -> Self {
+        let nanos = i64::try_from(duration.as_nanos()).unwrap_or(i64::MAX);
+        Self::from_nanos(self.nanos_since_epoch.saturating_sub(nanos))
+    }
+
     /// `self - earlier`, or zero when `earlier` is later.
     pub fn duration_since(self, earlier: Timestamp) -> Duration {
         let nanos = self

@@ -39,7 +39,10 @@ pub use ingest::{
     AnalyticsRate, CameraSpec, CameraStats, FailureKind, Ingest, IngestError, IngestSettings,
     LiveSettings, SourceFailure,
 };
-pub use plate_stage::{PlateEvent, PlateStage, PlateStageCounters, PlateStageSettings};
+pub use plate_stage::{
+    PlateEvent, PlateStage, PlateStageCounters, PlateStageSettings, VehiclePassEvent,
+    VotedTrackPlate,
+};
 pub use queue::{FrameMux, LaneStats, Popped, PoppedBatch, Pushed, QueuePolicy};
 pub use roadsight_core::{
     ChannelOrder, Frame, Letterbox, LetterboxPlacement, TensorImage, TensorSpec,

@@ -99,7 +99,7 @@ pub fn document() -> Value {
                 json!({"name": "token", "in": "query", "required": false, "schema": {"type": "string"}})
             ], errors(json!({"101": {"description": "Switching to the WebSocket: one event per text message, and {\"type\":\"lagged\",\"missed\":N} when the client fell behind."}}), &["426"])),
             "/api/plates/search": get("Plates within one edit of q (audited).", "officer", search_parameters, errors(ok("Matches, nearest first.", array_of("matches")), &[])),
-            "/api/plates/{plate}/trace": get("The plate's routes in the window, with sightings and evidence links (audited).", "officer", trace_parameters, errors(ok("The trace.", object.clone()), &[])),
+            "/api/plates/{plate}/trace": get("The plate's routes in the window, with sightings and evidence links (audited). A pass its vehicle made with no plate read, joined by its look, has an empty `plate` and its `appearance_distance`.", "officer", trace_parameters, errors(ok("The trace.", object.clone()), &[])),
             "/api/evidence/{address}": get("An evidence image (audited).", "officer", vec![
                 json!({"name": "address", "in": "path", "required": true, "description": "sha256: and 64 hex digits.", "schema": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"}})
             ], errors(json!({"200": {"description": "The image.", "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}}}), &["404"])),

@@ -72,6 +72,8 @@ fn as_route_input(sighting: roadsight_store::Sighting) -> PlateSighting {
         event_id: sighting.event_id,
         evidence: sighting.evidence,
         candidate: false,
+        appearance: sighting.appearance,
+        appearance_distance: None,
     }
 }
 
@@ -99,6 +101,7 @@ pub fn trace_plate(
         })?;
         sightings.extend(found.into_iter().map(as_route_input));
     }
+    sightings.extend(passes_near(store, &sightings, settings)?);
     let routes: Vec<Route> = trace_routes(sightings, settings)
         .into_iter()
         .filter(|route| route.plate == plate || route.sightings.iter().any(|s| s.plate == plate))
@@ -112,6 +115,65 @@ pub fn trace_plate(
         routes,
         sightings,
     })
+}
+
+/// The passes with no plate voted (`vehicle_pass`) that could join the routes of `sightings`
+/// by their look: at each camera a configured link joins to the camera of a sighting with a
+/// look, in the link's travel window after it and before it, unless one of `sightings` is
+/// there already (that pass is read). One link out: a trace reaches the passes beside a
+/// plate's sightings, where origin-destination reads every pass in its window. One index range
+/// per sighting, link and direction. None when `appearance_max_distance` is 0.
+fn passes_near(
+    store: &mut dyn EventStore,
+    sightings: &[PlateSighting],
+    settings: &RoutesConfig,
+) -> Result<Vec<PlateSighting>, StoreError> {
+    if settings.appearance_max_distance <= 0.0 {
+        return Ok(Vec::new());
+    }
+    let seconds = |s: f64| std::time::Duration::from_secs_f64(s.clamp(0.0, 86_400.0));
+    let mut passes: Vec<PlateSighting> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for sighting in sightings.iter().filter(|s| s.appearance.is_some()) {
+        let linked = settings.links.iter().filter_map(|link| {
+            if link.from == sighting.camera {
+                Some((&link.to, link))
+            } else if link.to == sighting.camera {
+                Some((&link.from, link))
+            } else {
+                None
+            }
+        });
+        for (other, link) in linked {
+            let (shortest, longest) = link.travel_window_s();
+            let windows = [
+                (
+                    sighting.at.plus(seconds(shortest)),
+                    sighting.at.plus(seconds(longest)),
+                ),
+                (
+                    sighting.at.minus(seconds(longest)),
+                    sighting.at.minus(seconds(shortest)),
+                ),
+            ];
+            for (from, to) in windows {
+                let read_there = sightings
+                    .iter()
+                    .any(|s| s.camera == *other && s.at >= from && s.at <= to);
+                if read_there {
+                    continue;
+                }
+                let found = store.passes_at(other, from, to, TRACE_SIGHTINGS_LIMIT)?;
+                passes.extend(
+                    found
+                        .into_iter()
+                        .filter(|pass| seen.insert(pass.event_id.clone()))
+                        .map(as_route_input),
+                );
+            }
+        }
+    }
+    Ok(passes)
 }
 
 /// Origin-destination trips and travel times in a window.

@@ -5,8 +5,8 @@
 use futures_util::StreamExt;
 use roadsight_core::counting::{CounterKind, Crossing, CrossingDirection, FlowCount};
 use roadsight_core::{
-    ApiUserConfig, CameraId, CameraLinkConfig, Event, Role, RoutesConfig, SystemClock, Timestamp,
-    TrackId, TrackPlate, VehicleClass,
+    ApiUserConfig, Appearance, CameraId, CameraLinkConfig, Event, Role, RoutesConfig, SystemClock,
+    Timestamp, TrackId, TrackPlate, VehicleClass, VehiclePass,
 };
 use roadsight_server::{CameraInfo, Server, ServerSettings};
 use std::sync::Arc;
@@ -39,6 +39,7 @@ fn plate(text: &str, camera: &str, seconds: u64, evidence: Option<String>) -> Ev
         at: at(seconds),
         evidence,
         candidate: false,
+        appearance: None,
     })
 }
 
@@ -52,6 +53,38 @@ fn candidate_read(text: &str, camera: &str, seconds: u64) -> Event {
         }),
         other => other,
     }
+}
+
+/// A look mostly of one colour: `share` basis points in bin 5, the rest in bin 6.
+fn look(share: u16) -> Appearance {
+    let mut bins = vec![0u16; 64];
+    bins[5] = share;
+    bins[6] = 10_000 - share;
+    Appearance::try_from(bins).unwrap()
+}
+
+fn with_look(event: Event, share: u16) -> Event {
+    match event {
+        Event::Plate(read) => Event::Plate(TrackPlate {
+            appearance: Some(look(share)),
+            ..read
+        }),
+        other => other,
+    }
+}
+
+/// A vehicle that passed with no plate voted.
+fn pass(camera: &str, seconds: u64, share: u16) -> Event {
+    Event::VehiclePass(VehiclePass {
+        camera: CameraId::new(camera),
+        track: TrackId(1000 + seconds),
+        reads: 6,
+        first_seen: at(seconds),
+        last_seen: at(seconds + 2),
+        at: at(seconds + 1),
+        appearance: look(share),
+        evidence: None,
+    })
 }
 
 fn crossing(camera: &str, seconds: u64) -> Event {
@@ -86,8 +119,11 @@ fn start(live_buffer: usize) -> Api {
             plate("51G12345", "a", 0, Some(evidence.clone())),
             plate("51G12345", "b", 100, None),
             candidate_read("5IG12345", "c", 250), // an unsure misread, on the way
-            plate("30A99999", "a", 50, None),
-            plate("30A99999", "c", 350, None),
+            with_look(plate("30A99999", "a", 50, None), 10_000),
+            with_look(plate("30A99999", "c", 350, None), 10_000),
+            // Between them at b, two vehicles with no plate read: one looks like 30A99999.
+            pass("b", 190, 5_000),
+            pass("b", 200, 10_000),
             crossing("a", 0),
             Event::FlowCount(FlowCount {
                 camera: CameraId::new("a"),
@@ -249,6 +285,42 @@ fn roles_gate_every_endpoint_and_bad_requests_name_their_field() {
             "{path} missing from the OpenAPI document"
         );
     }
+}
+
+#[test]
+fn a_trace_takes_the_pass_its_vehicle_made_with_no_plate_read_by_its_look() {
+    let api = start(64);
+    let (status, trace) = get(&api, "/api/plates/30A99999/trace", Some(OFFICER));
+    assert_eq!(status, 200, "{trace}");
+    let routes = trace["routes"].as_array().unwrap();
+    assert_eq!(routes.len(), 1, "{trace}");
+    let sightings: Vec<(&str, &str, bool, Option<f64>)> = routes[0]["sightings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["camera"].as_str().unwrap(),
+                s["plate"].as_str().unwrap(),
+                s["candidate"].as_bool().unwrap(),
+                s["appearance_distance"].as_f64(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sightings,
+        [
+            ("a", "30A99999", false, None),
+            ("b", "", true, Some(0.0)),
+            ("c", "30A99999", false, None)
+        ],
+        "{trace}"
+    );
+    assert_eq!(
+        routes[0]["sightings"][1]["at"],
+        serde_json::to_value(at(201)).unwrap(),
+        "the pass that looks like it, not the one before"
+    );
 }
 
 #[test]

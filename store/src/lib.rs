@@ -34,7 +34,7 @@ pub use postgres_store::PostgresStore;
 pub use sqlite_store::SqliteStore;
 
 use roadsight_core::counting::FlowCount;
-use roadsight_core::{Event, EventEnvelope, Timestamp};
+use roadsight_core::{Appearance, Event, EventEnvelope, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// What went wrong, naming the store (its URL without credentials) and the operation.
@@ -64,10 +64,11 @@ pub struct AppendReport {
     pub duplicates: usize,
 }
 
-/// A plate seen at a camera.
+/// A plate seen at a camera, or a vehicle seen with no plate voted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sighting {
     pub event_id: String,
+    /// Empty for a vehicle's pass with no plate voted (a `vehicle_pass` event).
     pub plate: String,
     pub camera: String,
     pub at: Timestamp,
@@ -75,9 +76,12 @@ pub struct Sighting {
     pub confidence: f32,
     /// The evidence image's content address.
     pub evidence: Option<String>,
+    /// The vehicle's look, where the event gave one (stored as its JSON array).
+    pub appearance: Option<Appearance>,
 }
 
-/// Sightings of one plate in a time window.
+/// Sightings of one plate in a time window (an empty plate: the vehicle passes with no plate
+/// voted).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SightingQuery {
     pub plate: String,
@@ -204,6 +208,16 @@ pub trait EventStore: Send {
     /// Sightings of exactly `query.plate`, oldest first.
     fn sightings(&mut self, query: &SightingQuery) -> Result<Vec<Sighting>, StoreError>;
 
+    /// The passes with no plate voted (sightings of the empty plate) at one camera in a
+    /// window, oldest first: what route tracing may join to a plate's route by its look.
+    fn passes_at(
+        &mut self,
+        camera: &str,
+        from: Timestamp,
+        to: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Sighting>, StoreError>;
+
     /// Every sighting in a window, oldest first (for routes and origin-destination).
     fn sightings_between(
         &mut self,
@@ -303,9 +317,31 @@ pub(crate) fn sighting_of(id: &str, event: &Event) -> Option<Sighting> {
             track: plate.track.0,
             confidence: plate.confidence,
             evidence: plate.evidence.clone(),
+            appearance: plate.appearance.clone(),
+        }),
+        Event::VehiclePass(pass) => Some(Sighting {
+            event_id: id.to_string(),
+            plate: String::new(),
+            camera: pass.camera.to_string(),
+            at: pass.at,
+            track: pass.track.0,
+            confidence: 0.0,
+            evidence: pass.evidence.clone(),
+            appearance: Some(pass.appearance.clone()),
         }),
         _ => None,
     }
+}
+
+/// A sighting's look as the `appearance` column holds it (its JSON array).
+pub(crate) fn appearance_column(appearance: Option<&Appearance>) -> Option<String> {
+    appearance.and_then(|a| serde_json::to_string(a).ok())
+}
+
+/// The `appearance` column read back; one that does not parse (written by hand, or cut) is
+/// no look rather than a failed query.
+pub(crate) fn appearance_of_column(text: Option<String>) -> Option<Appearance> {
+    text.and_then(|t| serde_json::from_str(&t).ok())
 }
 
 /// Nanoseconds for a window bound (open bounds become the extremes).
@@ -323,10 +359,12 @@ pub(crate) fn rank_matches(
     candidates: Vec<PlateMatch>,
     limit: usize,
 ) -> Vec<PlateMatch> {
+    // The empty plate summarises the passes with no plate voted: never a match.
     let mut matches: Vec<PlateMatch> = candidates
         .into_iter()
         .filter(|candidate| {
-            roadsight_core::plate_match::within_edits(query, &candidate.plate, 1).is_some()
+            !candidate.plate.is_empty()
+                && roadsight_core::plate_match::within_edits(query, &candidate.plate, 1).is_some()
         })
         .map(|candidate| PlateMatch {
             distance: roadsight_core::plate_match::weighted_distance(query, &candidate.plate),

@@ -3,9 +3,10 @@
 use crate::schema::{self, Dialect, SightingRead};
 use crate::sqlite_store::serde_plain;
 use crate::{
-    bound, merge_event_rows, parse_body, queried_kinds, rank_matches, search_variants, sighting_of,
-    sql_limit, AppendReport, AuditEntry, CountQuery, EventQuery, EventRow, EventStore, Evidence,
-    PlateMatch, Retention, RetentionReport, Sighting, SightingQuery, StoreError, StoredEvent,
+    appearance_column, appearance_of_column, bound, merge_event_rows, parse_body, queried_kinds,
+    rank_matches, search_variants, sighting_of, sql_limit, AppendReport, AuditEntry, CountQuery,
+    EventQuery, EventRow, EventStore, Evidence, PlateMatch, Retention, RetentionReport, Sighting,
+    SightingQuery, StoreError, StoredEvent,
 };
 use postgres::{Client, NoTls};
 use roadsight_core::counting::FlowCount;
@@ -137,6 +138,7 @@ impl PostgresStore {
                     track: u64::try_from(row.try_get::<_, i64>(4)?).unwrap_or(0),
                     confidence: row.try_get::<_, f64>(5)? as f32,
                     evidence: row.try_get(6)?,
+                    appearance: appearance_of_column(row.try_get(7)?),
                 })
             })
             .collect::<Result<_, postgres::Error>>()
@@ -257,11 +259,15 @@ impl EventStore for PostgresStore {
             let confidence: Vec<f64> = sightings.iter().map(|s| f64::from(s.confidence)).collect();
             let evidence: Vec<Option<String>> =
                 sightings.iter().map(|s| s.evidence.clone()).collect();
+            let appearance: Vec<Option<String>> = sightings
+                .iter()
+                .map(|s| appearance_column(s.appearance.as_ref()))
+                .collect();
             transaction
                 .execute(
-                    "INSERT INTO sightings (event_id, plate, camera, at_ns, track, confidence, evidence)
+                    "INSERT INTO sightings (event_id, plate, camera, at_ns, track, confidence, evidence, appearance)
                      SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::BIGINT[],
-                     $6::DOUBLE PRECISION[], $7::TEXT[])",
+                     $6::DOUBLE PRECISION[], $7::TEXT[], $8::TEXT[])",
                     &[
                         &column(|s| s.event_id.clone()),
                         &column(|s| s.plate.clone()),
@@ -270,6 +276,7 @@ impl EventStore for PostgresStore {
                         &track,
                         &confidence,
                         &evidence,
+                        &appearance,
                     ],
                 )
                 .map_err(&fail)?;
@@ -423,6 +430,23 @@ impl EventStore for PostgresStore {
         limit_to: usize,
     ) -> Result<Vec<Sighting>, StoreError> {
         self.read_sightings(SightingRead::Between, None, from, to, limit_to)
+    }
+
+    fn passes_at(
+        &mut self,
+        camera: &str,
+        from: Timestamp,
+        to: Timestamp,
+        limit_to: usize,
+    ) -> Result<Vec<Sighting>, StoreError> {
+        // The camera takes the plate's place as the first parameter.
+        self.read_sightings(
+            SightingRead::PassesAt,
+            Some(camera),
+            Some(from),
+            Some(to),
+            limit_to,
+        )
     }
 
     fn search_plates(

@@ -135,6 +135,13 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ALTER TABLE plate_deletes_keyed RENAME TO plate_deletes
     ",
     ),
+    (
+        6,
+        "
+    ALTER TABLE sightings ADD COLUMN appearance TEXT;
+    CREATE INDEX sightings_passes ON sightings (camera, at_ns) WHERE plate = ''
+    ",
+    ),
 ];
 
 /// The width of the time slots that lead the sightings' plate index, `(at_ns / SLOT_NS,
@@ -167,6 +174,10 @@ pub(crate) struct StoreSql {
     /// oldest first: the window's slots of `(slot, plate, at_ns)`, each sorted by time as it
     /// is read (ordering by the slot first says so), so a limit stops early.
     pub(crate) between: String,
+    /// One camera's passes with no plate voted (sightings of the empty plate) in a window
+    /// (`$1` camera, `$2`/`$3` the window, `$4` the limit), oldest first: a range of the
+    /// partial index `sightings_passes` (camera, time; passes only).
+    pub(crate) passes_at: String,
     /// Closed interval counts: `$1` camera, `$2` kind, `$3` counter, `$4` class (each NULL for
     /// any), `$5`/`$6` the interval starts' window, `$7` the limit.
     pub(crate) counts: String,
@@ -194,10 +205,11 @@ pub(crate) struct StoreSql {
 pub(crate) enum SightingRead {
     OfPlate,
     Between,
+    PassesAt,
 }
 
 const SIGHTING_COLUMNS: &str =
-    "s.event_id, s.plate, s.camera, s.at_ns, s.track, s.confidence, s.evidence";
+    "s.event_id, s.plate, s.camera, s.at_ns, s.track, s.confidence, s.evidence, s.appearance";
 
 /// `sql`, written for PostgreSQL, in `dialect`: `SLOT_NS` replaced by [`SIGHTING_SLOT_NS`],
 /// and for SQLite multi-argument `GREATEST`/`LEAST` as its `MAX`/`MIN`, parameters as `?N`,
@@ -236,6 +248,11 @@ impl StoreSql {
              AND s.at_ns >= $2 AND s.at_ns <= $3
              ORDER BY s.at_ns / SLOT_NS, s.at_ns, s.event_id LIMIT $4"
         );
+        let passes_at = format!(
+            "SELECT {SIGHTING_COLUMNS} FROM sightings s
+             WHERE s.plate = '' AND s.camera = $1 AND s.at_ns >= $2 AND s.at_ns <= $3
+             ORDER BY s.at_ns, s.event_id LIMIT $4"
+        );
         let counts = "SELECT event_id, body FROM counts
              WHERE ($1::TEXT IS NULL OR camera = $1) AND ($2::TEXT IS NULL OR kind = $2)
              AND ($3::TEXT IS NULL OR counter = $3) AND ($4::TEXT IS NULL OR class = $4)
@@ -251,6 +268,7 @@ impl StoreSql {
         Self {
             of_plate: in_dialect(&of_plate, dialect),
             between: in_dialect(&between, dialect),
+            passes_at: in_dialect(&passes_at, dialect),
             counts: in_dialect(counts, dialect),
             put_evidence: in_dialect(
                 "INSERT INTO evidence (address, media_type, bytes, stored_ns) VALUES ($1, $2, $3, $4)
@@ -290,6 +308,7 @@ impl StoreSql {
         match read {
             SightingRead::OfPlate => &self.of_plate,
             SightingRead::Between => &self.between,
+            SightingRead::PassesAt => &self.passes_at,
         }
     }
 }

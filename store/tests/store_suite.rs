@@ -7,7 +7,8 @@
 use roadsight_core::counting::{CounterKind, Crossing, CrossingDirection, FlowCount};
 use roadsight_core::signal::{PlanBasis, PlanDecision, Split, TimingPlan};
 use roadsight_core::{
-    CameraHealth, CameraId, Event, HealthState, Timestamp, TrackId, TrackPlate, VehicleClass,
+    Appearance, CameraHealth, CameraId, Event, HealthState, Timestamp, TrackId, TrackPlate,
+    VehicleClass, VehiclePass,
 };
 use roadsight_store::{
     AuditEntry, CountQuery, EventQuery, EventStore, PostgresStore, Retention, SightingQuery,
@@ -39,6 +40,7 @@ fn plate(text: &str, camera: &str, track: u64, seconds: u64, evidence: Option<St
         at: at(seconds + 1),
         evidence,
         candidate: false,
+        appearance: None,
     })
 }
 
@@ -467,6 +469,84 @@ fn suite(store: &mut dyn EventStore) {
     assert_eq!(best(store), Some(0.8), "{name}");
     store.append(&[read_at(0.6, 43, 1000)]).expect("another");
     assert_eq!(best(store), Some(0.8), "{name}: a less sure read leaves it");
+
+    // A vehicle that passed with no plate voted is a sighting with an empty plate and its
+    // look; a plate keeps its look too; a pass is no plate to search.
+    let look = Appearance::try_from(
+        (0..64u16)
+            .map(|bin| match bin {
+                21 => 6_000,
+                42 => 4_000,
+                _ => 0,
+            })
+            .collect::<Vec<u16>>(),
+    )
+    .expect("64 bins");
+    let pass = Event::VehiclePass(VehiclePass {
+        camera: CameraId::new("north"),
+        track: TrackId(50),
+        reads: 5,
+        first_seen: at(later + 1100),
+        last_seen: at(later + 1104),
+        at: at(later + 1103),
+        appearance: look.clone(),
+        evidence: Some(evidence.clone()),
+    });
+    let looked = match plate("59L214999", "east", 51, later + 1150, None) {
+        Event::Plate(read) => Event::Plate(TrackPlate {
+            appearance: Some(look.clone()),
+            ..read
+        }),
+        other => other,
+    };
+    let stored = store.append(&[pass, looked]).expect("a pass");
+    assert_eq!(stored.inserted, 2, "{name}");
+    let passes = store
+        .passes_at("north", at(later + 1000), at(later + 1200), 10)
+        .expect("passes");
+    let elsewhere = store
+        .passes_at("east", at(later + 1000), at(later + 1200), 10)
+        .expect("passes elsewhere");
+    assert!(elsewhere.is_empty(), "{name}: {elsewhere:?}");
+    let too_early = store
+        .passes_at("north", at(later + 1000), at(later + 1102), 10)
+        .expect("passes before");
+    assert!(too_early.is_empty(), "{name}: {too_early:?}");
+    assert_eq!(passes.len(), 1, "{name}: {passes:?}");
+    assert_eq!(
+        (
+            passes[0].plate.as_str(),
+            passes[0].camera.as_str(),
+            passes[0].track,
+            passes[0].at,
+            passes[0].appearance.as_ref(),
+            passes[0].evidence.as_ref()
+        ),
+        (
+            "",
+            "north",
+            50,
+            at(later + 1103),
+            Some(&look),
+            Some(&evidence)
+        ),
+        "{name}"
+    );
+    let read = store
+        .sightings(&SightingQuery {
+            plate: "59L214999".into(),
+            from: None,
+            to: None,
+            limit: 10,
+        })
+        .expect("the plate");
+    assert_eq!(read.len(), 1, "{name}");
+    assert_eq!(read[0].appearance.as_ref(), Some(&look), "{name}");
+    let found = store.search_plates("5", None, None, 50).expect("search");
+    assert!(
+        found.iter().all(|m| !m.plate.is_empty()),
+        "{name}: a pass is no plate: {found:?}"
+    );
 }
 
 /// Retention forgets a plate's past entirely: a plate all of whose sightings went is no longer
@@ -575,8 +655,8 @@ fn sqlite_store_behaves_as_specified_and_keeps_it_across_reopening() {
         .expect("events");
     assert_eq!(
         left.len(),
-        11,
-        "the two fresh events, the four across slots, the one stored once from a doubled batch and the four reads of one plate"
+        13,
+        "the two fresh events, the four across slots, the one stored once from a doubled batch, the four reads of one plate, the pass and the plate with its look"
     );
     let via_url = roadsight_store::open(&format!("sqlite:{}", path.display())).expect("by URL");
     assert!(via_url.describe().starts_with("sqlite:"));

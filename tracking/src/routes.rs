@@ -25,16 +25,27 @@
 //! reads vouch for each other and make a route (all its sightings still marked candidates). A
 //! candidate that fits no route, or whose chain has one camera, is left out.
 //!
+//! Last, a route may take a pass by its vehicle's look alone (`appearance_max_distance`): a
+//! sighting with an empty plate (a `vehicle_pass`: the plate stage read the vehicle but voted
+//! no plate), or a candidate left out above. Such a pass joins the route where a configured
+//! link with a fitting travel time leads to it from the route's sighting before it (and to the
+//! one after), and its look is within `appearance_max_distance` of the look of one of the
+//! route's sightings. The nearest pairs go first; each pass joins one route and each route takes
+//! one pass per round, and rounds repeat while any joins (a route that took a pass at its end
+//! may reach one more camera). Such a sighting stays marked a candidate, with its distance
+//! (`appearance_distance`): the look says which vehicle, never which plate.
+//!
 //! From routes come travel times per camera pair and origin-destination matrices per interval.
 
 use roadsight_core::plate_match::{single_deletions, weighted_distance};
-use roadsight_core::Timestamp;
+use roadsight_core::{Appearance, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
-/// One plate read at one camera (a store sighting).
+/// One plate read at one camera (a store sighting), or a vehicle's pass with no plate voted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlateSighting {
+    /// Empty for a pass with no plate voted (a `vehicle_pass`).
     pub plate: String,
     pub camera: String,
     pub at: Timestamp,
@@ -46,6 +57,20 @@ pub struct PlateSighting {
     /// [`trace_routes`] on the sightings of the routes it returns (its input's is ignored).
     #[serde(default)]
     pub candidate: bool,
+    /// The vehicle's look, where the plate stage gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appearance: Option<Appearance>,
+    /// Joined its route by its look alone, this far from the nearest look of the route. Set by
+    /// [`trace_routes`] (its input's is ignored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appearance_distance: Option<f32>,
+}
+
+impl PlateSighting {
+    /// A pass with no plate voted (a `vehicle_pass`).
+    pub fn is_plateless(&self) -> bool {
+        self.plate.is_empty()
+    }
 }
 
 pub use roadsight_core::config::{CameraLinkConfig as CameraLink, RoutesConfig as RouteSettings};
@@ -139,15 +164,23 @@ fn plate_groups(plates: &[String], fuzzy: bool) -> Vec<Vec<usize>> {
 }
 
 /// Traces every plate's routes, oldest route first.
-pub fn trace_routes(mut sightings: Vec<PlateSighting>, settings: &RouteSettings) -> Vec<Route> {
+pub fn trace_routes(sightings: Vec<PlateSighting>, settings: &RouteSettings) -> Vec<Route> {
+    let (mut passes, mut sightings): (Vec<PlateSighting>, Vec<PlateSighting>) =
+        sightings.into_iter().partition(PlateSighting::is_plateless);
     for sighting in &mut sightings {
         sighting.candidate = settings.is_candidate(sighting.confidence);
+        sighting.appearance_distance = None;
+    }
+    for pass in &mut passes {
+        pass.candidate = true;
+        pass.appearance_distance = None;
     }
     sightings.sort_by(|a, b| a.at.cmp(&b.at).then(a.camera.cmp(&b.camera)));
     let mut plates: Vec<String> = sightings.iter().map(|s| s.plate.clone()).collect();
     plates.sort();
     plates.dedup();
-    let mut routes = Vec::new();
+    // Every plate group's routes with their plates, then the passes no route took.
+    let mut traced: Vec<(Vec<PlateSighting>, String)> = Vec::new();
     for group in plate_groups(&plates, settings.fuzzy) {
         let members: Vec<&str> = group.iter().map(|i| plates[*i].as_str()).collect();
         let (sure, mut candidates): (Vec<&PlateSighting>, Vec<&PlateSighting>) = sightings
@@ -173,34 +206,41 @@ pub fn trace_routes(mut sightings: Vec<PlateSighting>, settings: &RouteSettings)
         let mut routes_of_plates: Vec<(Vec<PlateSighting>, String)> =
             open.into_iter().zip(route_plates).collect();
         if settings.candidate_routes {
-            // Back in time order; a chain of candidates is named by its surest read.
+            // Back in time order; a chain of candidates is named by its surest read, and one
+            // that stays at one camera is left to join a route by its look.
             left_over.sort_by(|a, b| a.at.cmp(&b.at).then(a.camera.cmp(&b.camera)));
-            routes_of_plates.extend(
-                chain(left_over, settings, most_confident_plate, true)
-                    .into_iter()
-                    .filter(|route| distinct_cameras(route) >= 2)
-                    .map(|route| {
-                        let plate = most_confident_plate(&route).to_string();
-                        (route, plate)
-                    }),
-            );
+            for route in chain(left_over, settings, most_confident_plate, true) {
+                if distinct_cameras(&route) >= 2 {
+                    let plate = most_confident_plate(&route).to_string();
+                    routes_of_plates.push((route, plate));
+                } else {
+                    passes.extend(route);
+                }
+            }
+        } else {
+            passes.extend(left_over.into_iter().cloned());
         }
-        for (route, plate) in routes_of_plates {
-            let legs = route
-                .windows(2)
-                .map(|pair| Leg {
-                    from: pair[0].camera.clone(),
-                    to: pair[1].camera.clone(),
-                    seconds: pair[1].at.duration_since(pair[0].at).as_secs_f64(),
-                    on_link: link(settings, &pair[0].camera, &pair[1].camera).is_some(),
-                })
-                .collect();
-            routes.push(Route {
-                plate,
-                sightings: route,
-                legs,
-            });
-        }
+        traced.extend(routes_of_plates);
+    }
+    if settings.appearance_max_distance > 0.0 {
+        join_by_appearance(&mut traced, passes, settings);
+    }
+    let mut routes = Vec::new();
+    for (route, plate) in traced {
+        let legs = route
+            .windows(2)
+            .map(|pair| Leg {
+                from: pair[0].camera.clone(),
+                to: pair[1].camera.clone(),
+                seconds: pair[1].at.duration_since(pair[0].at).as_secs_f64(),
+                on_link: link(settings, &pair[0].camera, &pair[1].camera).is_some(),
+            })
+            .collect();
+        routes.push(Route {
+            plate,
+            sightings: route,
+            legs,
+        });
     }
     routes.sort_by(|a, b| a.start().cmp(&b.start()).then(a.plate.cmp(&b.plate)));
     routes
@@ -342,6 +382,150 @@ fn join_candidate(
     true
 }
 
+/// One way a pass could join a route by its look.
+struct LookMatch {
+    distance: f32,
+    route: usize,
+    pass: usize,
+    /// Where in the route it goes.
+    position: usize,
+}
+
+/// Joins passes (plate-less sightings and candidates no route took) to routes by their look:
+/// see the module documentation.
+fn join_by_appearance(
+    routes: &mut [(Vec<PlateSighting>, String)],
+    passes: Vec<PlateSighting>,
+    settings: &RouteSettings,
+) {
+    // Per camera, the passes with a look, in time order.
+    let mut by_camera: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (index, pass) in passes.iter().enumerate() {
+        if pass.appearance.is_some() {
+            by_camera
+                .entry(pass.camera.as_str())
+                .or_default()
+                .push(index);
+        }
+    }
+    for indices in by_camera.values_mut() {
+        indices.sort_by_key(|&i| passes[i].at);
+    }
+    // Per camera, its links and the camera at their other end (a city has hundreds of links;
+    // a camera a few).
+    let mut adjacent: HashMap<&str, Vec<(&str, &CameraLink)>> = HashMap::new();
+    for link in &settings.links {
+        adjacent
+            .entry(link.from.as_str())
+            .or_default()
+            .push((link.to.as_str(), link));
+        adjacent
+            .entry(link.to.as_str())
+            .or_default()
+            .push((link.from.as_str(), link));
+    }
+    // Whether a configured link between `a` and `b` has a travel time that fits.
+    let hop_fits = |a: &PlateSighting, b: &PlateSighting| {
+        let seconds = b.at.duration_since(a.at).as_secs_f64();
+        adjacent
+            .get(a.camera.as_str())
+            .and_then(|links| links.iter().find(|(other, _)| *other == b.camera))
+            .is_some_and(|(_, link)| {
+                let (shortest, longest) = link.travel_window_s();
+                seconds >= shortest && seconds <= longest
+            })
+    };
+    let mut taken = vec![false; passes.len()];
+    loop {
+        let mut matches = Vec::new();
+        for (route_index, (route, _)) in routes.iter().enumerate() {
+            let looks: Vec<&Appearance> =
+                route.iter().filter_map(|s| s.appearance.as_ref()).collect();
+            if looks.is_empty() {
+                continue;
+            }
+            for position in 0..=route.len() {
+                let before = position.checked_sub(1).and_then(|i| route.get(i));
+                let after = route.get(position);
+                let Some(anchor) = before.or(after) else {
+                    continue;
+                };
+                for &(other, link) in adjacent.get(anchor.camera.as_str()).into_iter().flatten() {
+                    let Some(indices) = by_camera.get(other) else {
+                        continue;
+                    };
+                    let (shortest, longest) = link.travel_window_s();
+                    let seconds = |s: f64| std::time::Duration::from_secs_f64(s.max(0.0));
+                    let (from, to) = if before.is_some() {
+                        (
+                            anchor.at.plus(seconds(shortest)),
+                            anchor.at.plus(seconds(longest)),
+                        )
+                    } else {
+                        (
+                            anchor.at.minus(seconds(longest)),
+                            anchor.at.minus(seconds(shortest)),
+                        )
+                    };
+                    let start = indices.partition_point(|&i| passes[i].at < from);
+                    for &pass_index in &indices[start..] {
+                        let pass = &passes[pass_index];
+                        if pass.at > to {
+                            break;
+                        }
+                        if taken[pass_index]
+                            || before
+                                .is_some_and(|b| one_pass(settings, b, pass) || !hop_fits(b, pass))
+                            || after
+                                .is_some_and(|a| one_pass(settings, pass, a) || !hop_fits(pass, a))
+                        {
+                            continue;
+                        }
+                        let Some(look) = &pass.appearance else {
+                            continue;
+                        };
+                        let distance = looks
+                            .iter()
+                            .map(|l| l.distance(look))
+                            .fold(f32::INFINITY, f32::min);
+                        if distance <= settings.appearance_max_distance {
+                            matches.push(LookMatch {
+                                distance,
+                                route: route_index,
+                                pass: pass_index,
+                                position,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        matches.sort_by(|a, b| {
+            a.distance
+                .total_cmp(&b.distance)
+                .then(a.route.cmp(&b.route))
+                .then(a.pass.cmp(&b.pass))
+        });
+        let mut changed = vec![false; routes.len()];
+        let mut joined = 0;
+        for found in matches {
+            if taken[found.pass] || changed[found.route] {
+                continue;
+            }
+            taken[found.pass] = true;
+            changed[found.route] = true;
+            let mut pass = passes[found.pass].clone();
+            pass.candidate = true;
+            pass.appearance_distance = Some(found.distance);
+            routes[found.route].0.insert(found.position, pass);
+            joined += 1;
+        }
+        if joined == 0 {
+            break;
+        }
+    }
+}
+
 /// The plate most sightings of `route` read (the earliest on a tie).
 fn majority_plate(route: &[PlateSighting]) -> &str {
     let mut counts: Vec<(&str, usize)> = Vec::new();
@@ -456,6 +640,8 @@ mod tests {
             event_id: format!("{plate}-{camera}-{seconds}"),
             evidence: None,
             candidate: false,
+            appearance: None,
+            appearance_distance: None,
         }
     }
 
@@ -472,6 +658,194 @@ mod tests {
             links: vec![link("a", "b"), link("b", "c")],
             ..RouteSettings::default()
         }
+    }
+
+    /// A look mostly of one colour: `share` basis points in bin 5, the rest in bin 6.
+    fn look(share: u16) -> Appearance {
+        let mut bins = vec![0u16; roadsight_core::appearance::APPEARANCE_BINS];
+        bins[5] = share;
+        bins[6] = 10_000 - share;
+        Appearance::try_from(bins).expect("64 bins")
+    }
+
+    fn looking(sighting: PlateSighting, share: u16) -> PlateSighting {
+        PlateSighting {
+            appearance: Some(look(share)),
+            ..sighting
+        }
+    }
+
+    /// A pass with no plate voted, with its look.
+    fn pass(camera: &str, seconds: u64, share: u16) -> PlateSighting {
+        PlateSighting {
+            confidence: 0.0,
+            ..looking(seen("", camera, seconds), share)
+        }
+    }
+
+    /// Each sighting's camera, and its distance if it joined by its look.
+    type JoinedCameras<'a> = Vec<(&'a str, Option<f32>)>;
+
+    fn plates_cameras_and_distances(routes: &[Route]) -> Vec<(&str, JoinedCameras<'_>)> {
+        routes
+            .iter()
+            .map(|r| {
+                (
+                    r.plate.as_str(),
+                    r.sightings
+                        .iter()
+                        .map(|s| (s.camera.as_str(), s.appearance_distance))
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_pass_with_no_plate_joins_the_route_it_looks_like() {
+        // 59A12345 is read at a; at b two vehicles pass with no plate read, in the travel
+        // window: the one that looks like it (distance 0.005) joins, the other (0.051) not.
+        let routes = trace_routes(
+            vec![
+                looking(seen("59A12345", "a", 0), 10_000),
+                pass("b", 100, 9_000),
+                pass("b", 110, 9_900),
+            ],
+            &corridor(),
+        );
+        assert_eq!(routes.len(), 1);
+        assert_eq!(routes[0].plate, "59A12345");
+        assert_eq!(routes[0].cameras(), ["a", "b"]);
+        let joined = &routes[0].sightings[1];
+        assert!(joined.is_plateless() && joined.candidate);
+        assert_eq!(joined.at, seen("", "b", 110).at);
+        assert!(joined
+            .appearance_distance
+            .is_some_and(|d| (d - 0.005).abs() < 1e-3));
+        assert!(routes[0].legs[0].on_link);
+    }
+
+    #[test]
+    fn a_pass_joins_only_within_the_travel_window_and_the_distance() {
+        let sure = || looking(seen("59A12345", "b", 1000), 10_000);
+        for (passes, settings, why) in [
+            // 20 s from a to b is 180 km/h; 500 s is 7 km/h; c is not linked to a.
+            (
+                vec![pass("a", 980, 10_000), pass("a", 500, 10_000)],
+                corridor(),
+                "travel time",
+            ),
+            (
+                vec![pass("b", 1200, 10_000)],
+                corridor(),
+                "the route's own camera",
+            ),
+            (vec![pass("c", 1100, 9_000)], corridor(), "look"),
+            (
+                vec![pass("c", 1100, 10_000)],
+                RouteSettings {
+                    appearance_max_distance: 0.0,
+                    ..corridor()
+                },
+                "turned off",
+            ),
+            (
+                vec![PlateSighting {
+                    appearance: None,
+                    ..pass("c", 1100, 10_000)
+                }],
+                corridor(),
+                "no look",
+            ),
+        ] {
+            let mut sightings = vec![sure()];
+            sightings.extend(passes);
+            let routes = trace_routes(sightings, &settings);
+            assert_eq!(
+                plates_cameras_and_distances(&routes),
+                vec![("59A12345", vec![("b", None)])],
+                "{why}"
+            );
+        }
+        // Without a look on the route's side, nothing joins either.
+        let routes = trace_routes(
+            vec![seen("59A12345", "b", 1000), pass("c", 1100, 10_000)],
+            &corridor(),
+        );
+        assert_eq!(routes.len(), 1);
+        assert_eq!(routes[0].cameras(), ["b"]);
+    }
+
+    #[test]
+    fn each_pass_joins_the_nearest_route_and_each_route_one_pass_per_camera() {
+        // Two vehicles read at a, alike but not the same (distance 0.005); one pass at b looks
+        // exactly like the first, and two passes at b look like the second.
+        let routes = trace_routes(
+            vec![
+                looking(seen("59A11111", "a", 0), 10_000),
+                looking(seen("59A22222", "a", 10), 9_900),
+                pass("b", 100, 10_000),
+                pass("b", 105, 9_900),
+                pass("b", 108, 9_890),
+            ],
+            &corridor(),
+        );
+        let found = plates_cameras_and_distances(&routes);
+        assert_eq!(found.len(), 2);
+        assert_eq!(found[0], ("59A11111", vec![("a", None), ("b", Some(0.0))]));
+        assert_eq!(found[1].0, "59A22222");
+        assert_eq!(found[1].1.len(), 2, "one pass at b: {found:?}");
+        assert_eq!(routes[1].sightings[1].at, seen("", "b", 105).at);
+    }
+
+    #[test]
+    fn passes_fill_the_middle_camera_and_extend_the_route_round_by_round() {
+        // Sure at a and c (the plate hops a -> c on the time gap), a pass at b between them fits
+        // both links; another route, sure at c only, takes b and then a in two rounds.
+        let routes = trace_routes(
+            vec![
+                looking(seen("59A11111", "a", 0), 10_000),
+                pass("b", 100, 10_000),
+                looking(seen("59A11111", "c", 200), 10_000),
+                pass("a", 1000, 2_000),
+                pass("b", 1100, 2_000),
+                looking(seen("59A22222", "c", 1200), 2_000),
+            ],
+            &corridor(),
+        );
+        assert_eq!(
+            routes
+                .iter()
+                .map(|r| (r.plate.as_str(), r.cameras()))
+                .collect::<Vec<_>>(),
+            vec![
+                ("59A11111", vec!["a", "b", "c"]),
+                ("59A22222", vec!["a", "b", "c"])
+            ]
+        );
+        assert!(routes[1].sightings[..2].iter().all(|s| s.is_plateless()));
+    }
+
+    #[test]
+    fn a_candidate_no_route_took_joins_by_its_look_keeping_its_read() {
+        // AASH030 is two edits from AASH938: no plate rule joins it, its look does.
+        let candidate = PlateSighting {
+            confidence: 0.3,
+            ..looking(seen("AASH030", "c", 150), 10_000)
+        };
+        let routes = trace_routes(
+            vec![
+                looking(seen("AASH938", "a", 0), 10_000),
+                looking(seen("AASH938", "b", 70), 10_000),
+                candidate,
+            ],
+            &corridor(),
+        );
+        assert_eq!(routes.len(), 1);
+        assert_eq!(routes[0].plate, "AASH938");
+        assert_eq!(routes[0].cameras(), ["a", "b", "c"]);
+        assert_eq!(routes[0].sightings[2].plate, "AASH030");
+        assert!(routes[0].sightings[2].candidate);
     }
 
     #[test]
