@@ -114,6 +114,11 @@ struct TraceFigure {
     goal_p99_ms: f64,
     ratio_to_goal: f64,
     mean_sightings_per_trace: f64,
+    /// The same plates traced without joining passes by look (`appearance_max_distance` 0:
+    /// no pass is read), each right after its trace with them, and the p50 ratio of the two.
+    without_looks_p50_ms: f64,
+    without_looks_p99_ms: f64,
+    looks_cost_p50: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -416,7 +421,12 @@ pub fn bench_store(args: &StoreBenchArgs) -> anyhow::Result<()> {
         links: bench_links(),
         ..RoutesConfig::default()
     };
+    let without_looks = RoutesConfig {
+        appearance_max_distance: 0.0,
+        ..routes.clone()
+    };
     let mut times_ms = Vec::with_capacity(args.traces);
+    let mut without_ms = Vec::with_capacity(args.traces);
     let mut found = 0usize;
     let mut state = 0x2545_F491_4F6C_DD1Du64;
     for _ in 0..args.traces {
@@ -428,10 +438,18 @@ pub fn bench_store(args: &StoreBenchArgs) -> anyhow::Result<()> {
         let trace = trace_plate(store.as_mut(), &plate, None, None, &routes)?;
         times_ms.push(started.elapsed().as_secs_f64() * 1e3);
         found += trace.sightings;
+        let started = Instant::now();
+        trace_plate(store.as_mut(), &plate, None, None, &without_looks)?;
+        without_ms.push(started.elapsed().as_secs_f64() * 1e3);
     }
-    times_ms.sort_by(f64::total_cmp);
-    let pick = |q: f64| times_ms[((times_ms.len() - 1) as f64 * q).round() as usize];
-    let p99 = pick(0.99);
+    let quantile = |times: &mut Vec<f64>, q: f64| {
+        times.sort_by(f64::total_cmp);
+        times[((times.len() - 1) as f64 * q).round() as usize]
+    };
+    let p50 = quantile(&mut times_ms, 0.5);
+    let p99 = quantile(&mut times_ms, 0.99);
+    let without_p50 = quantile(&mut without_ms, 0.5);
+    let without_p99 = quantile(&mut without_ms, 0.99);
     let report = Report {
         inserts,
         retention,
@@ -440,11 +458,14 @@ pub fn bench_store(args: &StoreBenchArgs) -> anyhow::Result<()> {
             build_sightings_per_s: build_rate,
             plates_in_store: args.plates,
             traces: args.traces,
-            p50_ms: pick(0.5),
+            p50_ms: p50,
             p99_ms: p99,
             goal_p99_ms: 10.0,
             ratio_to_goal: 10.0 / p99.max(1e-9),
             mean_sightings_per_trace: found as f64 / args.traces.max(1) as f64,
+            without_looks_p50_ms: without_p50,
+            without_looks_p99_ms: without_p99,
+            looks_cost_p50: p50 / without_p50.max(1e-9),
         },
     };
     if args.json {
@@ -488,6 +509,10 @@ pub fn bench_store(args: &StoreBenchArgs) -> anyhow::Result<()> {
                 .build_sightings_per_s
                 .map(|rate| format!("; the store was built at {rate:.0} sightings/s"))
                 .unwrap_or_default()
+        );
+        println!(
+            "the same plates without passes joined by look: p50 {:.2} ms, p99 {:.2} ms; looks and passes cost {:.1}x at p50",
+            trace.without_looks_p50_ms, trace.without_looks_p99_ms, trace.looks_cost_p50
         );
     }
     Ok(())

@@ -101,10 +101,20 @@ pub fn trace_plate(
         })?;
         sightings.extend(found.into_iter().map(as_route_input));
     }
-    sightings.extend(passes_near(store, &sightings, settings)?);
+    let of_the_plate =
+        |route: &Route| route.plate == plate || route.sightings.iter().any(|s| s.plate == plate);
+    // The passes beside the sightings of the plate's own routes only (a look-alike plate's
+    // sightings are most of what fuzzy matching loads, and rarely join them), then the
+    // routes again with those passes.
+    let plate_routes: Vec<PlateSighting> = trace_routes(sightings.clone(), settings)
+        .into_iter()
+        .filter(of_the_plate)
+        .flat_map(|route| route.sightings)
+        .collect();
+    sightings.extend(passes_near(store, &plate_routes, settings)?);
     let routes: Vec<Route> = trace_routes(sightings, settings)
         .into_iter()
-        .filter(|route| route.plate == plate || route.sightings.iter().any(|s| s.plate == plate))
+        .filter(of_the_plate)
         .collect();
     let sightings = routes.iter().map(|r| r.sightings.len()).sum();
     Ok(PlateTrace {

@@ -139,7 +139,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
         6,
         "
     ALTER TABLE sightings ADD COLUMN appearance TEXT;
-    CREATE INDEX sightings_passes ON sightings (camera, at_ns) WHERE plate = ''
+    CREATE INDEX sightings_passes ON sightings
+        (camera, at_ns, plate, event_id, track, confidence, evidence, appearance) WHERE plate = ''
     ",
     ),
 ];
@@ -176,7 +177,9 @@ pub(crate) struct StoreSql {
     pub(crate) between: String,
     /// One camera's passes with no plate voted (sightings of the empty plate) in a window
     /// (`$1` camera, `$2`/`$3` the window, `$4` the limit), oldest first: a range of the
-    /// partial index `sightings_passes` (camera, time; passes only).
+    /// partial index `sightings_passes` (passes only, by camera and time), which holds every
+    /// column read, so a trace's few dozen passes come from a few index pages instead of as
+    /// many table pages scattered over the day.
     pub(crate) passes_at: String,
     /// Closed interval counts: `$1` camera, `$2` kind, `$3` counter, `$4` class (each NULL for
     /// any), `$5`/`$6` the interval starts' window, `$7` the limit.
