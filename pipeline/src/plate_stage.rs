@@ -95,6 +95,16 @@ pub enum PlateEvent {
     Pass(VehiclePassEvent),
 }
 
+/// A tracked vehicle cropped from this frame: its RGB, and whether it is the widest crop of
+/// its track so far (kept, once read, while the track has no plate).
+struct VehicleCrop {
+    track: TrackId,
+    rgb: Vec<u8>,
+    width: u32,
+    height: u32,
+    widest: bool,
+}
+
 /// A track's widest crop: when it was taken, its RGB, width and height.
 #[derive(Debug)]
 struct WidestCrop {
@@ -254,15 +264,16 @@ impl PlateStage {
                 looks.sum.add_rgb(&rgb, cw, ch);
                 looks.first_seen.get_or_insert(update.captured_at);
                 looks.last_seen = Some(update.captured_at);
-                if looks.widest.as_ref().is_none_or(|w| cw > w.width) {
-                    looks.widest = Some(WidestCrop {
-                        at: update.captured_at,
-                        rgb: rgb.clone(),
-                        width: cw,
-                        height: ch,
-                    });
-                }
-                crops.push((track.id, rgb, cw, ch));
+                // The widest crop of a track with no plate yet is kept (moved in once read).
+                let widest =
+                    !looks.plate_given && looks.widest.as_ref().is_none_or(|w| cw > w.width);
+                crops.push(VehicleCrop {
+                    track: track.id,
+                    rgb,
+                    width: cw,
+                    height: ch,
+                    widest,
+                });
             }
             last_read.insert(track.id, update.seq);
         }
@@ -270,8 +281,9 @@ impl PlateStage {
         let (readable, inputs): (Vec<usize>, Vec<(RgbView<'_>, Region)>) = crops
             .iter()
             .enumerate()
-            .filter_map(|(i, (_, rgb, w, h))| {
-                RgbView::new(rgb, *w, *h).map(|view| (i, (view, Region::Vehicle)))
+            .filter_map(|(i, crop)| {
+                RgbView::new(&crop.rgb, crop.width, crop.height)
+                    .map(|view| (i, (view, Region::Vehicle)))
             })
             .unzip();
         let reads = self.reader.read(&inputs)?;
@@ -286,7 +298,7 @@ impl PlateStage {
             };
             self.counters.reads_with_text += 1;
             if fuse_frames >= 2 {
-                let track = crops[crop_index].0;
+                let track = crops[crop_index].track;
                 let pictures = self
                     .pictures
                     .entry((camera.clone(), track))
@@ -317,20 +329,34 @@ impl PlateStage {
             }
         }
         for (crop_index, frame_read) in frame_reads {
-            let (track, rgb, w, h) = &crops[crop_index];
+            let crop = &crops[crop_index];
             let plate = fused_reads.remove(&crop_index).unwrap_or(frame_read);
             let emitted = self
                 .voter
-                .add(camera, *track, plate, update.captured_at, || {
-                    encode_jpeg(rgb, *w, *h)
+                .add(camera, crop.track, plate, update.captured_at, || {
+                    encode_jpeg(&crop.rgb, crop.width, crop.height)
                 });
             if let Some(voted) = emitted {
-                let looks = self.looks.get_mut(&(camera.clone(), *track));
+                let looks = self.looks.get_mut(&(camera.clone(), crop.track));
                 let appearance = looks.and_then(|looks| {
+                    // Never a pass now: its widest crop is no longer needed.
                     looks.plate_given = true;
+                    looks.widest = None;
                     looks.sum.appearance()
                 });
                 events.push(PlateEvent::Plate { voted, appearance });
+            }
+        }
+        for crop in crops.into_iter().filter(|crop| crop.widest) {
+            if let Some(looks) = self.looks.get_mut(&(camera.clone(), crop.track)) {
+                if !looks.plate_given {
+                    looks.widest = Some(WidestCrop {
+                        at: update.captured_at,
+                        rgb: crop.rgb,
+                        width: crop.width,
+                        height: crop.height,
+                    });
+                }
             }
         }
         self.count(&events);

@@ -105,17 +105,23 @@ pub fn trace_plate(
         |route: &Route| route.plate == plate || route.sightings.iter().any(|s| s.plate == plate);
     // The passes beside the sightings of the plate's own routes only (a look-alike plate's
     // sightings are most of what fuzzy matching loads, and rarely join them), then the
-    // routes again with those passes.
-    let plate_routes: Vec<PlateSighting> = trace_routes(sightings.clone(), settings)
-        .into_iter()
-        .filter(of_the_plate)
-        .flat_map(|route| route.sightings)
-        .collect();
-    sightings.extend(passes_near(store, &plate_routes, settings)?);
-    let routes: Vec<Route> = trace_routes(sightings, settings)
+    // routes again with those passes (when there are any).
+    let mut routes: Vec<Route> = trace_routes(sightings.clone(), settings)
         .into_iter()
         .filter(of_the_plate)
         .collect();
+    let own: Vec<PlateSighting> = routes
+        .iter()
+        .flat_map(|route| route.sightings.iter().cloned())
+        .collect();
+    let passes = passes_near(store, &own, settings)?;
+    if !passes.is_empty() {
+        sightings.extend(passes);
+        routes = trace_routes(sightings, settings)
+            .into_iter()
+            .filter(of_the_plate)
+            .collect();
+    }
     let sightings = routes.iter().map(|r| r.sightings.len()).sum();
     Ok(PlateTrace {
         plate,

@@ -104,27 +104,56 @@ impl Route {
     }
 }
 
-fn link<'a>(settings: &'a RouteSettings, a: &str, b: &str) -> Option<&'a CameraLink> {
-    settings
-        .links
-        .iter()
-        .find(|l| (l.from == a && l.to == b) || (l.from == b && l.to == a))
+/// The configured links by camera, built once per tracing (a city has hundreds of links, a
+/// camera a few), with the settings they come from.
+struct Links<'a> {
+    settings: &'a RouteSettings,
+    /// Per camera, its links, each with the camera at its other end.
+    at_camera: HashMap<&'a str, Vec<(&'a str, &'a CameraLink)>>,
+}
+
+impl<'a> Links<'a> {
+    fn new(settings: &'a RouteSettings) -> Self {
+        let mut at_camera: HashMap<&str, Vec<(&str, &CameraLink)>> = HashMap::new();
+        for link in &settings.links {
+            at_camera
+                .entry(link.from.as_str())
+                .or_default()
+                .push((link.to.as_str(), link));
+            at_camera
+                .entry(link.to.as_str())
+                .or_default()
+                .push((link.from.as_str(), link));
+        }
+        Self {
+            settings,
+            at_camera,
+        }
+    }
+
+    /// The links at `camera`, each with the camera at its other end.
+    fn at(&self, camera: &str) -> &[(&'a str, &'a CameraLink)] {
+        self.at_camera.get(camera).map_or(&[], Vec::as_slice)
+    }
+
+    /// The link between two cameras, either way.
+    fn between(&self, a: &str, b: &str) -> Option<&'a CameraLink> {
+        self.at(a)
+            .iter()
+            .find(|(other, _)| *other == b)
+            .map(|(_, link)| *link)
+    }
 }
 
 /// Whether `next` can follow `last` on one trip, and whether a link vouched for it.
-fn hop(
-    settings: &RouteSettings,
-    last: &PlateSighting,
-    next: &PlateSighting,
-    exact: bool,
-) -> Option<bool> {
+fn hop(links: &Links<'_>, last: &PlateSighting, next: &PlateSighting, exact: bool) -> Option<bool> {
     let seconds = next.at.duration_since(last.at).as_secs_f64();
-    match link(settings, &last.camera, &next.camera) {
+    match links.between(&last.camera, &next.camera) {
         Some(link) => {
             let (shortest, longest) = link.travel_window_s();
             (seconds >= shortest && seconds <= longest).then_some(true)
         }
-        None => (exact && seconds <= settings.max_gap_s).then_some(false),
+        None => (exact && seconds <= links.settings.max_gap_s).then_some(false),
     }
 }
 
@@ -165,6 +194,7 @@ fn plate_groups(plates: &[String], fuzzy: bool) -> Vec<Vec<usize>> {
 
 /// Traces every plate's routes, oldest route first.
 pub fn trace_routes(sightings: Vec<PlateSighting>, settings: &RouteSettings) -> Vec<Route> {
+    let links = Links::new(settings);
     let (mut passes, mut sightings): (Vec<PlateSighting>, Vec<PlateSighting>) =
         sightings.into_iter().partition(PlateSighting::is_plateless);
     for sighting in &mut sightings {
@@ -187,7 +217,7 @@ pub fn trace_routes(sightings: Vec<PlateSighting>, settings: &RouteSettings) -> 
             .iter()
             .filter(|s| members.contains(&s.plate.as_str()))
             .partition(|s| !s.candidate);
-        let mut open = chain(sure, settings, majority_plate, false);
+        let mut open = chain(sure, &links, majority_plate, false);
         // Each route's plate, decided by its sure sightings before any candidate joins.
         let route_plates: Vec<String> =
             open.iter().map(|r| majority_plate(r).to_string()).collect();
@@ -198,7 +228,7 @@ pub fn trace_routes(sightings: Vec<PlateSighting>, settings: &RouteSettings) -> 
         loop {
             let waiting = left_over.len();
             left_over
-                .retain(|candidate| !join_candidate(&mut open, &route_plates, candidate, settings));
+                .retain(|candidate| !join_candidate(&mut open, &route_plates, candidate, &links));
             if left_over.len() == waiting {
                 break;
             }
@@ -209,7 +239,7 @@ pub fn trace_routes(sightings: Vec<PlateSighting>, settings: &RouteSettings) -> 
             // Back in time order; a chain of candidates is named by its surest read, and one
             // that stays at one camera is left to join a route by its look.
             left_over.sort_by(|a, b| a.at.cmp(&b.at).then(a.camera.cmp(&b.camera)));
-            for route in chain(left_over, settings, most_confident_plate, true) {
+            for route in chain(left_over, &links, most_confident_plate, true) {
                 if distinct_cameras(&route) >= 2 {
                     let plate = most_confident_plate(&route).to_string();
                     routes_of_plates.push((route, plate));
@@ -223,7 +253,7 @@ pub fn trace_routes(sightings: Vec<PlateSighting>, settings: &RouteSettings) -> 
         traced.extend(routes_of_plates);
     }
     if settings.appearance_max_distance > 0.0 {
-        join_by_appearance(&mut traced, passes, settings);
+        join_by_appearance(&mut traced, passes, &links);
     }
     let mut routes = Vec::new();
     for (route, plate) in traced {
@@ -233,7 +263,7 @@ pub fn trace_routes(sightings: Vec<PlateSighting>, settings: &RouteSettings) -> 
                 from: pair[0].camera.clone(),
                 to: pair[1].camera.clone(),
                 seconds: pair[1].at.duration_since(pair[0].at).as_secs_f64(),
-                on_link: link(settings, &pair[0].camera, &pair[1].camera).is_some(),
+                on_link: links.between(&pair[0].camera, &pair[1].camera).is_some(),
             })
             .collect();
         routes.push(Route {
@@ -274,10 +304,11 @@ enum Placement {
 /// the time gap alone, unless `links_only` (unsure sightings, which only a link vouches for).
 fn chain<'a>(
     sightings: impl IntoIterator<Item = &'a PlateSighting>,
-    settings: &RouteSettings,
+    links: &Links<'_>,
     name: fn(&[PlateSighting]) -> &str,
     links_only: bool,
 ) -> Vec<Vec<PlateSighting>> {
+    let settings = links.settings;
     let mut trips: Vec<Vec<PlateSighting>> = Vec::new();
     for sighting in sightings {
         let mut chosen: Option<usize> = None;
@@ -289,7 +320,7 @@ fn chain<'a>(
             let fits = close
                 && (one_pass(settings, last, sighting)
                     || (last.camera != sighting.camera
-                        && hop(settings, last, sighting, exact && !links_only).is_some()));
+                        && hop(links, last, sighting, exact && !links_only).is_some()));
             if fits && chosen.is_none_or(|c| trips[c].last().is_some_and(|l| l.at <= last.at)) {
                 chosen = Some(index);
             }
@@ -338,8 +369,9 @@ fn join_candidate(
     open: &mut [Vec<PlateSighting>],
     route_plates: &[String],
     candidate: &PlateSighting,
-    settings: &RouteSettings,
+    links: &Links<'_>,
 ) -> bool {
+    let settings = links.settings;
     let mut best: Option<(f64, usize, Placement)> = None;
     for (index, (route, plate)) in open.iter().zip(route_plates).enumerate() {
         let distance = weighted_distance(plate, &candidate.plate);
@@ -359,8 +391,8 @@ fn join_candidate(
         } else if after.is_some_and(|a| one_pass(settings, candidate, a)) {
             Some(Placement::SamePass(position))
         } else {
-            (before.is_none_or(|b| hop(settings, b, candidate, false).is_some())
-                && after.is_none_or(|a| hop(settings, candidate, a, false).is_some()))
+            (before.is_none_or(|b| hop(links, b, candidate, false).is_some())
+                && after.is_none_or(|a| hop(links, candidate, a, false).is_some()))
             .then_some(Placement::Insert(position))
         };
         if let Some(placement) = placement {
@@ -396,8 +428,9 @@ struct LookMatch {
 fn join_by_appearance(
     routes: &mut [(Vec<PlateSighting>, String)],
     passes: Vec<PlateSighting>,
-    settings: &RouteSettings,
+    links: &Links<'_>,
 ) {
+    let settings = links.settings;
     // Per camera, the passes with a look, in time order.
     let mut by_camera: HashMap<&str, Vec<usize>> = HashMap::new();
     for (index, pass) in passes.iter().enumerate() {
@@ -411,30 +444,6 @@ fn join_by_appearance(
     for indices in by_camera.values_mut() {
         indices.sort_by_key(|&i| passes[i].at);
     }
-    // Per camera, its links and the camera at their other end (a city has hundreds of links;
-    // a camera a few).
-    let mut adjacent: HashMap<&str, Vec<(&str, &CameraLink)>> = HashMap::new();
-    for link in &settings.links {
-        adjacent
-            .entry(link.from.as_str())
-            .or_default()
-            .push((link.to.as_str(), link));
-        adjacent
-            .entry(link.to.as_str())
-            .or_default()
-            .push((link.from.as_str(), link));
-    }
-    // Whether a configured link between `a` and `b` has a travel time that fits.
-    let hop_fits = |a: &PlateSighting, b: &PlateSighting| {
-        let seconds = b.at.duration_since(a.at).as_secs_f64();
-        adjacent
-            .get(a.camera.as_str())
-            .and_then(|links| links.iter().find(|(other, _)| *other == b.camera))
-            .is_some_and(|(_, link)| {
-                let (shortest, longest) = link.travel_window_s();
-                seconds >= shortest && seconds <= longest
-            })
-    };
     let mut taken = vec![false; passes.len()];
     loop {
         let mut matches = Vec::new();
@@ -450,7 +459,7 @@ fn join_by_appearance(
                 let Some(anchor) = before.or(after) else {
                     continue;
                 };
-                for &(other, link) in adjacent.get(anchor.camera.as_str()).into_iter().flatten() {
+                for &(other, link) in links.at(&anchor.camera) {
                     let Some(indices) = by_camera.get(other) else {
                         continue;
                     };
@@ -474,10 +483,12 @@ fn join_by_appearance(
                             break;
                         }
                         if taken[pass_index]
-                            || before
-                                .is_some_and(|b| one_pass(settings, b, pass) || !hop_fits(b, pass))
-                            || after
-                                .is_some_and(|a| one_pass(settings, pass, a) || !hop_fits(pass, a))
+                            || before.is_some_and(|b| {
+                                one_pass(settings, b, pass) || hop(links, b, pass, false).is_none()
+                            })
+                            || after.is_some_and(|a| {
+                                one_pass(settings, pass, a) || hop(links, pass, a, false).is_none()
+                            })
                         {
                             continue;
                         }
