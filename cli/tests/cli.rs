@@ -577,7 +577,8 @@ fn run_reads_and_votes_the_plates_of_tracked_vehicles() {
         .unwrap();
     assert!(generated.status.success(), "{}", text(&generated.stderr));
     // The default, and with each track's last 3 plate pictures fused and read.
-    let run = |name: &str, plates_section: &str| -> (usize, u64) {
+    // (plates right, fused plate pictures read, passes)
+    let run = |name: &str, plates_section: &str| -> (usize, u64, usize) {
         let config = dir.path().join(format!("city-{name}.toml"));
         std::fs::write(
             &config,
@@ -702,12 +703,23 @@ fn run_reads_and_votes_the_plates_of_tracked_vehicles() {
         // Emitted (sure) plates must be right; how many get emitted is the recogniser's weak point on these
         // small US/EU plates (see the closing note of the plate issue), so it is reported, not bound.
         assert_eq!(right, plates.len(), "{name}: a wrong plate was emitted");
-        (right, summary["plates"]["fused_reads"].as_u64().unwrap())
+        (
+            right,
+            summary["plates"]["fused_reads"].as_u64().unwrap(),
+            passes.len(),
+        )
     };
-    let (right, fused_reads) = run("default", "");
+    let (right, fused_reads, _) = run("default", "");
     assert_eq!(fused_reads, 0, "fusion is off by default");
-    let (right_fused, fused_reads) = run("fused", "[plates]\nfuse_frames = 3\n");
+    let (right_fused, fused_reads, _) = run("fused", "[plates]\nfuse_frames = 3\n");
     assert!(fused_reads > 0, "no fused plate picture was read");
+    // With no vote sure enough to give a plate or a candidate, the vehicles read are passes
+    // (the checks above then hold for passes that surely exist).
+    let (_, _, passes) = run(
+        "unsure",
+        "[plates]\nemit_confidence = 1.0\nearly_emit_confidence = 1.0\ncandidate_confidence = 1.0\n",
+    );
+    assert!(passes >= 1, "no vehicle read was given as a pass");
     // Seed 1 measures 3 sure plates right by default and 1 fused, since the recogniser learnt
     // lines blurred and JPEG-compressed at a few pixels high (before it: 1 by default and 2
     // fused, the fused read then the better). Regression floors, under those: the recogniser
