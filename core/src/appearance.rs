@@ -14,9 +14,14 @@
 //! `roadsight_tracking::routes`).
 
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// Bins of an [`Appearance`]: 4 levels of red, green and blue.
 pub const APPEARANCE_BINS: usize = 64;
+
+/// Bytes of an [`Appearance`] in its compact form ([`Appearance::to_le_bytes`]): each bin a
+/// little-endian `u16`.
+pub const APPEARANCE_BYTES: usize = APPEARANCE_BINS * 2;
 
 /// What the bins of an [`Appearance`] sum to.
 const BASIS: f64 = 10_000.0;
@@ -25,64 +30,116 @@ const BASIS: f64 = 10_000.0;
 const MARGIN: f64 = 0.2;
 
 /// A vehicle's colour histogram (see the module documentation).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "Vec<u16>", into = "Vec<u16>")]
+///
+/// Cheap to clone (the bins are shared), and quick to compare: the square roots of the bins'
+/// shares are taken once, when the look is made, so [`Appearance::distance`] is one dot
+/// product. Its JSON form is the array of bins.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "Vec<u16>")]
 pub struct Appearance {
-    bins: Vec<u16>,
+    look: Arc<Look>,
+}
+
+/// The bins, and the square root of each bin's share of their total (all 0 when they sum to 0).
+#[derive(Debug)]
+struct Look {
+    bins: [u16; APPEARANCE_BINS],
+    roots: [f32; APPEARANCE_BINS],
 }
 
 /// An appearance of the wrong size.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("an appearance has {APPEARANCE_BINS} bins, found {found}")]
-pub struct AppearanceError {
-    pub found: usize,
+pub enum AppearanceError {
+    #[error("an appearance has {APPEARANCE_BINS} bins, found {found}")]
+    Bins { found: usize },
+    #[error("an appearance is {APPEARANCE_BYTES} bytes, found {found}")]
+    Bytes { found: usize },
 }
+
+impl PartialEq for Appearance {
+    fn eq(&self, other: &Self) -> bool {
+        self.look.bins == other.look.bins
+    }
+}
+
+impl Eq for Appearance {}
 
 impl TryFrom<Vec<u16>> for Appearance {
     type Error = AppearanceError;
 
     fn try_from(bins: Vec<u16>) -> Result<Self, Self::Error> {
-        if bins.len() == APPEARANCE_BINS {
-            Ok(Self { bins })
-        } else {
-            Err(AppearanceError { found: bins.len() })
-        }
+        let found = bins.len();
+        let bins: [u16; APPEARANCE_BINS] = bins
+            .try_into()
+            .map_err(|_| AppearanceError::Bins { found })?;
+        Ok(Self::from_bins(bins))
     }
 }
 
-impl From<Appearance> for Vec<u16> {
-    fn from(appearance: Appearance) -> Self {
-        appearance.bins
+impl Serialize for Appearance {
+    /// The array of bins, written from where they are.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.look.bins.iter())
     }
 }
 
 impl Appearance {
     /// From its bins, in basis points.
     pub fn from_bins(bins: [u16; APPEARANCE_BINS]) -> Self {
+        let total: f64 = bins.iter().map(|&b| f64::from(b)).sum();
+        let mut roots = [0.0f32; APPEARANCE_BINS];
+        if total > 0.0 {
+            for (root, &bin) in roots.iter_mut().zip(&bins) {
+                *root = (f64::from(bin) / total).sqrt() as f32;
+            }
+        }
         Self {
-            bins: bins.to_vec(),
+            look: Arc::new(Look { bins, roots }),
         }
     }
 
+    /// From its compact form ([`Appearance::to_le_bytes`]).
+    pub fn from_le_bytes(bytes: &[u8]) -> Result<Self, AppearanceError> {
+        if bytes.len() != APPEARANCE_BYTES {
+            return Err(AppearanceError::Bytes { found: bytes.len() });
+        }
+        let mut bins = [0u16; APPEARANCE_BINS];
+        for (bin, pair) in bins.iter_mut().zip(bytes.chunks_exact(2)) {
+            *bin = u16::from_le_bytes([pair[0], pair[1]]);
+        }
+        Ok(Self::from_bins(bins))
+    }
+
+    /// The compact form a store keeps: each bin a little-endian `u16`, in order.
+    pub fn to_le_bytes(&self) -> [u8; APPEARANCE_BYTES] {
+        let mut bytes = [0u8; APPEARANCE_BYTES];
+        for (pair, bin) in bytes.chunks_exact_mut(2).zip(&self.look.bins) {
+            pair.copy_from_slice(&bin.to_le_bytes());
+        }
+        bytes
+    }
+
     pub fn bins(&self) -> &[u16] {
-        &self.bins
+        &self.look.bins
     }
 
     /// One minus the Bhattacharyya coefficient of the two histograms: 0 alike, 1 nothing in
     /// common. An empty histogram is nothing like anything.
     pub fn distance(&self, other: &Appearance) -> f32 {
-        let total = |bins: &[u16]| bins.iter().map(|&b| f64::from(b)).sum::<f64>();
-        let (mine, theirs) = (total(&self.bins), total(&other.bins));
-        if mine <= 0.0 || theirs <= 0.0 {
-            return 1.0;
+        // Eight running sums, so the compiler keeps them in vector lanes.
+        let mut lanes = [0.0f32; 8];
+        for (mine, theirs) in self
+            .look
+            .roots
+            .chunks_exact(8)
+            .zip(other.look.roots.chunks_exact(8))
+        {
+            for ((lane, a), b) in lanes.iter_mut().zip(mine).zip(theirs) {
+                *lane += a * b;
+            }
         }
-        let coefficient: f64 = self
-            .bins
-            .iter()
-            .zip(&other.bins)
-            .map(|(&a, &b)| (f64::from(a) / mine * f64::from(b) / theirs).sqrt())
-            .sum();
-        (1.0 - coefficient).clamp(0.0, 1.0) as f32
+        let coefficient: f32 = lanes.iter().sum();
+        (1.0 - coefficient).clamp(0.0, 1.0)
     }
 }
 
@@ -144,12 +201,11 @@ impl AppearanceSum {
             return None;
         }
         let looks = f64::from(self.looks);
-        let bins = self
-            .shares
-            .iter()
-            .map(|share| (share / looks * BASIS).round() as u16)
-            .collect();
-        Some(Appearance { bins })
+        let mut bins = [0u16; APPEARANCE_BINS];
+        for (bin, share) in bins.iter_mut().zip(&self.shares) {
+            *bin = (share / looks * BASIS).round() as u16;
+        }
+        Some(Appearance::from_bins(bins))
     }
 }
 
@@ -216,5 +272,63 @@ mod tests {
         assert_eq!(parsed.distance(&parsed), 0.0);
         let empty = Appearance::try_from(vec![0u16; 64]).expect("64 bins");
         assert_eq!(empty.distance(&parsed), 1.0);
+    }
+
+    #[test]
+    fn the_compact_form_gives_the_same_look_back() {
+        let mut bins = [0u16; APPEARANCE_BINS];
+        for (i, bin) in bins.iter_mut().enumerate() {
+            *bin = (i as u16 * 977) % 700 + if i == 5 { 60_000 } else { 0 };
+        }
+        let look = Appearance::from_bins(bins);
+        let bytes = look.to_le_bytes();
+        assert_eq!(&bytes[10..12], &(60_000u16 + 5 * 977 % 700).to_le_bytes());
+        assert_eq!(Appearance::from_le_bytes(&bytes), Ok(look));
+        assert_eq!(
+            Appearance::from_le_bytes(&bytes[..127]),
+            Err(AppearanceError::Bytes { found: 127 })
+        );
+        assert_eq!(
+            Appearance::try_from(vec![1u16; 3]),
+            Err(AppearanceError::Bins { found: 3 })
+        );
+    }
+
+    #[test]
+    fn the_distance_is_one_minus_the_bhattacharyya_coefficient() {
+        // Against the definition in f64, on looks made of a cheap deterministic mix.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next_look = || {
+            let mut bins = [0u16; APPEARANCE_BINS];
+            for bin in bins.iter_mut() {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                // Mostly empty bins, as a vehicle's look has.
+                *bin = if state.is_multiple_of(3) {
+                    (state >> 40) as u16 % 2_000
+                } else {
+                    0
+                };
+            }
+            bins
+        };
+        for _ in 0..200 {
+            let (a, b) = (next_look(), next_look());
+            let total =
+                |bins: &[u16; APPEARANCE_BINS]| bins.iter().map(|&x| f64::from(x)).sum::<f64>();
+            let (ta, tb) = (total(&a), total(&b));
+            let coefficient: f64 = a
+                .iter()
+                .zip(&b)
+                .map(|(&x, &y)| (f64::from(x) / ta * f64::from(y) / tb).sqrt())
+                .sum();
+            let expected = (1.0 - coefficient).clamp(0.0, 1.0);
+            let found = Appearance::from_bins(a).distance(&Appearance::from_bins(b));
+            assert!(
+                (f64::from(found) - expected).abs() < 1e-5,
+                "{found} against {expected}"
+            );
+        }
     }
 }

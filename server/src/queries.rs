@@ -1,7 +1,7 @@
 //! Questions answered from the store, shared by the HTTP API and the command line.
 
 use roadsight_core::{RoutesConfig, Timestamp};
-use roadsight_store::{EventStore, PlateMatch, SightingQuery, StoreError};
+use roadsight_store::{CameraWindow, EventStore, PlateMatch, SightingQuery, StoreError};
 use roadsight_tracking::routes::{
     od_matrix, trace_routes, travel_times, OdCell, PlateSighting, Route, TravelTime,
 };
@@ -137,8 +137,9 @@ pub fn trace_plate(
 /// by their look: at each camera a configured link joins to the camera of a sighting with a
 /// look, in the link's travel window after it and before it, unless one of `sightings` is
 /// there already (that pass is read). One link out: a trace reaches the passes beside a
-/// plate's sightings, where origin-destination reads every pass in its window. One index range
-/// per sighting, link and direction. None when `appearance_max_distance` is 0.
+/// plate's sightings, where origin-destination reads every pass in its window. All the
+/// windows are read in one go ([`EventStore::passes_in`]). None when
+/// `appearance_max_distance` is 0.
 fn passes_near(
     store: &mut dyn EventStore,
     sightings: &[PlateSighting],
@@ -148,8 +149,7 @@ fn passes_near(
         return Ok(Vec::new());
     }
     let seconds = |s: f64| std::time::Duration::from_secs_f64(s.clamp(0.0, 86_400.0));
-    let mut passes: Vec<PlateSighting> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
+    let mut windows = Vec::new();
     for sighting in sightings.iter().filter(|s| s.appearance.is_some()) {
         let linked = settings.links.iter().filter_map(|link| {
             if link.from == sighting.camera {
@@ -162,34 +162,35 @@ fn passes_near(
         });
         for (other, link) in linked {
             let (shortest, longest) = link.travel_window_s();
-            let windows = [
-                (
-                    sighting.at.plus(seconds(shortest)),
-                    sighting.at.plus(seconds(longest)),
-                ),
-                (
-                    sighting.at.minus(seconds(longest)),
-                    sighting.at.minus(seconds(shortest)),
-                ),
-            ];
-            for (from, to) in windows {
+            let after = (
+                sighting.at.plus(seconds(shortest)),
+                sighting.at.plus(seconds(longest)),
+            );
+            let before = (
+                sighting.at.minus(seconds(longest)),
+                sighting.at.minus(seconds(shortest)),
+            );
+            for (from, to) in [after, before] {
                 let read_there = sightings
                     .iter()
                     .any(|s| s.camera == *other && s.at >= from && s.at <= to);
-                if read_there {
-                    continue;
+                if !read_there {
+                    windows.push(CameraWindow {
+                        camera: other.clone(),
+                        from,
+                        to,
+                    });
                 }
-                let found = store.passes_at(other, from, to, TRACE_SIGHTINGS_LIMIT)?;
-                passes.extend(
-                    found
-                        .into_iter()
-                        .filter(|pass| seen.insert(pass.event_id.clone()))
-                        .map(as_route_input),
-                );
             }
         }
     }
-    Ok(passes)
+    let mut seen = std::collections::HashSet::new();
+    Ok(store
+        .passes_in(&windows, TRACE_SIGHTINGS_LIMIT)?
+        .into_iter()
+        .filter(|pass| seen.insert(pass.event_id.clone()))
+        .map(as_route_input)
+        .collect())
 }
 
 /// Origin-destination trips and travel times in a window.

@@ -76,7 +76,7 @@ pub struct Sighting {
     pub confidence: f32,
     /// The evidence image's content address.
     pub evidence: Option<String>,
-    /// The vehicle's look, where the event gave one (stored as its JSON array).
+    /// The vehicle's look, where the event gave one (stored in its compact form, 128 bytes).
     pub appearance: Option<Appearance>,
 }
 
@@ -88,6 +88,14 @@ pub struct SightingQuery {
     pub from: Option<Timestamp>,
     pub to: Option<Timestamp>,
     pub limit: usize,
+}
+
+/// A camera and a window of time at it, both ends included.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CameraWindow {
+    pub camera: String,
+    pub from: Timestamp,
+    pub to: Timestamp,
 }
 
 /// A plate found by fuzzy search.
@@ -208,13 +216,14 @@ pub trait EventStore: Send {
     /// Sightings of exactly `query.plate`, oldest first.
     fn sightings(&mut self, query: &SightingQuery) -> Result<Vec<Sighting>, StoreError>;
 
-    /// The passes with no plate voted (sightings of the empty plate) at one camera in a
-    /// window, oldest first: what route tracing may join to a plate's route by its look.
-    fn passes_at(
+    /// The passes with no plate voted (sightings of the empty plate) in each of `windows`
+    /// (at its camera, in its time), at most `limit` per window: what route tracing may join
+    /// to a plate's route by its look. Each window's oldest first, the windows in the order
+    /// given (a pass in two windows comes twice), all read from one snapshot of the store in
+    /// one go: SQLite reads them in one read transaction, PostgreSQL in one statement.
+    fn passes_in(
         &mut self,
-        camera: &str,
-        from: Timestamp,
-        to: Timestamp,
+        windows: &[CameraWindow],
         limit: usize,
     ) -> Result<Vec<Sighting>, StoreError>;
 
@@ -333,15 +342,16 @@ pub(crate) fn sighting_of(id: &str, event: &Event) -> Option<Sighting> {
     }
 }
 
-/// A sighting's look as the `appearance` column holds it (its JSON array).
-pub(crate) fn appearance_column(appearance: Option<&Appearance>) -> Option<String> {
-    appearance.and_then(|a| serde_json::to_string(a).ok())
+/// A sighting's look as the `appearance` column holds it: its compact form
+/// ([`Appearance::to_le_bytes`], 128 bytes).
+pub(crate) fn appearance_column(appearance: Option<&Appearance>) -> Option<Vec<u8>> {
+    appearance.map(|a| a.to_le_bytes().to_vec())
 }
 
-/// The `appearance` column read back; one that does not parse (written by hand, or cut) is
-/// no look rather than a failed query.
-pub(crate) fn appearance_of_column(text: Option<String>) -> Option<Appearance> {
-    text.and_then(|t| serde_json::from_str(&t).ok())
+/// The `appearance` column read back; bytes of the wrong length (written by hand, or cut)
+/// are no look rather than a failed query.
+pub(crate) fn appearance_of_column(bytes: Option<&[u8]>) -> Option<Appearance> {
+    bytes.and_then(|b| Appearance::from_le_bytes(b).ok())
 }
 
 /// Nanoseconds for a window bound (open bounds become the extremes).

@@ -4,9 +4,9 @@ use crate::schema::{self, Dialect, SightingRead};
 use crate::sqlite_store::serde_plain;
 use crate::{
     appearance_column, appearance_of_column, bound, merge_event_rows, parse_body, queried_kinds,
-    rank_matches, search_variants, sighting_of, sql_limit, AppendReport, AuditEntry, CountQuery,
-    EventQuery, EventRow, EventStore, Evidence, PlateMatch, Retention, RetentionReport, Sighting,
-    SightingQuery, StoreError, StoredEvent,
+    rank_matches, search_variants, sighting_of, sql_limit, AppendReport, AuditEntry, CameraWindow,
+    CountQuery, EventQuery, EventRow, EventStore, Evidence, PlateMatch, Retention, RetentionReport,
+    Sighting, SightingQuery, StoreError, StoredEvent,
 };
 use postgres::{Client, NoTls};
 use roadsight_core::counting::FlowCount;
@@ -40,6 +40,32 @@ fn redact(url: &str) -> String {
         }
         _ => url.to_string(),
     }
+}
+
+/// The passes in many windows in one statement (`$1` cameras, `$2`/`$3` the windows' ends in
+/// nanoseconds, `$4` the limit per window): per window a range of the partial index
+/// `sightings_passes`, as SQLite reads one window at a time (`StoreSql::passes_at`).
+const PASSES_IN_WINDOWS: &str = "
+    SELECT s.event_id, s.plate, s.camera, s.at_ns, s.track, s.confidence, s.evidence, s.appearance
+    FROM UNNEST($1::TEXT[], $2::BIGINT[], $3::BIGINT[]) WITH ORDINALITY AS w(camera, from_ns, to_ns, n)
+    CROSS JOIN LATERAL (
+        SELECT p.* FROM sightings p
+        WHERE p.plate = '' AND p.camera = w.camera AND p.at_ns >= w.from_ns AND p.at_ns <= w.to_ns
+        ORDER BY p.at_ns, p.event_id LIMIT $4) AS s
+    ORDER BY w.n, s.at_ns, s.event_id";
+
+/// A sighting from a row of its columns in the order the reads select them.
+fn sighting_of_row(row: &postgres::Row) -> Result<Sighting, postgres::Error> {
+    Ok(Sighting {
+        event_id: row.try_get(0)?,
+        plate: row.try_get(1)?,
+        camera: row.try_get(2)?,
+        at: Timestamp::from_nanos(row.try_get(3)?),
+        track: u64::try_from(row.try_get::<_, i64>(4)?).unwrap_or(0),
+        confidence: row.try_get::<_, f64>(5)? as f32,
+        evidence: row.try_get(6)?,
+        appearance: appearance_of_column(row.try_get::<_, Option<&[u8]>>(7)?),
+    })
 }
 
 impl PostgresStore {
@@ -129,18 +155,7 @@ impl PostgresStore {
             )
             .map_err(&fail)?;
         rows.iter()
-            .map(|row| {
-                Ok(Sighting {
-                    event_id: row.try_get(0)?,
-                    plate: row.try_get(1)?,
-                    camera: row.try_get(2)?,
-                    at: Timestamp::from_nanos(row.try_get(3)?),
-                    track: u64::try_from(row.try_get::<_, i64>(4)?).unwrap_or(0),
-                    confidence: row.try_get::<_, f64>(5)? as f32,
-                    evidence: row.try_get(6)?,
-                    appearance: appearance_of_column(row.try_get(7)?),
-                })
-            })
+            .map(sighting_of_row)
             .collect::<Result<_, postgres::Error>>()
             .map_err(fail)
     }
@@ -259,7 +274,7 @@ impl EventStore for PostgresStore {
             let confidence: Vec<f64> = sightings.iter().map(|s| f64::from(s.confidence)).collect();
             let evidence: Vec<Option<String>> =
                 sightings.iter().map(|s| s.evidence.clone()).collect();
-            let appearance: Vec<Option<String>> = sightings
+            let appearance: Vec<Option<Vec<u8>>> = sightings
                 .iter()
                 .map(|s| appearance_column(s.appearance.as_ref()))
                 .collect();
@@ -267,7 +282,7 @@ impl EventStore for PostgresStore {
                 .execute(
                     "INSERT INTO sightings (event_id, plate, camera, at_ns, track, confidence, evidence, appearance)
                      SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::BIGINT[],
-                     $6::DOUBLE PRECISION[], $7::TEXT[], $8::TEXT[])",
+                     $6::DOUBLE PRECISION[], $7::TEXT[], $8::BYTEA[])",
                     &[
                         &column(|s| s.event_id.clone()),
                         &column(|s| s.plate.clone()),
@@ -432,21 +447,29 @@ impl EventStore for PostgresStore {
         self.read_sightings(SightingRead::Between, None, from, to, limit_to)
     }
 
-    fn passes_at(
+    fn passes_in(
         &mut self,
-        camera: &str,
-        from: Timestamp,
-        to: Timestamp,
+        windows: &[CameraWindow],
         limit_to: usize,
     ) -> Result<Vec<Sighting>, StoreError> {
-        // The camera takes the plate's place as the first parameter.
-        self.read_sightings(
-            SightingRead::PassesAt,
-            Some(camera),
-            Some(from),
-            Some(to),
-            limit_to,
-        )
+        if windows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let fail = self.fail("query passes");
+        let cameras: Vec<&str> = windows.iter().map(|w| w.camera.as_str()).collect();
+        let froms: Vec<i64> = windows.iter().map(|w| w.from.as_nanos()).collect();
+        let tos: Vec<i64> = windows.iter().map(|w| w.to.as_nanos()).collect();
+        let rows = self
+            .client
+            .query(
+                PASSES_IN_WINDOWS,
+                &[&cameras, &froms, &tos, &sql_limit(limit_to)],
+            )
+            .map_err(&fail)?;
+        rows.iter()
+            .map(sighting_of_row)
+            .collect::<Result<_, postgres::Error>>()
+            .map_err(fail)
     }
 
     fn search_plates(

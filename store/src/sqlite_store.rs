@@ -3,8 +3,8 @@
 use crate::schema::{self, Dialect, SightingRead};
 use crate::{
     appearance_column, appearance_of_column, bound, merge_event_rows, queried_kinds, rank_matches,
-    search_variants, sighting_of, sql_limit, AppendReport, AuditEntry, CountQuery, EventQuery,
-    EventRow, EventStore, Evidence, PlateMatch, Retention, RetentionReport, Sighting,
+    search_variants, sighting_of, sql_limit, AppendReport, AuditEntry, CameraWindow, CountQuery,
+    EventQuery, EventRow, EventStore, Evidence, PlateMatch, Retention, RetentionReport, Sighting,
     SightingQuery, StoreError, StoredEvent,
 };
 use roadsight_core::counting::FlowCount;
@@ -219,7 +219,7 @@ impl SqliteStore {
 
     /// The sightings `read` selects (over `?1` plate, `?2`/`?3` the window, `?4` the limit).
     fn read_sightings(
-        &mut self,
+        &self,
         read: SightingRead,
         plate: Option<&str>,
         from: Option<Timestamp>,
@@ -247,7 +247,12 @@ impl SqliteStore {
                         track: u64::try_from(row.get::<_, i64>(4)?).unwrap_or(0),
                         confidence: row.get::<_, f64>(5)? as f32,
                         evidence: row.get(6)?,
-                        appearance: appearance_of_column(row.get(7)?),
+                        appearance: match row.get_ref(7)? {
+                            rusqlite::types::ValueRef::Blob(bytes) => {
+                                appearance_of_column(Some(bytes))
+                            }
+                            _ => None,
+                        },
                     })
                 },
             )
@@ -465,21 +470,30 @@ impl EventStore for SqliteStore {
         self.read_sightings(SightingRead::Between, None, from, to, limit_to)
     }
 
-    fn passes_at(
+    fn passes_in(
         &mut self,
-        camera: &str,
-        from: Timestamp,
-        to: Timestamp,
+        windows: &[CameraWindow],
         limit_to: usize,
     ) -> Result<Vec<Sighting>, StoreError> {
-        // The camera takes the plate's place as the first parameter.
-        self.read_sightings(
-            SightingRead::PassesAt,
-            Some(camera),
-            Some(from),
-            Some(to),
-            limit_to,
-        )
+        // One read transaction: one snapshot, and the shared lock taken once instead of
+        // once per window (a trace reads a few dozen).
+        let transaction = self
+            .connection
+            .unchecked_transaction()
+            .map_err(self.fail("begin pass read"))?;
+        let mut passes = Vec::new();
+        for window in windows {
+            // The camera takes the plate's place as the first parameter.
+            passes.extend(self.read_sightings(
+                SightingRead::PassesAt,
+                Some(&window.camera),
+                Some(window.from),
+                Some(window.to),
+                limit_to,
+            )?);
+        }
+        transaction.commit().map_err(self.fail("end pass read"))?;
+        Ok(passes)
     }
 
     fn search_plates(
@@ -507,9 +521,10 @@ impl EventStore for SqliteStore {
             .collect();
         values.push(rusqlite::types::Value::Integer(bound(from, true)));
         values.push(rusqlite::types::Value::Integer(bound(to, false)));
+        // Cached: a plate's length sets the number of variants, so a handful of texts.
         let mut statement = self
             .connection
-            .prepare(&sql)
+            .prepare_cached(&sql)
             .map_err(self.fail("prepare plate search"))?;
         let rows = statement
             .query_map(rusqlite::params_from_iter(values), |row| {

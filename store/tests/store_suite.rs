@@ -11,8 +11,8 @@ use roadsight_core::{
     VehicleClass, VehiclePass,
 };
 use roadsight_store::{
-    AuditEntry, CountQuery, EventQuery, EventStore, PostgresStore, Retention, SightingQuery,
-    SqliteStore,
+    AuditEntry, CameraWindow, CountQuery, EventQuery, EventStore, PostgresStore, Retention,
+    SightingQuery, SqliteStore,
 };
 use std::time::Duration;
 
@@ -501,18 +501,30 @@ fn suite(store: &mut dyn EventStore) {
     };
     let stored = store.append(&[pass, looked]).expect("a pass");
     assert_eq!(stored.inserted, 2, "{name}");
+    let window = |camera: &str, from: u64, to: u64| CameraWindow {
+        camera: camera.into(),
+        from: at(later + from),
+        to: at(later + to),
+    };
+    // Every window's passes, in the order asked: the pass at north; none at east; none at
+    // north before it; the pass again in a window of its own second (both ends included).
     let passes = store
-        .passes_at("north", at(later + 1000), at(later + 1200), 10)
+        .passes_in(
+            &[
+                window("north", 1000, 1200),
+                window("east", 1000, 1200),
+                window("north", 1000, 1102),
+                window("north", 1103, 1103),
+            ],
+            10,
+        )
         .expect("passes");
-    let elsewhere = store
-        .passes_at("east", at(later + 1000), at(later + 1200), 10)
-        .expect("passes elsewhere");
-    assert!(elsewhere.is_empty(), "{name}: {elsewhere:?}");
-    let too_early = store
-        .passes_at("north", at(later + 1000), at(later + 1102), 10)
-        .expect("passes before");
-    assert!(too_early.is_empty(), "{name}: {too_early:?}");
-    assert_eq!(passes.len(), 1, "{name}: {passes:?}");
+    assert_eq!(passes.len(), 2, "{name}: {passes:?}");
+    assert_eq!(passes[0], passes[1], "{name}");
+    assert!(
+        store.passes_in(&[], 10).expect("no windows").is_empty(),
+        "{name}"
+    );
     assert_eq!(
         (
             passes[0].plate.as_str(),
@@ -766,4 +778,89 @@ fn bad_urls_and_unreachable_servers_are_named() {
         error.to_string().contains("/proc/definitely/not/here.db"),
         "{error}"
     );
+}
+
+/// The statements that take a store at this schema back to version 6, where a look was its
+/// JSON array of bins (`sightings.appearance TEXT`), and write three passes there: one with a
+/// look, one whose text is no array of numbers, one with none.
+fn version_6_with_json_looks(look: &Appearance) -> String {
+    let json = serde_json::to_string(look).expect("look json");
+    format!(
+        "DELETE FROM schema_version WHERE version > 6;
+         DROP INDEX sightings_passes;
+         ALTER TABLE sightings DROP COLUMN appearance;
+         ALTER TABLE sightings ADD COLUMN appearance TEXT;
+         CREATE INDEX sightings_passes ON sightings
+             (camera, at_ns, plate, event_id, track, confidence, evidence, appearance) WHERE plate = '';
+         INSERT INTO sightings (event_id, plate, camera, at_ns, track, confidence, evidence, appearance) VALUES
+             ('e1', '', 'north', 1795392001000000000, 1, 0.5, NULL, '{json}'),
+             ('e2', '', 'north', 1795392002000000000, 2, 0.5, NULL, 'not a look'),
+             ('e3', '', 'north', 1795392003000000000, 3, 0.5, NULL, NULL)"
+    )
+}
+
+/// What a store migrated from [`version_6_with_json_looks`] must give back: the look as it
+/// was, and no look for the text that was none or the row without.
+fn json_looks_survive_the_migration(store: &mut dyn EventStore, look: &Appearance) {
+    let name = store.describe();
+    let passes = store
+        .passes_in(
+            &[CameraWindow {
+                camera: "north".into(),
+                from: at(0),
+                to: Timestamp::from_nanos(i64::MAX),
+            }],
+            10,
+        )
+        .expect("passes after the migration");
+    assert_eq!(
+        passes
+            .iter()
+            .map(|s| (s.event_id.as_str(), s.appearance.as_ref()))
+            .collect::<Vec<_>>(),
+        [("e1", Some(look)), ("e2", None), ("e3", None)],
+        "{name}"
+    );
+}
+
+/// A look with no two bins alike, some over 255 (both bytes of a bin matter).
+fn distinct_look() -> Appearance {
+    let mut bins = [0u16; roadsight_core::appearance::APPEARANCE_BINS];
+    for (i, bin) in bins.iter_mut().enumerate() {
+        *bin = (i as u16) * 301 + 7;
+    }
+    Appearance::from_bins(bins)
+}
+
+#[test]
+fn sqlite_looks_kept_as_json_by_version_6_are_migrated() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let path = directory.path().join("v6.db");
+    let look = distinct_look();
+    drop(SqliteStore::open(&path).expect("opens"));
+    rusqlite::Connection::open(&path)
+        .expect("open raw")
+        .execute_batch(&version_6_with_json_looks(&look))
+        .expect("back to version 6");
+    let mut store = SqliteStore::open(&path).expect("migrates");
+    json_looks_survive_the_migration(&mut store, &look);
+}
+
+#[test]
+fn postgres_looks_kept_as_json_by_version_6_are_migrated() {
+    let Some((store, schema)) = postgres_store("roadsight_v6_looks") else {
+        return;
+    };
+    drop(store);
+    let look = distinct_look();
+    let mut client = postgres::Client::connect(&postgres_url(), postgres::NoTls).expect("connect");
+    client
+        .batch_execute(&format!(
+            "SET search_path TO {}; {}",
+            schema.0,
+            version_6_with_json_looks(&look)
+        ))
+        .expect("back to version 6");
+    let mut store = PostgresStore::connect(&postgres_url(), Some(&schema.0)).expect("migrates");
+    json_looks_survive_the_migration(&mut store, &look);
 }
