@@ -214,7 +214,9 @@ pub(crate) struct StoreSql {
     /// (`$1` camera, `$2`/`$3` the window, `$4` the limit), oldest first: a range of the
     /// partial index `sightings_passes` (passes only, by camera and time), which holds every
     /// column read, so a trace's few dozen passes come from a few index pages instead of as
-    /// many table pages scattered over the day.
+    /// many table pages scattered over the day. SQLite runs it once per window in one read
+    /// transaction; PostgreSQL reads all the windows in one statement of its own
+    /// (`PASSES_IN_WINDOWS`), one round trip instead of dozens.
     pub(crate) passes_at: String,
     /// Closed interval counts: `$1` camera, `$2` kind, `$3` counter, `$4` class (each NULL for
     /// any), `$5`/`$6` the interval starts' window, `$7` the limit.
