@@ -616,6 +616,21 @@ impl CameraLinkConfig {
             self.distance_m / (self.min_speed_kmh.max(0.1) / 3.6),
         )
     }
+
+    /// When a vehicle seen at one end at `at` can be at the other end: its travel window after
+    /// `at` (`later`) or before it, both ends included, each at most a day from `at`.
+    pub fn reach_from(&self, at: Timestamp, later: bool) -> (Timestamp, Timestamp) {
+        let (shortest, longest) = self.travel_window_s();
+        // A NaN (no link validation lets one through) is no time, not a panic.
+        let span = |s: f64| {
+            std::time::Duration::try_from_secs_f64(s.clamp(0.0, 86_400.0)).unwrap_or_default()
+        };
+        if later {
+            (at.plus(span(shortest)), at.plus(span(longest)))
+        } else {
+            (at.minus(span(longest)), at.minus(span(shortest)))
+        }
+    }
 }
 
 /// How plate sightings become routes across cameras (`[routes]`).

@@ -3,7 +3,7 @@
 use roadsight_core::{RoutesConfig, Timestamp};
 use roadsight_store::{CameraWindow, EventStore, PlateMatch, SightingQuery, StoreError};
 use roadsight_tracking::routes::{
-    od_matrix, trace_routes, travel_times, OdCell, PlateSighting, Route, TravelTime,
+    od_matrix, pass_windows, trace_routes, travel_times, OdCell, PlateSighting, Route, TravelTime,
 };
 use serde::Serialize;
 
@@ -134,55 +134,24 @@ pub fn trace_plate(
 }
 
 /// The passes with no plate voted (`vehicle_pass`) that could join the routes of `sightings`
-/// by their look: at each camera a configured link joins to the camera of a sighting with a
-/// look, in the link's travel window after it and before it, unless one of `sightings` is
-/// there already (that pass is read). One link out: a trace reaches the passes beside a
-/// plate's sightings, where origin-destination reads every pass in its window. All the
-/// windows are read in one go ([`EventStore::passes_in`]). None when
-/// `appearance_max_distance` is 0.
+/// by their look, read in one go ([`EventStore::passes_in`]) from the windows route tracing
+/// names ([`pass_windows`]). One link out: a trace reaches the passes beside a plate's
+/// sightings, where origin-destination reads every pass in its window.
 fn passes_near(
     store: &mut dyn EventStore,
     sightings: &[PlateSighting],
     settings: &RoutesConfig,
 ) -> Result<Vec<PlateSighting>, StoreError> {
-    if settings.appearance_max_distance <= 0.0 {
+    let windows: Vec<CameraWindow> = pass_windows(sightings, settings)
+        .into_iter()
+        .map(|(camera, from, to)| CameraWindow {
+            camera: camera.to_string(),
+            from,
+            to,
+        })
+        .collect();
+    if windows.is_empty() {
         return Ok(Vec::new());
-    }
-    let seconds = |s: f64| std::time::Duration::from_secs_f64(s.clamp(0.0, 86_400.0));
-    let mut windows = Vec::new();
-    for sighting in sightings.iter().filter(|s| s.appearance.is_some()) {
-        let linked = settings.links.iter().filter_map(|link| {
-            if link.from == sighting.camera {
-                Some((&link.to, link))
-            } else if link.to == sighting.camera {
-                Some((&link.from, link))
-            } else {
-                None
-            }
-        });
-        for (other, link) in linked {
-            let (shortest, longest) = link.travel_window_s();
-            let after = (
-                sighting.at.plus(seconds(shortest)),
-                sighting.at.plus(seconds(longest)),
-            );
-            let before = (
-                sighting.at.minus(seconds(longest)),
-                sighting.at.minus(seconds(shortest)),
-            );
-            for (from, to) in [after, before] {
-                let read_there = sightings
-                    .iter()
-                    .any(|s| s.camera == *other && s.at >= from && s.at <= to);
-                if !read_there {
-                    windows.push(CameraWindow {
-                        camera: other.clone(),
-                        from,
-                        to,
-                    });
-                }
-            }
-        }
     }
     let mut seen = std::collections::HashSet::new();
     Ok(store

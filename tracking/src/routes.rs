@@ -145,6 +145,37 @@ impl<'a> Links<'a> {
     }
 }
 
+/// Where a pass with no plate voted would have to be to join the routes of `sightings` by its
+/// look (the join route tracing makes last): at each camera a configured link joins to the
+/// camera of a sighting with a look, in the link's travel window after that sighting and
+/// before it, unless one of `sightings` is there then already. `(camera, from, to)`, ends
+/// included, a window per sighting, link and direction; none when looks never join
+/// (`appearance_max_distance` 0). What a trace reads from the store beside a plate's routes.
+pub fn pass_windows<'a>(
+    sightings: &[PlateSighting],
+    settings: &'a RouteSettings,
+) -> Vec<(&'a str, Timestamp, Timestamp)> {
+    if settings.appearance_max_distance <= 0.0 {
+        return Vec::new();
+    }
+    let links = Links::new(settings);
+    let mut windows = Vec::new();
+    for sighting in sightings.iter().filter(|s| s.appearance.is_some()) {
+        for &(other, link) in links.at(&sighting.camera) {
+            for later in [true, false] {
+                let (from, to) = link.reach_from(sighting.at, later);
+                let read_there = sightings
+                    .iter()
+                    .any(|s| s.camera == other && s.at >= from && s.at <= to);
+                if !read_there {
+                    windows.push((other, from, to));
+                }
+            }
+        }
+    }
+    windows
+}
+
 /// Whether `next` can follow `last` on one trip, and whether a link vouched for it.
 fn hop(links: &Links<'_>, last: &PlateSighting, next: &PlateSighting, exact: bool) -> Option<bool> {
     let seconds = next.at.duration_since(last.at).as_secs_f64();
@@ -463,19 +494,7 @@ fn join_by_appearance(
                     let Some(indices) = by_camera.get(other) else {
                         continue;
                     };
-                    let (shortest, longest) = link.travel_window_s();
-                    let seconds = |s: f64| std::time::Duration::from_secs_f64(s.max(0.0));
-                    let (from, to) = if before.is_some() {
-                        (
-                            anchor.at.plus(seconds(shortest)),
-                            anchor.at.plus(seconds(longest)),
-                        )
-                    } else {
-                        (
-                            anchor.at.minus(seconds(longest)),
-                            anchor.at.minus(seconds(shortest)),
-                        )
-                    };
+                    let (from, to) = link.reach_from(anchor.at, before.is_some());
                     let start = indices.partition_point(|&i| passes[i].at < from);
                     for &pass_index in &indices[start..] {
                         let pass = &passes[pass_index];
@@ -526,7 +545,6 @@ fn join_by_appearance(
             taken[found.pass] = true;
             changed[found.route] = true;
             let mut pass = passes[found.pass].clone();
-            pass.candidate = true;
             pass.appearance_distance = Some(found.distance);
             routes[found.route].0.insert(found.position, pass);
             joined += 1;
