@@ -265,8 +265,22 @@ fn generate_fixture(
             .map(|d| d.bbox_image)
             .collect()
     };
-    let sprites = roadsight_fixtures::generate::load_sprites(shared_data, Some(&mut finder))
+    let cut = roadsight_fixtures::generate::load_sprites(shared_data, Some(&mut finder))
         .with_context(|| format!("cutting vehicles from {}", shared_data.display()))?;
+    {
+        use roadsight_fixtures::generate::LeftOut;
+        let count = |reason| cut.left_out.iter().filter(|(_, r)| *r == reason).count();
+        outln!(
+            "vehicles cut from {} photos of {} ({} left out: {} with no vehicle found round the plate, {} close-ups, {} cut off by the photo's top edge)",
+            cut.sprites.len(),
+            shared_data.join("cars-plates").display(),
+            cut.left_out.len(),
+            count(LeftOut::NoVehicle),
+            count(LeftOut::CloseUp),
+            count(LeftOut::CutOff),
+        );
+    }
+    let sprites = cut.sprites;
     if scenario.corridor.is_some() {
         let plates = if scenario.vn_plates {
             held_out_vn_plates(shared_data)?

@@ -22,7 +22,9 @@ fn every_generated_frame_arrives_through_ingest() {
         .replace("duration_s = 150", "duration_s = 6");
     let scenario = Scenario::parse(&text).unwrap();
     let out = tempfile::tempdir().unwrap();
-    let sprites = load_sprites(&repo.join("../shared/data"), None).unwrap();
+    let sprites = load_sprites(&repo.join("../shared/data"), None)
+        .unwrap()
+        .sprites;
     let summary = generate(&scenario, 11, &sprites, out.path(), |_, _| {}).unwrap();
     let ingest = Ingest::start(
         vec![CameraSpec {
