@@ -279,6 +279,29 @@ mod tests {
     }
 
     #[test]
+    fn the_wire_json_is_the_envelope_byte_for_byte_so_ids_never_change() {
+        // Ids are the store's idempotency key: a replay after an upgrade must find them again.
+        let plate: EventEnvelope = serde_json::from_str(
+            r#"{"v":1,"type":"plate","camera":"km0","track":2,"text":"59H155699","formatted":"59-H1 556.99","confidence":0.95580727,"char_confidence":[0.9998543,0.99892646],"rows":2,"valid":true,"reads":5,"agreeing":5,"first_seen":"2026-11-23T08:00:19.100000000Z","last_seen":"2026-11-23T08:00:19.900000000Z","at":"2026-11-23T08:00:19.900000000Z","evidence":null,"candidate":false,"appearance":[147,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1829,170,0,0,5,427,0,0,0,0,0,0,0,0,0,0,484,59,0,0,2,2063,385,0,0,16,2714,0,0,0,0,0,21,5,0,0,2,342,50,0,0,14,457,30,0,0,10,766]}"#,
+        )
+        .expect("a plate event parses");
+        let health = Event::CameraHealth(CameraHealth {
+            camera: CameraId::new("cam"),
+            at: Timestamp::UNIX_EPOCH,
+            state: HealthState::Stalled { silent_for_ms: 500 },
+        });
+        for event in [crossing(), health, plate.event] {
+            let (id, json) = event.wire();
+            let envelope =
+                serde_json::to_string(&EventEnvelope::from(event.clone())).expect("serialises");
+            assert_eq!(json, envelope);
+            assert_eq!(id, event.id());
+        }
+        // The crossing's id, as every earlier version computed it.
+        assert_eq!(crossing().id(), "17979cfe362a000098192b9e932e9dc4");
+    }
+
+    #[test]
     fn content_addresses_are_sha256() {
         assert_eq!(
             content_address(b"abc"),
