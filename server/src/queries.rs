@@ -6,6 +6,7 @@ use roadsight_tracking::routes::{
     od_matrix, pass_windows, trace_routes, travel_times, OdCell, PlateSighting, Route, TravelTime,
 };
 use serde::Serialize;
+use std::collections::HashSet;
 
 /// Sightings read per plate at most for one trace.
 pub const TRACE_SIGHTINGS_LIMIT: usize = 20_000;
@@ -105,19 +106,47 @@ pub fn trace_plate(
         |route: &Route| route.plate == plate || route.sightings.iter().any(|s| s.plate == plate);
     // The passes beside the sightings of the plate's own routes only (a look-alike plate's
     // sightings are most of what fuzzy matching loads, and rarely join them), then the
-    // routes again with those passes (when there are any).
+    // routes again with those passes; and again beside the passes that joined, so a route
+    // read at km0 alone reaches the passes at km05 and then km10, as origin-destination's
+    // routes (which read every pass in their window) do. The windows are the ones route
+    // tracing names (`pass_windows`: one link out from each sighting, where the route has no
+    // sighting yet), each read once and all of a round's in one store read
+    // (`EventStore::passes_in`); a round with no new window or no new pass ends it, and there
+    // is at most one round per configured link.
     let mut routes: Vec<Route> = trace_routes(sightings.clone(), settings)
         .into_iter()
         .filter(of_the_plate)
         .collect();
-    let own: Vec<PlateSighting> = routes
-        .iter()
-        .flat_map(|route| route.sightings.iter().cloned())
-        .collect();
-    let passes = passes_near(store, &own, settings)?;
-    if !passes.is_empty() {
+    let mut windows_read: HashSet<(String, Timestamp, Timestamp)> = HashSet::new();
+    let mut passes_read: HashSet<String> = HashSet::new();
+    for _round in 0..settings.links.len().clamp(1, PASS_ROUNDS_MAX) {
+        let own: Vec<PlateSighting> = routes
+            .iter()
+            .flat_map(|route| route.sightings.iter().cloned())
+            .collect();
+        let windows: Vec<CameraWindow> = pass_windows(&own, settings)
+            .into_iter()
+            .filter(|&(camera, from, to)| windows_read.insert((camera.to_string(), from, to)))
+            .map(|(camera, from, to)| CameraWindow {
+                camera: camera.to_string(),
+                from,
+                to,
+            })
+            .collect();
+        if windows.is_empty() {
+            break;
+        }
+        let passes: Vec<PlateSighting> = store
+            .passes_in(&windows, TRACE_SIGHTINGS_LIMIT)?
+            .into_iter()
+            .filter(|pass| passes_read.insert(pass.event_id.clone()))
+            .map(as_route_input)
+            .collect();
+        if passes.is_empty() {
+            break;
+        }
         sightings.extend(passes);
-        routes = trace_routes(sightings, settings)
+        routes = trace_routes(sightings.clone(), settings)
             .into_iter()
             .filter(of_the_plate)
             .collect();
@@ -133,34 +162,8 @@ pub fn trace_plate(
     })
 }
 
-/// The passes with no plate voted (`vehicle_pass`) that could join the routes of `sightings`
-/// by their look, read in one go ([`EventStore::passes_in`]) from the windows route tracing
-/// names ([`pass_windows`]). One link out: a trace reaches the passes beside a plate's
-/// sightings, where origin-destination reads every pass in its window.
-fn passes_near(
-    store: &mut dyn EventStore,
-    sightings: &[PlateSighting],
-    settings: &RoutesConfig,
-) -> Result<Vec<PlateSighting>, StoreError> {
-    let windows: Vec<CameraWindow> = pass_windows(sightings, settings)
-        .into_iter()
-        .map(|(camera, from, to)| CameraWindow {
-            camera: camera.to_string(),
-            from,
-            to,
-        })
-        .collect();
-    if windows.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut seen = std::collections::HashSet::new();
-    Ok(store
-        .passes_in(&windows, TRACE_SIGHTINGS_LIMIT)?
-        .into_iter()
-        .filter(|pass| seen.insert(pass.event_id.clone()))
-        .map(as_route_input)
-        .collect())
-}
+/// Rounds of pass reads a trace makes at most (see [`trace_plate`]).
+const PASS_ROUNDS_MAX: usize = 8;
 
 /// Origin-destination trips and travel times in a window.
 #[derive(Debug, Clone, PartialEq, Serialize)]

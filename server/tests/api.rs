@@ -100,6 +100,17 @@ fn crossing(camera: &str, seconds: u64) -> Event {
     })
 }
 
+/// Two cameras 1 km apart: 40 s at 90 km/h to 360 s at 10 km/h.
+fn link(from: &str, to: &str) -> CameraLinkConfig {
+    CameraLinkConfig {
+        from: from.into(),
+        to: to.into(),
+        distance_m: 1000.0,
+        min_speed_kmh: 10.0,
+        max_speed_kmh: 90.0,
+    }
+}
+
 struct Api {
     server: Server,
     base: String,
@@ -139,13 +150,6 @@ fn start(live_buffer: usize) -> Api {
             }),
         ])
         .unwrap();
-    let link = |from: &str, to: &str| CameraLinkConfig {
-        from: from.into(),
-        to: to.into(),
-        distance_m: 1000.0,
-        min_speed_kmh: 10.0,
-        max_speed_kmh: 90.0,
-    };
     let user = |name: &str, token: &str, role| ApiUserConfig {
         name: name.into(),
         token: token.into(),
@@ -321,6 +325,48 @@ fn a_trace_takes_the_pass_its_vehicle_made_with_no_plate_read_by_its_look() {
         serde_json::to_value(at(201)).unwrap(),
         "the pass that looks like it, not the one before"
     );
+}
+
+#[test]
+fn a_trace_reaches_passes_link_after_link_from_a_plate_read_once() {
+    // 29B77777 is read at a only; its vehicle then passes b and c with no plate voted. The
+    // pass at c is two links from the read: the trace reaches it through the pass at b.
+    let directory = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", directory.path().join("city.db").display());
+    let mut store = roadsight_store::open(&url).unwrap();
+    store
+        .append(&[
+            with_look(plate("29B77777", "a", 0, None), 3_000),
+            pass("b", 100, 3_000),
+            pass("c", 200, 3_000),
+            pass("c", 210, 9_000), // another vehicle
+        ])
+        .unwrap();
+    let settings = RoutesConfig {
+        links: vec![link("a", "b"), link("b", "c")],
+        ..RoutesConfig::default()
+    };
+    let trace =
+        roadsight_server::queries::trace_plate(store.as_mut(), "29B77777", None, None, &settings)
+            .unwrap();
+    assert_eq!(trace.routes.len(), 1, "{trace:?}");
+    let route = &trace.routes[0];
+    assert_eq!(route.cameras(), ["a", "b", "c"], "{trace:?}");
+    assert_eq!(
+        route.sightings[2].at,
+        at(201),
+        "the pass that looks like it"
+    );
+    assert_eq!(trace.sightings, 3);
+    // With one link configured, one round: the pass at b only.
+    let one_link = RoutesConfig {
+        links: vec![link("a", "b")],
+        ..RoutesConfig::default()
+    };
+    let trace =
+        roadsight_server::queries::trace_plate(store.as_mut(), "29B77777", None, None, &one_link)
+            .unwrap();
+    assert_eq!(trace.routes[0].cameras(), ["a", "b"], "{trace:?}");
 }
 
 #[test]
