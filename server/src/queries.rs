@@ -117,16 +117,16 @@ pub fn trace_plate(
         .into_iter()
         .filter(of_the_plate)
         .collect();
-    let mut windows_read: HashSet<(String, Timestamp, Timestamp)> = HashSet::new();
+    let mut windows_read: HashSet<(&str, Timestamp, Timestamp)> = HashSet::new();
     let mut passes_read: HashSet<String> = HashSet::new();
     for _round in 0..settings.links.len().clamp(1, PASS_ROUNDS_MAX) {
-        let own: Vec<PlateSighting> = routes
+        let own: Vec<&PlateSighting> = routes
             .iter()
-            .flat_map(|route| route.sightings.iter().cloned())
+            .flat_map(|route| route.sightings.iter())
             .collect();
         let windows: Vec<CameraWindow> = pass_windows(&own, settings)
             .into_iter()
-            .filter(|&(camera, from, to)| windows_read.insert((camera.to_string(), from, to)))
+            .filter(|&window| windows_read.insert(window))
             .map(|(camera, from, to)| CameraWindow {
                 camera: camera.to_string(),
                 from,

@@ -155,7 +155,7 @@ impl<'a> Links<'a> {
 /// included, a window per sighting, link and direction; none when looks never join
 /// (`appearance_max_distance` 0). What a trace reads from the store beside a plate's routes.
 pub fn pass_windows<'a>(
-    sightings: &[PlateSighting],
+    sightings: &[&PlateSighting],
     settings: &'a RouteSettings,
 ) -> Vec<(&'a str, Timestamp, Timestamp)> {
     if settings.appearance_max_distance <= 0.0 {
