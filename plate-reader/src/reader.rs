@@ -159,6 +159,9 @@ pub struct ReaderTimes {
     pub second_opinions: u64,
     /// Scenes read again at other scales ([`ReaderOptions::scene_views`]).
     pub scenes_reread: u64,
+    /// Vehicle crops in which the close views' detector found no plate, searched again with
+    /// the scenes' detector.
+    pub vehicles_relocated: u64,
 }
 
 fn unusable(model: &str, message: impl Into<String>) -> PlateError {
@@ -566,6 +569,18 @@ const CROP_BORDER_GREY: u8 = 114;
 /// A scene in which the first look finds no plate is searched again this many times smaller:
 /// at the top-left of a grey canvas this many times its size.
 const SHRUNK_SEARCH_SCALE: u32 = 2;
+
+/// Whether `close`'s picture is at least as near as `other`'s to a view `width` x `height` in
+/// scale (its longer side enlarged or shrunk the least; the close one on a tie).
+fn nearer_in_scale(close: &PlateDetector, other: &PlateDetector, width: u32, height: u32) -> bool {
+    let long_side = f64::from(width.max(height));
+    let scale_gap = |d: &PlateDetector| {
+        (f64::from(d.spec.width.max(d.spec.height)) / long_side)
+            .ln()
+            .abs()
+    };
+    scale_gap(close) <= scale_gap(other)
+}
 
 /// A plate waiting for the recogniser.
 struct Pending {
@@ -978,26 +993,30 @@ impl PlateReader {
     /// least (with 320 and 640 px pictures, the 320 one up to their geometric mean, 452 px); the
     /// close views' detector on a tie.
     pub fn detector_for(&mut self, width: u32, height: u32) -> &mut PlateDetector {
-        let long_side = f64::from(width.max(height));
-        let scale_gap = |d: &PlateDetector| {
-            (f64::from(d.spec.width.max(d.spec.height)) / long_side)
-                .ln()
-                .abs()
-        };
         match self.close_detector.as_mut() {
-            Some(close) if scale_gap(close) <= scale_gap(&self.detector) => close,
+            Some(close) if nearer_in_scale(close, &self.detector, width, height) => close,
             _ => &mut self.detector,
         }
     }
 
     fn locate_in(&mut self, image: &RgbView<'_>, region: Region) -> Result<Vec<Found>, PlateError> {
         match region {
-            Region::Vehicle => Ok(self
-                .detector_for(image.width, image.height)
-                .locate(image)?
-                .into_iter()
-                .map(Found::detected)
-                .collect()),
+            Region::Vehicle => {
+                let mut located = self.detector_for(image.width, image.height).locate(image)?;
+                if located.is_empty() && self.close_detector.is_some() {
+                    // The close detector misses some plates the scenes' one finds (a van's
+                    // long EU plate, 50 px of a 170 px crop): a crop with none found is
+                    // searched again with the other, only then.
+                    let close_was_used = self.close_detector.as_ref().is_some_and(|close| {
+                        nearer_in_scale(close, &self.detector, image.width, image.height)
+                    });
+                    if close_was_used {
+                        self.times.vehicles_relocated += 1;
+                        located = self.detector.locate(image)?;
+                    }
+                }
+                Ok(located.into_iter().map(Found::detected).collect())
+            }
             Region::Whole => {
                 // A scene's plates are small in it however small the scene: the scenes'
                 // detector (a 405x303 photo read `0440` for 1B 70440 with the close one).

@@ -609,3 +609,82 @@ fn held_out_crops_seen_small_in_three_frames_read_better_fused() {
     );
     assert!(fused_right > last_frame_right);
 }
+
+/// A vehicle's crop as the pipeline takes it from a camera far off: a window round the
+/// labelled plate of `label`'s photo `plate_widths` times the plate's width, the plate in its
+/// lower part, shrunk to `width` px and JPEG-compressed.
+fn vehicle_crop(label: &Path, plate_widths: f32, width: u32) -> Rgb {
+    let text = std::fs::read_to_string(label).unwrap();
+    let fields: Vec<&str> = text.trim().split('\t').collect();
+    let number = |i: usize| fields[i].parse::<f32>().unwrap();
+    let (x, y, w, h) = (number(1), number(2), number(3), number(4));
+    let image = Rgb::open(&label.with_file_name(fields[0]));
+    let (iw, ih) = (image.width as f32, image.height as f32);
+    let cw = (w * plate_widths).min(iw);
+    let ch = (cw * 0.85).min(ih);
+    let x0 = (x + w / 2.0 - cw / 2.0).clamp(0.0, iw - cw) as u32;
+    let y0 = (y + h / 2.0 - ch * 0.7).clamp(0.0, ih - ch) as u32;
+    let (cw, ch) = (cw as u32, ch as u32);
+    let mut pixels = Vec::with_capacity((cw * ch * 3) as usize);
+    for row in y0..y0 + ch {
+        let start = ((row * image.width + x0) * 3) as usize;
+        pixels.extend_from_slice(&image.pixels[start..start + (cw * 3) as usize]);
+    }
+    let crop = Rgb {
+        pixels,
+        width: cw,
+        height: ch,
+    };
+    crop.shrunk(ch * width / cw).jpeg(80)
+}
+
+/// A vehicle's crop in which the close views' detector finds no plate is searched again with
+/// the scenes' detector, and what that one finds is read; a crop the close one finds a plate
+/// in is not searched again.
+#[test]
+fn a_vehicle_crop_with_no_plate_found_close_is_searched_with_the_scenes_detector() {
+    let mut reader = reader();
+    // A US car 170 px wide: its plate, 29 px wide, is missed by the 320x320 picture.
+    let far = vehicle_crop(&data().join("cars-plates/us/car2.txt"), 5.9, 170);
+    assert_eq!(
+        reader.detector_for(far.width, far.height).name(),
+        "hyperlpr3-plate-320"
+    );
+    let close_finds = reader
+        .close_detector
+        .as_mut()
+        .expect("the default reader has a close views' detector")
+        .locate(&far.view())
+        .unwrap();
+    assert!(close_finds.is_empty(), "{close_finds:?}");
+    let scene_finds = reader.detector.locate(&far.view()).unwrap();
+    assert!(
+        !scene_finds.is_empty(),
+        "the scenes' detector finds the plate"
+    );
+    let plates = reader
+        .read(&[(far.view(), Region::Vehicle)])
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(reader.times().vehicles_relocated, 1);
+    assert!(
+        plates
+            .iter()
+            .any(|p| roadsight_core::geometry::iou(p.bbox, scene_finds[0].bbox) >= 0.5),
+        "the plate read is the one the scenes' detector found: {plates:?} against {scene_finds:?}"
+    );
+    // A European car 300 px wide: its plate is found by the close views' detector.
+    let near = vehicle_crop(&data().join("cars-plates/eu/eu1.txt"), 3.46, 300);
+    assert_eq!(
+        reader.detector_for(near.width, near.height).name(),
+        "hyperlpr3-plate-320"
+    );
+    let plates = reader
+        .read(&[(near.view(), Region::Vehicle)])
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert!(!plates.is_empty());
+    assert_eq!(reader.times().vehicles_relocated, 1, "no second search");
+}
