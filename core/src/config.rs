@@ -316,7 +316,8 @@ pub struct PlatesConfig {
     /// goes to the detector whose picture is nearest its size: `close_detector` (320x320) up
     /// to about 450 px, `detector` (640x640) above. A vehicle 150-300 px wide is enlarged less
     /// by the smaller picture, and HyperLPR3 finds small plates better so (README, route
-    /// tracing). An empty `close_detector`: `detector` for every crop.
+    /// tracing); a crop `close_detector` finds no plate in is searched again with `detector`.
+    /// An empty `close_detector`: `detector` for every crop.
     pub detector: String,
     pub close_detector: String,
     pub recogniser: String,

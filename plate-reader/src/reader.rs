@@ -1003,17 +1003,15 @@ impl PlateReader {
         match region {
             Region::Vehicle => {
                 let mut located = self.detector_for(image.width, image.height).locate(image)?;
-                if located.is_empty() && self.close_detector.is_some() {
-                    // The close detector misses some plates the scenes' one finds (a van's
-                    // long EU plate, 50 px of a 170 px crop): a crop with none found is
-                    // searched again with the other, only then.
-                    let close_was_used = self.close_detector.as_ref().is_some_and(|close| {
-                        nearer_in_scale(close, &self.detector, image.width, image.height)
-                    });
-                    if close_was_used {
-                        self.times.vehicles_relocated += 1;
-                        located = self.detector.locate(image)?;
-                    }
+                // The close detector misses some plates the scenes' one finds (a van's long EU
+                // plate, 50 px of a 170 px crop): a crop it finds none in is searched again
+                // with the other, only then.
+                let close_was_used = self.close_detector.as_ref().is_some_and(|close| {
+                    nearer_in_scale(close, &self.detector, image.width, image.height)
+                });
+                if located.is_empty() && close_was_used {
+                    self.times.vehicles_relocated += 1;
+                    located = self.detector.locate(image)?;
                 }
                 Ok(located.into_iter().map(Found::detected).collect())
             }
