@@ -570,18 +570,6 @@ const CROP_BORDER_GREY: u8 = 114;
 /// at the top-left of a grey canvas this many times its size.
 const SHRUNK_SEARCH_SCALE: u32 = 2;
 
-/// Whether `close`'s picture is at least as near as `other`'s to a view `width` x `height` in
-/// scale (its longer side enlarged or shrunk the least; the close one on a tie).
-fn nearer_in_scale(close: &PlateDetector, other: &PlateDetector, width: u32, height: u32) -> bool {
-    let long_side = f64::from(width.max(height));
-    let scale_gap = |d: &PlateDetector| {
-        (f64::from(d.spec.width.max(d.spec.height)) / long_side)
-            .ln()
-            .abs()
-    };
-    scale_gap(close) <= scale_gap(other)
-}
-
 /// A plate waiting for the recogniser.
 struct Pending {
     /// The located plate this line reads (a plate in doubt about its rows has two lines).
@@ -993,23 +981,32 @@ impl PlateReader {
     /// least (with 320 and 640 px pictures, the 320 one up to their geometric mean, 452 px); the
     /// close views' detector on a tie.
     pub fn detector_for(&mut self, width: u32, height: u32) -> &mut PlateDetector {
+        self.close_view_detector(width, height).0
+    }
+
+    /// [`Self::detector_for`], and whether it is the close views' detector.
+    fn close_view_detector(&mut self, width: u32, height: u32) -> (&mut PlateDetector, bool) {
+        let long_side = f64::from(width.max(height));
+        let scale_gap = |d: &PlateDetector| {
+            (f64::from(d.spec.width.max(d.spec.height)) / long_side)
+                .ln()
+                .abs()
+        };
         match self.close_detector.as_mut() {
-            Some(close) if nearer_in_scale(close, &self.detector, width, height) => close,
-            _ => &mut self.detector,
+            Some(close) if scale_gap(close) <= scale_gap(&self.detector) => (close, true),
+            _ => (&mut self.detector, false),
         }
     }
 
     fn locate_in(&mut self, image: &RgbView<'_>, region: Region) -> Result<Vec<Found>, PlateError> {
         match region {
             Region::Vehicle => {
-                let mut located = self.detector_for(image.width, image.height).locate(image)?;
+                let (detector, close) = self.close_view_detector(image.width, image.height);
+                let mut located = detector.locate(image)?;
                 // The close detector misses some plates the scenes' one finds (a van's long EU
                 // plate, 50 px of a 170 px crop): a crop it finds none in is searched again
                 // with the other, only then.
-                let close_was_used = self.close_detector.as_ref().is_some_and(|close| {
-                    nearer_in_scale(close, &self.detector, image.width, image.height)
-                });
-                if located.is_empty() && close_was_used {
+                if located.is_empty() && close {
                     self.times.vehicles_relocated += 1;
                     located = self.detector.locate(image)?;
                 }

@@ -262,26 +262,32 @@ fn held_out_crops_shrunk_to_camera_size_stay_above_the_measured_floor() {
     );
 }
 
-/// A car photo's label file (`FILE\tx\ty\tw\th\tPLATE`): the labelled box, the normalised
-/// plate, and what the reader finds in the whole photo.
+/// A car photo's label file (`FILE\tx\ty\tw\th\tPLATE`): the photo, the labelled box and the
+/// normalised plate.
+fn labelled_photo(label: &Path) -> (Rgb, [f32; 4], String) {
+    let text = std::fs::read_to_string(label).unwrap();
+    let fields: Vec<&str> = text.trim().split('\t').collect();
+    let number = |i: usize| fields[i].parse::<f32>().unwrap();
+    (
+        Rgb::open(&label.with_file_name(fields[0])),
+        [number(1), number(2), number(3), number(4)],
+        normalise(fields[5]),
+    )
+}
+
+/// A car photo's labelled box, its normalised plate, and what the reader finds in the whole
+/// photo.
 fn read_labelled_photo(
     reader: &mut PlateReader,
     label: &Path,
 ) -> ([f32; 4], String, Vec<roadsight_plate_reader::PlateRead>) {
-    let text = std::fs::read_to_string(label).unwrap();
-    let fields: Vec<&str> = text.trim().split('\t').collect();
-    let number = |i: usize| fields[i].parse::<f32>().unwrap();
-    let image = Rgb::open(&label.with_file_name(fields[0]));
+    let (image, labelled, truth) = labelled_photo(label);
     let plates = reader
         .read(&[(image.view(), Region::Whole)])
         .unwrap()
         .pop()
         .unwrap();
-    (
-        [number(1), number(2), number(3), number(4)],
-        normalise(fields[5]),
-        plates,
-    )
+    (labelled, truth, plates)
 }
 
 /// A plate that fills much of a close-up photo (`us10.jpg`: 251x125 px of 800x600) is not
@@ -614,24 +620,15 @@ fn held_out_crops_seen_small_in_three_frames_read_better_fused() {
 /// labelled plate of `label`'s photo `plate_widths` times the plate's width, the plate in its
 /// lower part, shrunk to `width` px and JPEG-compressed.
 fn vehicle_crop(label: &Path, plate_widths: f32, width: u32) -> Rgb {
-    let text = std::fs::read_to_string(label).unwrap();
-    let fields: Vec<&str> = text.trim().split('\t').collect();
-    let number = |i: usize| fields[i].parse::<f32>().unwrap();
-    let (x, y, w, h) = (number(1), number(2), number(3), number(4));
-    let image = Rgb::open(&label.with_file_name(fields[0]));
+    let (image, [x, y, w, h], _) = labelled_photo(label);
     let (iw, ih) = (image.width as f32, image.height as f32);
     let cw = (w * plate_widths).min(iw);
     let ch = (cw * 0.85).min(ih);
     let x0 = (x + w / 2.0 - cw / 2.0).clamp(0.0, iw - cw) as u32;
     let y0 = (y + h / 2.0 - ch * 0.7).clamp(0.0, ih - ch) as u32;
     let (cw, ch) = (cw as u32, ch as u32);
-    let mut pixels = Vec::with_capacity((cw * ch * 3) as usize);
-    for row in y0..y0 + ch {
-        let start = ((row * image.width + x0) * 3) as usize;
-        pixels.extend_from_slice(&image.pixels[start..start + (cw * 3) as usize]);
-    }
     let crop = Rgb {
-        pixels,
+        pixels: image.view().crop(x0, y0, x0 + cw, y0 + ch).unwrap(),
         width: cw,
         height: ch,
     };
