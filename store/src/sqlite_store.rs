@@ -3,9 +3,9 @@
 use crate::schema::{self, Dialect, SightingRead};
 use crate::{
     appearance_column, appearance_of_column, bound, merge_event_rows, queried_kinds, rank_matches,
-    search_variants, sighting_of, sql_limit, AppendReport, AuditEntry, CameraWindow, CountQuery,
-    EventQuery, EventRow, EventStore, Evidence, PlateMatch, Retention, RetentionReport, Sighting,
-    SightingQuery, StoreError, StoredEvent,
+    search_variants, sighting_of, sql_limit, store_prepared, AppendReport, AuditEntry,
+    CameraWindow, CountQuery, EventQuery, EventRow, EventStore, Evidence, PlateMatch, Retention,
+    RetentionReport, Sighting, SightingQuery, StoreError, StoredEvent,
 };
 use roadsight_core::counting::FlowCount;
 use roadsight_core::{content_address, Event, Timestamp};
@@ -350,73 +350,86 @@ impl EventStore for SqliteStore {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 )
                 .map_err(fail("prepare count insert"))?;
-            for event in events {
-                let (id, body) = event.wire();
-                let inserted = insert_event
-                    .execute(params![
-                        id,
-                        event.kind(),
-                        event.camera().map(|c| c.as_str()),
-                        event.at().as_nanos(),
-                        body
-                    ])
-                    .map_err(fail("insert event"))?;
-                if inserted == 0 {
-                    report.duplicates += 1;
-                    continue;
-                }
-                report.inserted += 1;
-                if let Some(sighting) = sighting_of(&id, event) {
-                    insert_sighting
-                        .execute(params![
-                            sighting.event_id,
-                            sighting.plate,
-                            sighting.camera,
-                            sighting.at.as_nanos(),
-                            i64::try_from(sighting.track).unwrap_or(i64::MAX),
-                            f64::from(sighting.confidence),
-                            sighting.evidence,
-                            appearance_column(sighting.appearance.as_ref())
-                        ])
-                        .map_err(fail("insert sighting"))?;
-                    // A known plate (the common case) is one seek and write; a new one
-                    // misses the update and is inserted.
-                    let confidence = f64::from(sighting.confidence);
-                    let new_plate = update_plate
-                        .execute(params![sighting.plate, sighting.at.as_nanos(), confidence])
-                        .map_err(fail("update plate"))?
-                        == 0
-                        && insert_plate
-                            .execute(params![sighting.plate, sighting.at.as_nanos(), confidence])
-                            .map_err(fail("insert plate"))?
-                            == 1;
-                    if new_plate {
-                        // A plate's one-deletion variants, for fuzzy search, once per plate.
-                        for variant in
-                            roadsight_core::plate_match::single_deletions(&sighting.plate)
-                        {
-                            insert_delete
-                                .execute(params![variant, sighting.plate])
-                                .map_err(fail("insert plate variant"))?;
-                        }
-                    }
-                }
-                if let Event::FlowCount(count) = event {
-                    insert_count
+            store_prepared(
+                events,
+                |event| {
+                    let (id, body) = event.wire();
+                    let sighting = sighting_of(&id, event).map(|sighting| {
+                        let look = appearance_column(sighting.appearance.as_ref());
+                        (sighting, look)
+                    });
+                    (id, body, sighting)
+                },
+                |event, (id, body, sighting)| {
+                    let inserted = insert_event
                         .execute(params![
                             id,
-                            count.camera.as_str(),
-                            serde_plain(&count.kind),
-                            count.counter,
-                            count.lane,
-                            count.direction.as_ref().map(serde_plain),
-                            serde_plain(&count.class),
-                            count.interval_start.as_nanos(),
-                            serde_json::to_string(count).unwrap_or_default()
+                            event.kind(),
+                            event.camera().map(|c| c.as_str()),
+                            event.at().as_nanos(),
+                            body
                         ])
-                        .map_err(fail("insert count"))?;
-                }
-            }
+                        .map_err(fail("insert event"))?;
+                    if inserted == 0 {
+                        report.duplicates += 1;
+                        return Ok(());
+                    }
+                    report.inserted += 1;
+                    if let Some((sighting, look)) = sighting {
+                        insert_sighting
+                            .execute(params![
+                                sighting.event_id,
+                                sighting.plate,
+                                sighting.camera,
+                                sighting.at.as_nanos(),
+                                i64::try_from(sighting.track).unwrap_or(i64::MAX),
+                                f64::from(sighting.confidence),
+                                sighting.evidence,
+                                look
+                            ])
+                            .map_err(fail("insert sighting"))?;
+                        // A known plate (the common case) is one seek and write; a new one
+                        // misses the update and is inserted.
+                        let confidence = f64::from(sighting.confidence);
+                        let at_ns = sighting.at.as_nanos();
+                        let new_plate = update_plate
+                            .execute(params![sighting.plate, at_ns, confidence])
+                            .map_err(fail("update plate"))?
+                            == 0
+                            && insert_plate
+                                .execute(params![sighting.plate, at_ns, confidence])
+                                .map_err(fail("insert plate"))?
+                                == 1;
+                        if new_plate {
+                            // A plate's one-deletion variants, for fuzzy search, once per
+                            // plate.
+                            for variant in
+                                roadsight_core::plate_match::single_deletions(&sighting.plate)
+                            {
+                                insert_delete
+                                    .execute(params![variant, sighting.plate])
+                                    .map_err(fail("insert plate variant"))?;
+                            }
+                        }
+                    }
+                    if let Event::FlowCount(count) = event {
+                        insert_count
+                            .execute(params![
+                                id,
+                                count.camera.as_str(),
+                                serde_plain(&count.kind),
+                                count.counter,
+                                count.lane,
+                                count.direction.as_ref().map(serde_plain),
+                                serde_plain(&count.class),
+                                count.interval_start.as_nanos(),
+                                serde_json::to_string(count).unwrap_or_default()
+                            ])
+                            .map_err(fail("insert count"))?;
+                    }
+                    Ok(())
+                },
+            )?;
         }
         transaction.commit().map_err(fail("commit append"))?;
         Ok(report)

@@ -674,6 +674,71 @@ fn sqlite_store_behaves_as_specified_and_keeps_it_across_reopening() {
     assert!(via_url.describe().starts_with("sqlite:"));
 }
 
+/// A batch as large as the writer's (thousands of events, prepared ahead of the writer on a
+/// second thread): every event is stored once and in full, an id repeated inside the batch
+/// is a counted duplicate, a count among the plates reaches its table, and the whole batch
+/// appended again is all duplicates.
+fn large_batch_suite(store: &mut dyn EventStore) {
+    let name = store.describe();
+    let plates: Vec<String> = (0..200).map(|n| format!("30K{n:05}")).collect();
+    let mut batch: Vec<Event> = (0..3_000u64)
+        .map(|i| {
+            let text = &plates[(i % 200) as usize];
+            plate(
+                text,
+                ["north", "east", "south"][(i % 3) as usize],
+                i,
+                10 * i,
+                None,
+            )
+        })
+        .collect();
+    batch.insert(1_700, count("north", VehicleClass::Bus, 2, 7));
+    batch.insert(2_500, batch[10].clone());
+    let report = store.append(&batch).expect("a large batch");
+    assert_eq!((report.inserted, report.duplicates), (3_001, 1), "{name}");
+    for text in [&plates[0], &plates[123], &plates[199]] {
+        assert_eq!(sightings_found(store, text), Some(15), "{name}: {text}");
+        let found = store
+            .sightings(&SightingQuery {
+                plate: text.clone(),
+                from: None,
+                to: None,
+                limit: 100,
+            })
+            .expect("sightings");
+        assert_eq!(found.len(), 15, "{name}: {text}");
+        assert!(found.windows(2).all(|w| w[0].at < w[1].at), "{name}");
+    }
+    let counted = store
+        .counts(&CountQuery {
+            class: Some("bus".into()),
+            limit: 10,
+            ..CountQuery::default()
+        })
+        .expect("counts");
+    assert_eq!(counted.len(), 1, "{name}: {counted:?}");
+    assert_eq!(counted[0].count, 7, "{name}");
+    let again = store.append(&batch).expect("the same batch again");
+    assert_eq!((again.inserted, again.duplicates), (0, 3_002), "{name}");
+    assert_eq!(sightings_found(store, &plates[0]), Some(15), "{name}");
+}
+
+#[test]
+fn sqlite_stores_a_large_batch_once_and_in_full() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let mut store = SqliteStore::open(&directory.path().join("large.db")).expect("opens");
+    large_batch_suite(&mut store);
+}
+
+#[test]
+fn postgres_stores_a_large_batch_once_and_in_full() {
+    let Some((mut store, _schema)) = postgres_store("roadsight_large_batch") else {
+        return;
+    };
+    large_batch_suite(&mut store);
+}
+
 /// An officer's trace of 51G12345 at `at`, as the audit log records it.
 fn plate_trace_audit(who: &str, at: Timestamp) -> AuditEntry {
     AuditEntry {
