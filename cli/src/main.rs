@@ -36,6 +36,9 @@ use clap::{Parser, Subcommand};
 use roadsight_core::config::ConfigError;
 use roadsight_core::CityConfig;
 use std::path::PathBuf;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 
 /// The performance core of a city traffic control centre.
