@@ -330,9 +330,10 @@ const PREPARED_CHUNK: usize = 256;
 const PREPARED_CHUNKS_QUEUED: usize = 8;
 
 /// Calls `store` on each of `events` in order with what `prepare` made of it. What needs no
-/// database (an event's JSON, its SHA-256 id, its packed body: a third of a SQLite insert's
-/// time) is made for a large append on a second thread, a bounded queue of chunks ahead of
-/// the writer. The first error from `store` stops the append and the preparing thread with it.
+/// database (an event's JSON and SHA-256 id, its sightings row: about a fifth of a SQLite
+/// insert's time) is made for a large append on a second thread, a bounded queue of chunks
+/// ahead of the writer. The first error from `store` stops the append and the preparing
+/// thread with it.
 pub(crate) fn store_prepared<T: Send, E>(
     events: &[Event],
     prepare: impl Fn(&Event) -> T + Sync,
@@ -370,8 +371,8 @@ pub(crate) fn store_prepared<T: Send, E>(
                 stored += 1;
             }
         }
-        // The queue closes early only if the preparing thread panicked (the scope re-raises
-        // it); whatever it left unprepared is prepared here, never skipped.
+        // The queue closes early only if the preparing thread panicked, and the scope
+        // re-raises that panic on return; events are never skipped silently.
         inline(&mut store, &events[stored..])
     })
 }
