@@ -36,10 +36,12 @@ use clap::{Parser, Subcommand};
 use roadsight_core::config::ConfigError;
 use roadsight_core::CityConfig;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
+/// mimalloc instead of glibc's malloc: 1.13-1.19x the store writer's known-plate inserts
+/// (README, event store); SQLite's and ONNX Runtime's own allocations stay with the C library.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use std::process::ExitCode;
 
 /// The performance core of a city traffic control centre.
 #[derive(Debug, Parser)]

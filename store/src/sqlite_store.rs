@@ -354,8 +354,9 @@ impl EventStore for SqliteStore {
                 events,
                 |event| {
                     let (id, body) = event.wire();
-                    let sighting = sighting_of(&id, event).map(|sighting| {
-                        let look = appearance_column(sighting.appearance.as_ref());
+                    // The look goes as its column's bytes only, not as a second copy.
+                    let sighting = sighting_of(&id, event).map(|mut sighting| {
+                        let look = appearance_column(sighting.appearance.take().as_ref());
                         (sighting, look)
                     });
                     (id, body, sighting)
