@@ -208,16 +208,21 @@ pub fn load_photo_errata(file: &Path) -> anyhow::Result<BTreeMap<String, PhotoEr
     Ok(errata)
 }
 
-/// A label corrected by review: the text and row count the image really shows.
+/// A label looked at by review: the text and row count the image really shows, or, for a
+/// plate not legible enough to say (`-` in the errata), the label as given, never trained on.
 #[derive(Debug, Clone)]
 pub struct Reviewed {
     /// Normalised.
     pub text: String,
     pub rows: u8,
+    /// False for a plate not legible enough to say: it is scored against its label as given,
+    /// and `--dump-lines` leaves it out (no training line).
+    pub legible: bool,
 }
 
 /// Reads a label-errata file, checking each line against the labels it corrects (a line whose
-/// `label` no longer matches `labels.csv` is stale, and an error).
+/// `label` no longer matches `labels.csv` is stale, and an error). A `reviewed` of `-` marks a
+/// plate not legible enough to say: it keeps its label and row count.
 pub fn load_errata(
     file: &Path,
     labels: &BTreeMap<String, String>,
@@ -246,11 +251,13 @@ pub fn load_errata(
             .trim()
             .parse()
             .with_context(|| format!("{}: reviewed_rows", at()))?;
+        let legible = reviewed.trim() != "-";
         errata.insert(
             image.to_string(),
             Reviewed {
-                text: normalise(reviewed),
+                text: normalise(if legible { reviewed } else { label }),
                 rows,
+                legible,
             },
         );
     }
@@ -448,7 +455,7 @@ fn eval_crops(
         let (reviewed_truth, reviewed_rows) =
             correction.map_or((truth.as_str(), rows), |r| (r.text.as_str(), r.rows));
         if let Some(reviewed) = report.reviewed.as_mut() {
-            reviewed.corrected_labels += u64::from(correction.is_some());
+            reviewed.corrected_labels += u64::from(correction.is_some_and(|r| r.legible));
             reviewed
                 .by_group
                 .entry(format!("{reviewed_rows}-row"))
@@ -464,9 +471,10 @@ fn eval_crops(
             continue;
         };
         let started = std::time::Instant::now();
-        // Training lines are composed with the labelled row count.
+        // Training lines are composed with the row count the plate shows (the reviewed one
+        // where the errata correct it).
         let region = if dump.is_some() {
-            Region::CropWithRows(rows)
+            Region::CropWithRows(reviewed_rows)
         } else {
             Region::Crop
         };
@@ -480,9 +488,21 @@ fn eval_crops(
             }
             continue;
         };
-        if let Some(dump) = dump.as_mut() {
+        // A training line carries what the plate shows: the reviewed text where the errata
+        // correct the label; a plate the review could not read gives none.
+        if let Some(dump) = dump
+            .as_mut()
+            .filter(|_| correction.is_none_or(|r| r.legible))
+        {
             let stem = file.rsplit_once('.').map_or(file, |(s, _)| s);
-            dump.write(stem, &line, &truth, rows, is_holdout(file), "crop")?;
+            dump.write(
+                stem,
+                &line,
+                reviewed_truth,
+                reviewed_rows,
+                is_holdout(file),
+                "crop",
+            )?;
         }
         if let Some(reviewed) = report.reviewed.as_mut() {
             if read.plate.text == reviewed_truth {

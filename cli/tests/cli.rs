@@ -476,6 +476,74 @@ fn eval_plates_scores_against_reviewed_labels_and_refuses_stale_errata() {
 }
 
 #[test]
+fn training_lines_carry_the_reviewed_labels_and_an_illegible_plate_gives_none() {
+    // Three crops: one labelled right, one whose label (text and rows) the errata correct, one
+    // the review marked not legible enough to say (`-`).
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("images")).unwrap();
+    for file in ["10xemay1329.jpg", "3CarLongPlate256.jpg", "ndata625.jpg"] {
+        std::fs::copy(
+            shared_data().join("plates-vn/images").join(file),
+            dir.path().join("images").join(file),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        dir.path().join("labels.csv"),
+        "image,text,rows\n10xemay1329.jpg,54-V81990,2\n3CarLongPlate256.jpg,00X-000.00,2\nndata625.jpg,36-ME355.20,2\n",
+    )
+    .unwrap();
+    let errata = dir.path().join("errata.csv");
+    std::fs::write(
+        &errata,
+        "image,label,rows,reviewed,reviewed_rows,note\n\
+         3CarLongPlate256.jpg,00X-000.00,2,51G-123.45,1,test\n\
+         ndata625.jpg,36-ME355.20,2,-,2,too small to say\n",
+    )
+    .unwrap();
+    let lines = dir.path().join("lines");
+    let output = roadsight(&[
+        "eval",
+        "plates",
+        "--crops-dir",
+        dir.path().to_str().unwrap(),
+        "--label-errata",
+        errata.to_str().unwrap(),
+        "--dump-lines",
+        lines.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let report: serde_json::Value = serde_json::from_str(text(&output.stdout).trim()).unwrap();
+    // The illegible plate is still scored, against its label as given, and is no correction.
+    assert_eq!(report["crops"]["images"], 3, "{report}");
+    assert_eq!(
+        report["crops"]["reviewed"]["corrected_labels"], 1,
+        "{report}"
+    );
+    let index = std::fs::read_to_string(lines.join("lines.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = index
+        .lines()
+        .skip(1)
+        .map(|line| line.split(',').collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "{index}");
+    assert!(
+        rows.iter()
+            .any(|r| r[0] == "10xemay1329.png" && r[1] == "54V81990" && r[2] == "2"),
+        "{index}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r[0] == "3CarLongPlate256.png" && r[1] == "51G12345" && r[2] == "1"),
+        "{index}"
+    );
+    assert!(!index.contains("ndata625"), "{index}");
+    assert!(lines.join("3CarLongPlate256.png").is_file());
+    assert!(!lines.join("ndata625.png").exists());
+}
+
+#[test]
 fn eval_plates_scores_photos_against_reviewed_labels_and_refuses_stale_errata() {
     // eu5.jpg shows the British OY09 FEU and is labelled OYO9FEU; eu1.jpg is labelled right.
     let dir = tempfile::tempdir().unwrap();
