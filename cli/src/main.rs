@@ -381,7 +381,7 @@ fn held_out_vn_plates(
             continue;
         };
         let picture = picture.to_rgb8();
-        let (text, rows) = match errata.get(image) {
+        let (text, rows) = match errata.corrected.get(image) {
             Some(reviewed) => (reviewed.text.clone(), reviewed.rows),
             None => (text.to_string(), rows.trim().parse().unwrap_or(1)),
         };

@@ -208,28 +208,31 @@ pub fn load_photo_errata(file: &Path) -> anyhow::Result<BTreeMap<String, PhotoEr
     Ok(errata)
 }
 
-/// A label looked at by review: the text and row count the image really shows, or, for a
-/// plate not legible enough to say (`-` in the errata), the label as given, never trained on.
+/// A label corrected by review: the text and row count the image really shows.
 #[derive(Debug, Clone)]
 pub struct Reviewed {
     /// Normalised.
     pub text: String,
     pub rows: u8,
-    /// False for a plate not legible enough to say: it is scored against its label as given,
-    /// and `--dump-lines` leaves it out (no training line).
-    pub legible: bool,
+}
+
+/// What review found of a set's labels.
+#[derive(Debug, Clone, Default)]
+pub struct LabelErrata {
+    /// Image -> what its plate shows, where the label says otherwise.
+    pub corrected: BTreeMap<String, Reviewed>,
+    /// Images whose plate is not legible enough to say (`-` in `reviewed`): scored against the
+    /// label as given, and given no training line by `--dump-lines`.
+    pub illegible: std::collections::BTreeSet<String>,
 }
 
 /// Reads a label-errata file, checking each line against the labels it corrects (a line whose
 /// `label` no longer matches `labels.csv` is stale, and an error). A `reviewed` of `-` marks a
-/// plate not legible enough to say: it keeps its label and row count.
-pub fn load_errata(
-    file: &Path,
-    labels: &BTreeMap<String, String>,
-) -> anyhow::Result<BTreeMap<String, Reviewed>> {
+/// plate not legible enough to say.
+pub fn load_errata(file: &Path, labels: &BTreeMap<String, String>) -> anyhow::Result<LabelErrata> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let mut errata = BTreeMap::new();
+    let mut errata = LabelErrata::default();
     for (number, row) in text.lines().enumerate().skip(1) {
         let at = || format!("{}:{}", file.display(), number + 1);
         let fields: Vec<&str> = row.splitn(6, ',').collect();
@@ -247,17 +250,19 @@ pub fn load_errata(
             ),
             None => anyhow::bail!("{}: {image} is not in the labels", at()),
         }
+        if reviewed.trim() == "-" {
+            errata.illegible.insert(image.to_string());
+            continue;
+        }
         let rows: u8 = reviewed_rows
             .trim()
             .parse()
             .with_context(|| format!("{}: reviewed_rows", at()))?;
-        let legible = reviewed.trim() != "-";
-        errata.insert(
+        errata.corrected.insert(
             image.to_string(),
             Reviewed {
-                text: normalise(if legible { reviewed } else { label }),
+                text: normalise(reviewed),
                 rows,
-                legible,
             },
         );
     }
@@ -451,11 +456,12 @@ fn eval_crops(
             continue;
         }
         let truth = normalise(label);
-        let correction = errata.as_ref().and_then(|e| e.get(file));
+        let correction = errata.as_ref().and_then(|e| e.corrected.get(file));
+        let illegible = errata.as_ref().is_some_and(|e| e.illegible.contains(file));
         let (reviewed_truth, reviewed_rows) =
             correction.map_or((truth.as_str(), rows), |r| (r.text.as_str(), r.rows));
         if let Some(reviewed) = report.reviewed.as_mut() {
-            reviewed.corrected_labels += u64::from(correction.is_some_and(|r| r.legible));
+            reviewed.corrected_labels += u64::from(correction.is_some());
             reviewed
                 .by_group
                 .entry(format!("{reviewed_rows}-row"))
@@ -490,10 +496,7 @@ fn eval_crops(
         };
         // A training line carries what the plate shows: the reviewed text where the errata
         // correct the label; a plate the review could not read gives none.
-        if let Some(dump) = dump
-            .as_mut()
-            .filter(|_| correction.is_none_or(|r| r.legible))
-        {
+        if let Some(dump) = dump.as_mut().filter(|_| !illegible) {
             let stem = file.rsplit_once('.').map_or(file, |(s, _)| s);
             dump.write(
                 stem,

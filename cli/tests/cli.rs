@@ -399,18 +399,29 @@ fn plates_read_crops_reads_vietnamese_two_row_plates() {
     assert_eq!(plate["valid"], true);
 }
 
-#[test]
-fn eval_plates_scores_against_reviewed_labels_and_refuses_stale_errata() {
-    // Two crops: one labelled right, one given a wrong label that the errata correct.
+/// A crop set in the layout of `plates-vn`: the named crops copied from it into `images/`,
+/// with `labels` as its `labels.csv`.
+fn crop_set(files: &[&str], labels: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("images")).unwrap();
-    for file in ["10xemay1329.jpg", "3CarLongPlate256.jpg"] {
+    for file in files {
         std::fs::copy(
             shared_data().join("plates-vn/images").join(file),
             dir.path().join("images").join(file),
         )
         .unwrap();
     }
+    std::fs::write(dir.path().join("labels.csv"), labels).unwrap();
+    dir
+}
+
+#[test]
+fn eval_plates_scores_against_reviewed_labels_and_refuses_stale_errata() {
+    // Two crops: one labelled right, one given a wrong label that the errata correct.
+    let dir = crop_set(
+        &["10xemay1329.jpg", "3CarLongPlate256.jpg"],
+        "image,text,rows\n10xemay1329.jpg,54-V81990,2\n3CarLongPlate256.jpg,00X-000.00,1\n",
+    );
     let read = roadsight(&[
         "plates",
         "read",
@@ -422,11 +433,6 @@ fn eval_plates_scores_against_reviewed_labels_and_refuses_stale_errata() {
     ]);
     let line: serde_json::Value = serde_json::from_str(text(&read.stdout).trim()).unwrap();
     let second_text = line["plates"][0]["text"].as_str().unwrap().to_string();
-    std::fs::write(
-        dir.path().join("labels.csv"),
-        "image,text,rows\n10xemay1329.jpg,54-V81990,2\n3CarLongPlate256.jpg,00X-000.00,1\n",
-    )
-    .unwrap();
     let errata = dir.path().join("errata.csv");
     std::fs::write(
         &errata,
@@ -479,20 +485,10 @@ fn eval_plates_scores_against_reviewed_labels_and_refuses_stale_errata() {
 fn training_lines_carry_the_reviewed_labels_and_an_illegible_plate_gives_none() {
     // Three crops: one labelled right, one whose label (text and rows) the errata correct, one
     // the review marked not legible enough to say (`-`).
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("images")).unwrap();
-    for file in ["10xemay1329.jpg", "3CarLongPlate256.jpg", "ndata625.jpg"] {
-        std::fs::copy(
-            shared_data().join("plates-vn/images").join(file),
-            dir.path().join("images").join(file),
-        )
-        .unwrap();
-    }
-    std::fs::write(
-        dir.path().join("labels.csv"),
+    let dir = crop_set(
+        &["10xemay1329.jpg", "3CarLongPlate256.jpg", "ndata625.jpg"],
         "image,text,rows\n10xemay1329.jpg,54-V81990,2\n3CarLongPlate256.jpg,00X-000.00,2\nndata625.jpg,36-ME355.20,2\n",
-    )
-    .unwrap();
+    );
     let errata = dir.path().join("errata.csv");
     std::fs::write(
         &errata,
