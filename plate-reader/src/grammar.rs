@@ -540,6 +540,18 @@ pub fn read_round_glyph_as_zero(plate: &mut PlateText, width_per_height: f32) {
     plate.formatted.clone_from(&plate.text);
 }
 
+/// Whether `plate` is a grammar-valid Vietnamese read that the plate's shape allows. A
+/// Vietnamese one-row plate is 4.7:1, so a one-row Vietnamese read of a plate under
+/// [`NORTH_AMERICAN_MAX_ASPECT`] times as wide as high (`width_per_height`) is not taken as
+/// one: it is more likely a North American plate (2:1) whose letters and digits the
+/// Vietnamese-trained recogniser fitted into a province code and series (`BSB0399` read as
+/// `39B0399`). Two-row reads, and plates whose shape could not be measured (NaN), are judged by
+/// their grammar alone.
+pub fn vietnamese_in_shape(plate: &PlateText, width_per_height: f32) -> bool {
+    let north_american_shape = width_per_height < NORTH_AMERICAN_MAX_ASPECT;
+    plate.grammar == Grammar::Vn && plate.valid && !(plate.rows == 1 && north_american_shape)
+}
+
 /// Upper case, letters and digits only (`Đ` counts as `D`): the form plates are compared in.
 pub fn normalise(text: &str) -> String {
     text.chars()

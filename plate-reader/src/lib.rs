@@ -18,7 +18,8 @@
 //! - [`split`]: which development images are held out from the recogniser's training.
 //! - [`reader`]: [`PlateReader`], the detector and recogniser sessions (ONNX Runtime, checked
 //!   against the model manifest and warmed up when opened) around the stages above. A read
-//!   the first recogniser is unsure of (not a confident, grammar-valid Vietnamese plate) is
+//!   the first recogniser is unsure of (not a confident, grammar-valid Vietnamese plate of a
+//!   shape that allows it, [`grammar::vietnamese_in_shape`]) is
 //!   read again by a second, general recogniser (PP-OCRv6 small by default), the better read is
 //!   kept, and its characters the other does not confirm lose confidence
 //!   ([`reader::is_sure`], [`reader::prefers_second`], [`reader::discount_unconfirmed`]). A

@@ -5,7 +5,7 @@
 use crate::ctc::{Charset, ReadChar};
 use crate::geometry::{Quad, RgbView};
 use crate::grammar::{
-    interpret, lowest, read_round_glyph_as_zero, Grammar, PlateText, MIN_PLATE_CHARS,
+    interpret, lowest, read_round_glyph_as_zero, vietnamese_in_shape, PlateText, MIN_PLATE_CHARS,
 };
 use crate::line::{compose_line, middle_texture_ratio, LineImage, LineSpec};
 use crate::locate::{
@@ -840,7 +840,8 @@ impl PlateReader {
         let mut asked: Vec<(usize, usize, LineImage, Option<f32>)> = Vec::new();
         for (index, plates) in out.iter().enumerate() {
             for (position, (read, _)) in plates.iter().enumerate() {
-                if is_sure(&read.plate, *below) {
+                let (width, height) = read.corners.size();
+                if is_sure(&read.plate, width / height, *below) {
                     continue;
                 }
                 let corners = read.read_corners();
@@ -888,8 +889,9 @@ impl PlateReader {
         // Plates asked about (a one-row plate's bands are one opinion).
         self.times.second_opinions += best.len() as u64;
         for ((index, position), other) in best {
+            let (width, height) = out[index][position].0.corners.size();
             let first = &mut out[index][position].0.plate;
-            if prefers_second(first, &other) {
+            if prefers_second(first, &other, width / height) {
                 let replaced = std::mem::replace(first, other);
                 discount_unconfirmed(first, &replaced);
             } else {
@@ -1311,18 +1313,20 @@ fn agreed_read(reads: Vec<PlateWithLine>, first_is_own: bool) -> Option<PlateWit
     Some(agreed)
 }
 
-/// Whether a read stands without a second opinion: a grammar-valid Vietnamese plate whose
-/// least sure character has at least `below` confidence.
-pub fn is_sure(plate: &PlateText, below: f32) -> bool {
-    plate.grammar == Grammar::Vn && plate.valid && plate.confidence >= below
+/// Whether a read stands without a second opinion: a grammar-valid Vietnamese plate of a shape
+/// that allows it ([`vietnamese_in_shape`]; `width_per_height` is the plate's) whose least sure
+/// character has at least `below` confidence.
+pub fn is_sure(plate: &PlateText, width_per_height: f32, below: f32) -> bool {
+    vietnamese_in_shape(plate, width_per_height) && plate.confidence >= below
 }
 
 /// Whether the second recogniser's read of a plate beats the first's. A grammar-valid
-/// Vietnamese read beats one that is not; between two, the surer wins (the first on a tie).
-/// When neither is a Vietnamese plate the second wins if it read anything: it is the general
+/// Vietnamese read of a shape that allows it ([`vietnamese_in_shape`]; `width_per_height` is the
+/// plate's) beats one that is not; between two, the surer wins (the first on a tie). When
+/// neither is a Vietnamese plate the second wins if it read anything: it is the general
 /// recogniser, which reads foreign plates better than the Vietnamese-trained first.
-pub fn prefers_second(first: &PlateText, second: &PlateText) -> bool {
-    let vietnamese = |p: &PlateText| p.grammar == Grammar::Vn && p.valid;
+pub fn prefers_second(first: &PlateText, second: &PlateText, width_per_height: f32) -> bool {
+    let vietnamese = |p: &PlateText| vietnamese_in_shape(p, width_per_height);
     match (vietnamese(first), vietnamese(second)) {
         (true, false) => false,
         (false, true) => true,
@@ -1459,6 +1463,7 @@ fn top_row_end(corners: &Quad, spec: &LineSpec) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::grammar::Grammar;
 
     #[test]
     fn a_one_row_plate_cut_in_half_is_recognised_by_its_repeated_halves() {
@@ -1495,10 +1500,15 @@ mod tests {
 
     #[test]
     fn only_confident_valid_vietnamese_reads_skip_the_second_opinion() {
-        assert!(is_sure(&read_of("59L214999", 0.95, 2), 0.9));
-        assert!(!is_sure(&read_of("59L214999", 0.85, 2), 0.9));
+        assert!(is_sure(&read_of("59L214999", 0.95, 2), 1.4, 0.9));
+        assert!(!is_sure(&read_of("59L214999", 0.85, 2), 1.4, 0.9));
+        assert!(is_sure(&read_of("51G12345", 0.95, 1), 4.5, 0.9));
         // A foreign plate, however sure, is asked about again.
-        assert!(!is_sure(&read_of("ZG4309AG", 0.99, 1), 0.9));
+        assert!(!is_sure(&read_of("ZG4309AG", 0.99, 1), 4.5, 0.9));
+        // So is a one-row Vietnamese read of a plate shaped like a North American one (2:1),
+        // and one whose shape was not measured is judged by its grammar.
+        assert!(!is_sure(&read_of("39B0399", 0.99, 1), 2.0, 0.9));
+        assert!(is_sure(&read_of("39B0399", 0.99, 1), f32::NAN, 0.9));
     }
 
     #[test]
@@ -1508,14 +1518,27 @@ mod tests {
         let foreign_first = read_of("2G660", 0.9, 1);
         let foreign_second = read_of("ZG660UU", 0.5, 1);
         assert!(valid.valid && surer.valid && !foreign_first.valid);
-        assert!(prefers_second(&valid, &surer));
-        assert!(!prefers_second(&surer, &valid));
+        assert!(prefers_second(&valid, &surer, 1.4));
+        assert!(!prefers_second(&surer, &valid, 1.4));
         // Valid Vietnamese beats a foreign-looking read either way round.
-        assert!(!prefers_second(&valid, &foreign_second));
-        assert!(prefers_second(&foreign_first, &valid));
+        assert!(!prefers_second(&valid, &foreign_second, 1.4));
+        assert!(prefers_second(&foreign_first, &valid, 1.4));
         // Two foreign reads: the general recogniser's, unless it read nothing.
-        assert!(prefers_second(&foreign_first, &foreign_second));
-        assert!(!prefers_second(&foreign_first, &read_of("", 0.0, 1)));
+        assert!(prefers_second(&foreign_first, &foreign_second, 4.5));
+        assert!(!prefers_second(&foreign_first, &read_of("", 0.0, 1), 4.5));
+    }
+
+    #[test]
+    fn a_one_row_vietnamese_read_of_a_north_american_shaped_plate_yields_to_the_general_read() {
+        let fitted = read_of("39B0399", 0.95, 1);
+        let general = read_of("BSB0399", 0.7, 1);
+        assert!(fitted.valid && fitted.grammar == Grammar::Vn);
+        // On a 2:1 plate the Vietnamese form is not believed; on a 4.7:1 plate it wins.
+        assert!(prefers_second(&fitted, &general, 2.0));
+        assert!(!prefers_second(&fitted, &general, 4.7));
+        assert!(vietnamese_in_shape(&fitted, 4.7) && !vietnamese_in_shape(&fitted, 2.9));
+        // A two-row read is judged by its grammar whatever its shape.
+        assert!(vietnamese_in_shape(&read_of("59L214999", 0.9, 2), 1.4));
     }
 
     #[test]
