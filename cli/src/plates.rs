@@ -11,7 +11,7 @@ use roadsight_plate_reader::{
     DEFAULT_PLATE_DETECTOR, DEFAULT_RECOGNISER, DEFAULT_SECOND_RECOGNISER,
 };
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -223,7 +223,7 @@ pub struct LabelErrata {
     pub corrected: BTreeMap<String, Reviewed>,
     /// Images whose plate is not legible enough to say (`-` in `reviewed`): scored against the
     /// label as given, and given no training line by `--dump-lines`.
-    pub illegible: std::collections::BTreeSet<String>,
+    pub illegible: BTreeSet<String>,
 }
 
 /// Reads a label-errata file, checking each line against the labels it corrects (a line whose
@@ -604,7 +604,7 @@ fn eval_photos(
         reviewed: errata.map(|_| ReviewedScore::default()),
         ..SetReport::default()
     };
-    let mut errata_used = std::collections::BTreeSet::new();
+    let mut errata_used = BTreeSet::new();
     let mut folders = Vec::new();
     let opinions_before = reader.times().second_opinions;
     let scenes_before = reader.times().scenes_reread;

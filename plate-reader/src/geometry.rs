@@ -31,6 +31,12 @@ impl Quad {
         )
     }
 
+    /// Mean width over mean height ([`Self::size`]): NaN or infinite for a degenerate quad.
+    pub fn width_per_height(&self) -> f32 {
+        let (width, height) = self.size();
+        width / height
+    }
+
     /// The band of this quad between fractions `from` and `to` of its height (0 = top edge).
     pub fn band(&self, from: f32, to: f32) -> Self {
         let [tl, tr, br, bl] = self.0;

@@ -520,15 +520,20 @@ pub fn interpret(chars: &[ReadChar], rows: u8, top_row_chars: Option<usize>) -> 
 /// 1.8-2.9 (nine in ten under 2.9) and the European ones at 2.0-5.1 (nine in ten over 3.1).
 pub const NORTH_AMERICAN_MAX_ASPECT: f32 = 3.0;
 
+/// Whether a plate `width_per_height` times as wide as high is shaped like a North American
+/// one (under [`NORTH_AMERICAN_MAX_ASPECT`]). False for a shape that could not be measured
+/// (NaN).
+pub fn north_american_shape(width_per_height: f32) -> bool {
+    width_per_height < NORTH_AMERICAN_MAX_ASPECT
+}
+
 /// Reads the letter `O` of a generic one-row read as the digit `0` when the plate is shaped like
-/// a North American one (`width / height` under [`NORTH_AMERICAN_MAX_ASPECT`]); see the module
-/// doc. Vietnamese and national-format reads, two-row reads and long plates are left alone.
+/// a North American one ([`north_american_shape`]); see the module doc. Vietnamese and
+/// national-format reads, two-row reads and long plates are left alone.
 pub fn read_round_glyph_as_zero(plate: &mut PlateText, width_per_height: f32) {
-    // False for a shape that could not be measured (NaN).
-    let north_american_shape = width_per_height < NORTH_AMERICAN_MAX_ASPECT;
     if plate.grammar != Grammar::Generic
         || plate.rows != 1
-        || !north_american_shape
+        || !north_american_shape(width_per_height)
         || !plate.text.contains('O')
     {
         return;
@@ -541,15 +546,16 @@ pub fn read_round_glyph_as_zero(plate: &mut PlateText, width_per_height: f32) {
 }
 
 /// Whether `plate` is a grammar-valid Vietnamese read that the plate's shape allows. A
-/// Vietnamese one-row plate is 4.7:1, so a one-row Vietnamese read of a plate under
-/// [`NORTH_AMERICAN_MAX_ASPECT`] times as wide as high (`width_per_height`) is not taken as
-/// one: it is more likely a North American plate (2:1) whose letters and digits the
+/// Vietnamese one-row plate is 4.7:1, so a one-row Vietnamese read of a plate shaped like a
+/// North American one ([`north_american_shape`] of `width_per_height`) is not taken as one: it
+/// is more likely a North American plate (2:1) whose letters and digits the
 /// Vietnamese-trained recogniser fitted into a province code and series (`BSB0399` read as
 /// `39B0399`). Two-row reads, and plates whose shape could not be measured (NaN), are judged by
 /// their grammar alone.
 pub fn vietnamese_in_shape(plate: &PlateText, width_per_height: f32) -> bool {
-    let north_american_shape = width_per_height < NORTH_AMERICAN_MAX_ASPECT;
-    plate.grammar == Grammar::Vn && plate.valid && !(plate.rows == 1 && north_american_shape)
+    plate.grammar == Grammar::Vn
+        && plate.valid
+        && !(plate.rows == 1 && north_american_shape(width_per_height))
 }
 
 /// Upper case, letters and digits only (`Đ` counts as `D`): the form plates are compared in.

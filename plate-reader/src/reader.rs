@@ -840,8 +840,7 @@ impl PlateReader {
         let mut asked: Vec<(usize, usize, LineImage, Option<f32>)> = Vec::new();
         for (index, plates) in out.iter().enumerate() {
             for (position, (read, _)) in plates.iter().enumerate() {
-                let (width, height) = read.corners.size();
-                if is_sure(&read.plate, width / height, *below) {
+                if is_sure(&read.plate, read.corners.width_per_height(), *below) {
                     continue;
                 }
                 let corners = read.read_corners();
@@ -889,9 +888,9 @@ impl PlateReader {
         // Plates asked about (a one-row plate's bands are one opinion).
         self.times.second_opinions += best.len() as u64;
         for ((index, position), other) in best {
-            let (width, height) = out[index][position].0.corners.size();
+            let width_per_height = out[index][position].0.corners.width_per_height();
             let first = &mut out[index][position].0.plate;
-            if prefers_second(first, &other, width / height) {
+            if prefers_second(first, &other, width_per_height) {
                 let replaced = std::mem::replace(first, other);
                 discount_unconfirmed(first, &replaced);
             } else {
@@ -1204,8 +1203,7 @@ fn interpret_shaped(
     corners: &Quad,
 ) -> PlateText {
     let mut plate = interpret(chars, rows, top_row_chars);
-    let (width, height) = corners.size();
-    read_round_glyph_as_zero(&mut plate, width / height);
+    read_round_glyph_as_zero(&mut plate, corners.width_per_height());
     plate
 }
 
