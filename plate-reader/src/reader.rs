@@ -1147,8 +1147,12 @@ impl Found {
     }
 }
 
+/// No one-row plate is less than this many times as wide as it is high.
+const ONE_ROW_MIN_ASPECT: f32 = 1.7;
+
 /// The detector's row class, overruled where the plate's shape leaves no doubt: no two-row
-/// plate is three times as wide as it is high, and no one-row plate is less than 1.7 times.
+/// plate is three times as wide as it is high, and no one-row plate is less than
+/// [`ONE_ROW_MIN_ASPECT`] times.
 fn rows_from_shape(corners: &Quad, class_rows: u8) -> u8 {
     let (w, h) = corners.size();
     if h <= 0.0 {
@@ -1156,13 +1160,17 @@ fn rows_from_shape(corners: &Quad, class_rows: u8) -> u8 {
     }
     match w / h {
         aspect if aspect > 3.0 => 1,
-        aspect if aspect < 1.7 => 2,
+        aspect if aspect < ONE_ROW_MIN_ASPECT => 2,
         _ => class_rows,
     }
 }
 
 /// Whether a plate's shape leaves its row count open (a two-row plate is about 1.4 : 1, a
 /// one-row plate 3.5-5 : 1; US plates are 2 : 1 on one row): such plates are read both ways.
+/// A detector's plate is in doubt from where [`rows_from_shape`] stops calling it two-row
+/// ([`ONE_ROW_MIN_ASPECT`]): a US plate with its frame, a little foreshortened, comes to
+/// 1.7-1.8, where the detector's two-row class was once taken on trust (`PN` of a state name
+/// read as a top row over `6RJN062`).
 fn rows_in_doubt(found: &Found) -> bool {
     let (w, h) = found.corners.size();
     if h <= 0.0 || found.rows_known {
@@ -1170,7 +1178,7 @@ fn rows_in_doubt(found: &Found) -> bool {
     }
     let aspect = w / h;
     if found.detector_score.is_some() {
-        (1.8..=2.8).contains(&aspect)
+        (ONE_ROW_MIN_ASPECT..=2.8).contains(&aspect)
     } else {
         (1.6..=3.2).contains(&aspect)
     }
@@ -1470,6 +1478,36 @@ mod tests {
         assert!(!halves_repeat("59L214999"));
         assert!(!halves_repeat("ABC"));
         assert_eq!(edit_distance(&['a', 'b'], &['b']), 1);
+    }
+
+    #[test]
+    fn a_detected_plate_from_one_to_three_times_as_wide_as_high_keeps_its_rows_open() {
+        // A plate 10 px high and `width` wide, of the detector's `class_rows`.
+        let detected = |width: f32, class_rows: u8| {
+            let corners = Quad([[0.0, 0.0], [width, 0.0], [width, 10.0], [0.0, 10.0]]);
+            Found {
+                corners,
+                bbox: [0.0, 0.0, width, 10.0],
+                detector_score: Some(0.8),
+                rows: rows_from_shape(&corners, class_rows),
+                rows_known: false,
+            }
+        };
+        // Square enough for two rows only, or long enough for one only.
+        assert_eq!(detected(14.0, 1).rows, 2);
+        assert!(!rows_in_doubt(&detected(14.0, 1)));
+        assert_eq!(detected(45.0, 2).rows, 1);
+        assert!(!rows_in_doubt(&detected(45.0, 2)));
+        // A US plate in its frame (1.75 : 1) that the detector calls two-row is read both ways.
+        let framed = detected(17.5, 2);
+        assert_eq!(framed.rows, 2);
+        assert!(rows_in_doubt(&framed));
+        assert!(rows_in_doubt(&detected(20.0, 1)));
+        // A row count that was given is never in doubt.
+        assert!(!rows_in_doubt(&Found {
+            rows_known: true,
+            ..framed
+        }));
     }
 
     #[test]

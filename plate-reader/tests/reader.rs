@@ -205,20 +205,19 @@ fn held_out_vietnamese_crops_stay_above_the_measured_floor() {
         by_rows[2].0,
         by_rows[2].1
     );
-    // The issue's bar is 0.95 and is NOT met yet: with PP-OCRv6's second opinion, the 320x320
-    // plate detector for crops this size and the recogniser trained on compressed small lines,
-    // this reader measures 0.783 (292/373) against the labels as given and 0.938 (350/373)
-    // against the reviewed labels (68 corrected; 0.933 against the 66 of before 2026-12-04,
-    // 0.930 with greedy decoding, 0.922 with the 640x640 detector). These floors guard what
-    // has been reached; they are not the bar.
+    // The issue's bar is 0.95, against what the crops show: with PP-OCRv6's second opinion, the
+    // 320x320 plate detector for crops this size and the recogniser trained on compressed small
+    // lines with the reviewed training labels, this reader measures 0.952 (355/373) against the
+    // reviewed labels (68 corrected) and 0.799 (298/373) against the labels as given (0.938 and
+    // 0.783 with the recogniser trained on the labels as given; 0.930 then with greedy
+    // decoding, 0.922 with the 640x640 detector). The first assertion is a regression floor.
     assert!(
         accuracy >= 0.76,
-        "exact-match rate {accuracy:.3} fell under the 0.76 floor (bar 0.95)"
+        "exact-match rate {accuracy:.3} fell under the 0.76 floor"
     );
     assert!(
-        reviewed_accuracy >= 0.92,
-        "exact-match rate against reviewed labels {reviewed_accuracy:.3} fell under the 0.92 \
-         floor (bar 0.95)"
+        reviewed_accuracy >= 0.95,
+        "exact-match rate against reviewed labels {reviewed_accuracy:.3} is under the bar 0.95"
     );
 }
 
@@ -255,8 +254,9 @@ fn held_out_crops_shrunk_to_camera_size_stay_above_the_measured_floor() {
         rows.len()
     );
     // The recogniser trained with lines degraded to this size, half of them also blurred and
-    // JPEG-compressed, measures 0.895 (334/373) with PP-OCRv6 small's second opinion and the
-    // 320x320 plate detector (0.890 with clean degraded lines only, 0.882 then with the 640x640
+    // JPEG-compressed, and on the reviewed labels, measures 0.901 (336/373) with PP-OCRv6
+    // small's second opinion and the 320x320 plate detector (0.903 trained on the labels as
+    // given, 0.895 against the 66 corrections of then; 0.890 with clean degraded lines only, 0.882 then with the 640x640
     // one, 0.866 with PP-OCRv4); the one trained on sharp lines only, 0.818 (305/373). A
     // regression floor that the recogniser trained on sharp lines fails.
     assert!(
@@ -265,17 +265,37 @@ fn held_out_crops_shrunk_to_camera_size_stay_above_the_measured_floor() {
     );
 }
 
-/// A car photo's label file (`FILE\tx\ty\tw\th\tPLATE`): the photo, the labelled box and the
-/// normalised plate.
-fn labelled_photo(label: &Path) -> (Rgb, [f32; 4], String) {
+/// A car photo's label file (`FILE\tx\ty\tw\th\tPLATE`): the photo's file name, the labelled
+/// box and the normalised plate.
+fn photo_label(label: &Path) -> (String, [f32; 4], String) {
     let text = std::fs::read_to_string(label).unwrap();
     let fields: Vec<&str> = text.trim().split('\t').collect();
     let number = |i: usize| fields[i].parse::<f32>().unwrap();
     (
-        Rgb::open(&label.with_file_name(fields[0])),
+        fields[0].to_string(),
         [number(1), number(2), number(3), number(4)],
         normalise(fields[5]),
     )
+}
+
+/// A car photo's label file: the photo, the labelled box and the normalised plate.
+fn labelled_photo(label: &Path) -> (Rgb, [f32; 4], String) {
+    let (file, labelled, truth) = photo_label(label);
+    (Rgb::open(&label.with_file_name(file)), labelled, truth)
+}
+
+/// The reviewed corrections of `cars-plates` labels (`fixtures/label-errata/cars-plates.csv`):
+/// photo (`us/wts-lg-000085.jpg`) -> (labelled text normalised, reviewed normalised text).
+fn photo_label_errata() -> std::collections::HashMap<String, (String, String)> {
+    let text =
+        std::fs::read_to_string(repo().join("fixtures/label-errata/cars-plates.csv")).unwrap();
+    text.lines()
+        .skip(1)
+        .map(|line| {
+            let f: Vec<&str> = line.splitn(4, ',').collect();
+            (f[0].to_string(), (normalise(f[1]), normalise(f[2])))
+        })
+        .collect()
 }
 
 /// What the reader finds in one image read as `region`.
@@ -314,7 +334,9 @@ fn a_plate_filling_a_close_up_photo_is_found_by_the_shrunk_search() {
 #[test]
 fn car_photos_end_to_end_stay_above_the_measured_floor() {
     let mut reader = reader();
-    let (mut exact, mut total) = (0usize, 0usize);
+    let errata = photo_label_errata();
+    let (mut exact, mut exact_reviewed, mut total) = (0usize, 0usize, 0usize);
+    let mut errata_used = 0usize;
     for set in ["eu", "us"] {
         let dir = data().join("cars-plates").join(set);
         let mut labels: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -324,26 +346,51 @@ fn car_photos_end_to_end_stay_above_the_measured_floor() {
             .collect();
         labels.sort();
         for label in labels {
+            let (file, _, _) = photo_label(&label);
             let (_, truth, plates) = read_labelled_photo(&mut reader, &label);
+            let reviewed = match errata.get(&format!("{set}/{file}")) {
+                Some((labelled, reviewed)) => {
+                    assert_eq!(*labelled, truth, "stale errata line for {set}/{file}");
+                    errata_used += 1;
+                    reviewed.clone()
+                }
+                None => truth.clone(),
+            };
             total += 1;
             exact += usize::from(plates.iter().any(|p| p.plate.text == truth));
+            exact_reviewed += usize::from(plates.iter().any(|p| p.plate.text == reviewed));
         }
     }
     let accuracy = exact as f64 / total as f64;
-    eprintln!("car photos: {exact}/{total} = {accuracy:.3}");
+    let reviewed_accuracy = exact_reviewed as f64 / total as f64;
+    eprintln!(
+        "car photos: {exact}/{total} = {accuracy:.3} against the labels, {exact_reviewed} = \
+         {reviewed_accuracy:.3} against the reviewed labels"
+    );
     assert!(total >= 238, "{total} photos");
+    assert_eq!(
+        errata_used,
+        errata.len(),
+        "every errata line names a photo the test reads"
+    );
     // The issue's bar is 0.88. With PP-OCRv6's second opinion, North American plates' round
     // glyph read as 0, a second, zoomed look at plates the scene shows small, a shrunk search
     // of scenes the first look finds no plate in, and scenes with an unsure plate read again
     // at three other scales, this reader measures 0.857 against the labels as given (204/238;
-    // US plates, 135/163, are the weak part; 0.887 against reviewed labels, over the bar,
-    // `eval plates --photo-label-errata`; 0.836 and 0.866 with one scale, 0.828 before the
-    // shrunk search, 0.782 then with PP-OCRv4 as the second recogniser, 0.756 then with one
-    // look). A regression floor, not the bar, that the reader reading each scene at one scale
-    // fails.
+    // US plates, 135/163, are the weak part) and 0.887 (211/238) against the reviewed labels
+    // (0.836 and 0.866 with one scale, 0.828 before the shrunk search, 0.782 then with
+    // PP-OCRv4 as the second recogniser, 0.756 then with one look). The first assertion is a
+    // regression floor that the reader reading each scene at one scale fails, and that the
+    // recogniser trained on the reviewed labels failed by one photo (203) while a detected
+    // plate 1.7-1.8 times as wide as high was not read both ways.
     assert!(
         accuracy >= 0.853,
         "end-to-end rate {accuracy:.3} fell under the 0.853 floor (bar 0.88)"
+    );
+    // The issue's bar, against what the photos show (fixtures/label-errata/README.md).
+    assert!(
+        reviewed_accuracy >= 0.88,
+        "end-to-end rate against reviewed labels {reviewed_accuracy:.3} is under the bar 0.88"
     );
 }
 
