@@ -171,6 +171,7 @@ fn bench_links() -> Vec<CameraLinkConfig> {
             distance_m: 500.0,
             min_speed_kmh: 10.0,
             max_speed_kmh: 90.0,
+            one_way: false,
         })
         .collect()
 }

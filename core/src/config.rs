@@ -588,7 +588,7 @@ impl Default for RetentionConfig {
     }
 }
 
-/// The road between two cameras (both ways).
+/// The road between two cameras: both ways, or with `one_way` from `from` to `to` only.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CameraLinkConfig {
@@ -599,6 +599,10 @@ pub struct CameraLinkConfig {
     pub min_speed_kmh: f64,
     #[serde(default = "default_max_speed")]
     pub max_speed_kmh: f64,
+    /// The link vouches only for trips from `from` to `to`: a one-way road, or cameras that
+    /// watch one direction's lanes. A trip the other way is as between unlinked cameras.
+    #[serde(default)]
+    pub one_way: bool,
 }
 
 fn default_min_speed() -> f64 {
@@ -610,6 +614,13 @@ fn default_max_speed() -> f64 {
 }
 
 impl CameraLinkConfig {
+    /// Whether the link vouches for a trip from camera `from` to camera `to` (either way,
+    /// unless `one_way`).
+    pub fn leads(&self, from: &str, to: &str) -> bool {
+        (self.from == from && self.to == to)
+            || (!self.one_way && self.from == to && self.to == from)
+    }
+
     /// The plausible travel times, seconds.
     pub fn travel_window_s(&self) -> (f64, f64) {
         (

@@ -108,6 +108,7 @@ fn link(from: &str, to: &str) -> CameraLinkConfig {
         distance_m: 1000.0,
         min_speed_kmh: 10.0,
         max_speed_kmh: 90.0,
+        one_way: false,
     }
 }
 

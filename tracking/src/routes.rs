@@ -7,7 +7,9 @@
 //!   pass (it is kept only if its read is more confident);
 //! - a sighting at another camera extends the route when the hop is plausible: with a
 //!   configured link between the two cameras, the travel time must lie within
-//!   `distance / max_speed ..= distance / min_speed`; without one, within `max_gap_s`;
+//!   `distance / max_speed ..= distance / min_speed`; without one, within `max_gap_s`. A link
+//!   serves both ways unless it is `one_way`: then a trip the other way is as between
+//!   unlinked cameras;
 //! - a plate within one edit of the route's plate (an OCR misread: look-alikes such as 0/O and
 //!   1/I cost half an edit) extends it only over a configured link with a fitting travel time,
 //!   never on the time gap alone;
@@ -139,11 +141,31 @@ impl<'a> Links<'a> {
         self.at_camera.get(camera).map_or(&[], Vec::as_slice)
     }
 
-    /// The link between two cameras, either way.
+    /// The links at `camera` that lead a trip on from it (`later`) or to it, each with the
+    /// camera at its other end: a one-way link only in its own direction.
+    fn leading<'s>(
+        &'s self,
+        camera: &'s str,
+        later: bool,
+    ) -> impl Iterator<Item = (&'a str, &'a CameraLink)> + 's {
+        self.at(camera)
+            .iter()
+            .filter(move |(other, link)| {
+                if later {
+                    link.leads(camera, other)
+                } else {
+                    link.leads(other, camera)
+                }
+            })
+            .copied()
+    }
+
+    /// The link a trip from camera `a` to camera `b` takes, if any (a one-way link only in
+    /// its own direction).
     fn between(&self, a: &str, b: &str) -> Option<&'a CameraLink> {
         self.at(a)
             .iter()
-            .find(|(other, _)| *other == b)
+            .find(|(other, link)| *other == b && link.leads(a, b))
             .map(|(_, link)| *link)
     }
 }
@@ -164,8 +186,8 @@ pub fn pass_windows<'a>(
     let links = Links::new(settings);
     let mut windows = Vec::new();
     for sighting in sightings.iter().filter(|s| s.appearance.is_some()) {
-        for &(other, link) in links.at(&sighting.camera) {
-            for later in [true, false] {
+        for later in [true, false] {
+            for (other, link) in links.leading(&sighting.camera, later) {
                 let (from, to) = link.reach_from(sighting.at, later);
                 let read_there = sightings
                     .iter()
@@ -493,11 +515,12 @@ fn join_by_appearance(
                 let Some(anchor) = before.or(after) else {
                     continue;
                 };
-                for &(other, link) in links.at(&anchor.camera) {
+                let later = before.is_some();
+                for (other, link) in links.leading(&anchor.camera, later) {
                     let Some(indices) = by_camera.get(other) else {
                         continue;
                     };
-                    let (from, to) = link.reach_from(anchor.at, before.is_some());
+                    let (from, to) = link.reach_from(anchor.at, later);
                     let start = indices.partition_point(|&i| passes[i].at < from);
                     for &pass_index in &indices[start..] {
                         let pass = &passes[pass_index];
@@ -695,6 +718,7 @@ mod tests {
             distance_m: 1000.0,
             min_speed_kmh: 10.0,
             max_speed_kmh: 90.0,
+            one_way: false,
         };
         // 1 km apart: 40 s at 90 km/h to 360 s at 10 km/h.
         RouteSettings {
@@ -981,6 +1005,57 @@ mod tests {
             .len(),
             2
         );
+    }
+
+    #[test]
+    fn a_one_way_link_vouches_only_for_trips_its_way() {
+        let one_way = RouteSettings {
+            links: corridor()
+                .links
+                .into_iter()
+                .map(|link| CameraLink {
+                    one_way: true,
+                    ..link
+                })
+                .collect(),
+            ..corridor()
+        };
+        // A pass at a 100 s after the route's read at b: b to a is the wrong way.
+        let backward_pass = vec![
+            looking(seen("59A12345", "b", 1000), 10_000),
+            pass("a", 1100, 10_000),
+            pass("c", 1100, 10_000),
+        ];
+        assert_eq!(
+            trace_routes(backward_pass.clone(), &corridor())[0].cameras(),
+            ["b", "a"],
+            "both ways, the first pass in a travel window joins"
+        );
+        assert_eq!(
+            trace_routes(backward_pass, &one_way)[0].cameras(),
+            ["b", "c"]
+        );
+        // A misread at a after b: no link vouches for it, so it stays a route of its own.
+        let backward_misread = vec![seen("51G12345", "b", 0), seen("5IG12345", "a", 100)];
+        assert_eq!(trace_routes(backward_misread.clone(), &corridor()).len(), 1);
+        assert_eq!(trace_routes(backward_misread, &one_way).len(), 2);
+        // The same plate the wrong way hops as between unlinked cameras, on the time gap.
+        let routes = trace_routes(
+            vec![seen("51G12345", "b", 0), seen("51G12345", "a", 100)],
+            &one_way,
+        );
+        assert_eq!(
+            plates_and_cameras(&routes),
+            vec![("51G12345", vec!["b", "a"])]
+        );
+        assert!(!routes[0].legs[0].on_link);
+        // A trace reads passes only where a trip its way could have been.
+        let at_b = looking(seen("59A12345", "b", 1000), 10_000);
+        let windows = pass_windows(&[&at_b], &one_way);
+        let cameras: Vec<&str> = windows.iter().map(|(camera, _, _)| *camera).collect();
+        assert_eq!(cameras, ["c", "a"], "{windows:?}");
+        assert!(windows[0].1 > at_b.at && windows[1].2 < at_b.at);
+        assert_eq!(pass_windows(&[&at_b], &corridor()).len(), 4);
     }
 
     #[test]
