@@ -11,8 +11,8 @@
 //! vehicle carries is reported as a false route.
 
 use anyhow::Context;
+use roadsight_core::plate_match::normalise_plate;
 use roadsight_core::{CameraLinkConfig, EventEnvelope, RoutesConfig};
-use roadsight_server::queries::normalise_plate;
 use roadsight_tracking::routes::{trace_routes, PlateSighting};
 use serde::Serialize;
 use std::collections::BTreeMap;

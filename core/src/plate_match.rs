@@ -1,7 +1,16 @@
 //! How alike two normalised plate texts are, the way an OCR engine errs: edit distance where
 //! swapping look-alike characters (O/0, I/1, B/8, S/5, Z/2, G/6, D/0, A/4) costs less than any
 //! other edit. Used to find a plate misread by one character, in the store's fuzzy search and
-//! in route tracing.
+//! in route tracing. Plates are compared in one form, [`normalise_plate`]'s.
+
+/// Upper case, letters and digits only (`51A-961.41` is `51A96141`): how plates are stored,
+/// searched and compared.
+pub fn normalise_plate(text: &str) -> String {
+    text.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
 
 /// The cost of substituting look-alikes; every other edit costs 1.
 pub const LOOKALIKE_COST: f64 = 0.5;
@@ -96,6 +105,13 @@ pub fn single_deletions(plate: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plates_compare_without_separators_or_case() {
+        assert_eq!(normalise_plate("51a-961.41"), "51A96141");
+        assert_eq!(normalise_plate("ZG 880-TV"), "ZG880TV");
+        assert_eq!(normalise_plate("-. "), "");
+    }
 
     #[test]
     fn lookalike_swaps_cost_less_than_other_edits() {

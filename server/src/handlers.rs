@@ -4,13 +4,14 @@
 
 use crate::auth::{authorize, Caller};
 use crate::error::ApiError;
-use crate::queries::{normalise_plate, origin_destination, search_plates, trace_plate};
+use crate::queries::{origin_destination, search_plates, trace_plate};
 use crate::AppState;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use roadsight_core::plate_match::normalise_plate;
 use roadsight_core::{Event, EventEnvelope, Role, Timestamp};
 use roadsight_store::{AuditEntry, CountQuery, EventQuery, EventStore, StoreError};
 use serde::Serialize;

@@ -1,5 +1,6 @@
 //! Questions answered from the store, shared by the HTTP API and the command line.
 
+use roadsight_core::plate_match::normalise_plate;
 use roadsight_core::{RoutesConfig, Timestamp};
 use roadsight_store::{CameraWindow, EventStore, PlateMatch, SightingQuery, StoreError};
 use roadsight_tracking::routes::{
@@ -54,14 +55,6 @@ pub fn search_plates(
             found,
         })
         .collect())
-}
-
-/// Upper case, letters and digits only: how plates are stored.
-pub fn normalise_plate(text: &str) -> String {
-    text.chars()
-        .filter(char::is_ascii_alphanumeric)
-        .map(|c| c.to_ascii_uppercase())
-        .collect()
 }
 
 fn as_route_input(sighting: roadsight_store::Sighting) -> PlateSighting {
