@@ -346,7 +346,10 @@ fn generate_fixture(
 
 /// The held-out fifth of `plates-vn` (never trained on), as plate pictures with their text:
 /// the reviewed text where `fixtures/label-errata/plates-vn.csv` corrects the label, so the
-/// footage's truth is what the plate shows.
+/// footage's truth is what the plate shows; none of the plates review found not legible
+/// enough to say (`plates::plate_truth`), and no picture that is a photo with a plate in it
+/// rather than a plate (`plates::is_plate_crop`), which pasted whole would put a vehicle's
+/// rear where a plate goes.
 fn held_out_vn_plates(
     shared_data: &std::path::Path,
 ) -> anyhow::Result<Vec<roadsight_fixtures::generate::PlateImage>> {
@@ -380,11 +383,13 @@ fn held_out_vn_plates(
         let Ok(picture) = image::open(folder.join("images").join(image)) else {
             continue;
         };
-        let picture = picture.to_rgb8();
-        let (text, rows) = match errata.corrected.get(image) {
-            Some(reviewed) => (reviewed.text.clone(), reviewed.rows),
-            None => (text.to_string(), rows.trim().parse().unwrap_or(1)),
+        let Some((text, rows)) = plates::plate_truth(image, text, rows, &errata) else {
+            continue;
         };
+        if !plates::is_plate_crop(picture.width(), picture.height()) {
+            continue;
+        }
+        let picture = picture.to_rgb8();
         plates.push(roadsight_fixtures::generate::PlateImage {
             text,
             rows,

@@ -226,6 +226,35 @@ pub struct LabelErrata {
     pub illegible: BTreeSet<String>,
 }
 
+/// What a plate picture shows, as footage pasting it on a vehicle must give it: `(text, rows)`,
+/// the reviewed text where `errata` correct the label (`label`, `rows` as `labels.csv` gives
+/// them), and none for a plate review found not legible enough to say, whose label is no whole
+/// plate's text (`59-C2` for a two-row plate whose bottom row glare hides), so no vehicle
+/// can carry it.
+pub fn plate_truth(
+    image: &str,
+    label: &str,
+    rows: &str,
+    errata: &LabelErrata,
+) -> Option<(String, u8)> {
+    if errata.illegible.contains(image) {
+        return None;
+    }
+    Some(match errata.corrected.get(image) {
+        Some(reviewed) => (reviewed.text.clone(), reviewed.rows),
+        None => (label.to_string(), rows.trim().parse().unwrap_or(1)),
+    })
+}
+
+/// Whether a `width` x `height` picture of a plate set is a plate crop: at most 1.25 times as
+/// tall as wide. A plate is wider than tall (a Vietnamese two-row plate 190 x 140 mm, a
+/// one-row plate 3-5 times), and the held-out crops of `plates-vn` seen at an angle reach
+/// 1.13 (`ndata151.jpg`, 78 x 88); the two that are taller, 1536 x 2048, are photos of a
+/// motorbike's rear with the plate in their lower half.
+pub fn is_plate_crop(width: u32, height: u32) -> bool {
+    u64::from(height) * 4 <= u64::from(width) * 5
+}
+
 /// Reads a label-errata file, checking each line against the labels it corrects (a line whose
 /// `label` no longer matches `labels.csv` is stale, and an error). A `reviewed` of `-` marks a
 /// plate not legible enough to say.
@@ -842,4 +871,40 @@ pub fn eval_plates(args: &EvalPlatesArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plate_picture_gives_its_reviewed_text_and_an_illegible_one_none() {
+        let mut errata = LabelErrata::default();
+        errata.corrected.insert(
+            "corrected.jpg".to_string(),
+            Reviewed {
+                text: "59T173281".to_string(),
+                rows: 2,
+            },
+        );
+        errata.illegible.insert("partial.jpg".to_string());
+        assert_eq!(
+            plate_truth("corrected.jpg", "59-71732.81", "2", &errata),
+            Some(("59T173281".to_string(), 2))
+        );
+        assert_eq!(
+            plate_truth("as-given.jpg", "51A-961.41", " 2", &errata),
+            Some(("51A-961.41".to_string(), 2))
+        );
+        assert_eq!(plate_truth("partial.jpg", "59-C2", "1", &errata), None);
+    }
+
+    #[test]
+    fn a_plate_is_wider_than_tall_and_a_photo_of_a_rear_is_no_crop() {
+        assert!(is_plate_crop(760, 560));
+        assert!(is_plate_crop(78, 88));
+        assert!(is_plate_crop(100, 125));
+        assert!(!is_plate_crop(100, 126));
+        assert!(!is_plate_crop(1536, 2048));
+    }
 }

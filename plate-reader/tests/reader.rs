@@ -124,7 +124,8 @@ fn data() -> PathBuf {
 
 /// The reviewed corrections in `fixtures/label-errata/{file}` (a header, then
 /// `image,label,...` lines of `columns` fields, the last a free-text note): image -> (label as
-/// the data gives it, the reviewed text in column `reviewed_column`, normalised).
+/// the data gives it, the reviewed text in column `reviewed_column`, normalised; the label
+/// where review marked the plate not legible enough to say, `-`).
 fn label_errata(
     file: &str,
     columns: usize,
@@ -135,10 +136,13 @@ fn label_errata(
         .skip(1)
         .map(|line| {
             let f: Vec<&str> = line.splitn(columns, ',').collect();
-            (
-                f[0].to_string(),
-                (f[1].to_string(), normalise(f[reviewed_column])),
-            )
+            // `-`: not legible enough to say, so scored against the label as given (as
+            // `roadsight eval plates` scores it).
+            let reviewed = match f[reviewed_column].trim() {
+                "-" => normalise(f[1]),
+                reviewed => normalise(reviewed),
+            };
+            (f[0].to_string(), (f[1].to_string(), reviewed))
         })
         .collect()
 }
@@ -217,7 +221,7 @@ fn held_out_vietnamese_crops_stay_above_the_measured_floor() {
     // The bar is 0.95, against what the crops show: with PP-OCRv6's second opinion, the
     // 320x320 plate detector for crops this size and the recogniser trained on compressed small
     // lines with the reviewed training labels, this reader measures 0.952 (355/373) against the
-    // reviewed labels (68 corrected) and 0.799 (298/373) against the labels as given (0.938 and
+    // reviewed labels (70 corrected; the 4 held-out `-` lines are scored as labelled) and 0.799 (298/373) against the labels as given (0.938 and
     // 0.783 with the recogniser trained on the labels as given; 0.930 then with greedy
     // decoding, 0.922 with the 640x640 detector). The first assertion is a regression floor.
     assert!(
