@@ -364,7 +364,8 @@ pub struct PlatesConfig {
     /// and the grammar checks instead; with nothing to check a plate, the bar stays at the 0.6
     /// every plate had before. On the plate checkpoint and the corridor (seeds 1-3) 2 of the 9
     /// plates of no known format voted 0.45-0.6 were wrong; of all the corridor's sure plates
-    /// (seeds 1-5), 9 of 247.
+    /// (seeds 1-5), 9 of 247. A plate of digits only (a two-row plate's bottom row read
+    /// alone) is capped whatever its confidence.
     pub formatless_emit_confidence: f32,
     /// A track's plate is voted from its this-many most confident reads. Fewer lets a vehicle's
     /// few good reads near the camera decide over its many poor ones from far away (more plates

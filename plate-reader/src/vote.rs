@@ -41,7 +41,8 @@ pub struct VoteConfig {
     pub single_read_confidence: f32,
     /// The confidence from which a plate that fits no known format ([`PlateText::valid`]
     /// false: nothing checks its characters) stands; under it such a plate is capped at
-    /// `single_read_confidence`, like a plate read once.
+    /// `single_read_confidence`, like a plate read once. A plate of digits only is capped so
+    /// whatever its confidence (a two-row plate's bottom row read alone).
     pub formatless_emit_confidence: f32,
     /// Reads kept per track at most (the least confident go first), so the vote is over the
     /// track's best reads.
@@ -310,6 +311,15 @@ pub fn consensus(reads: &[TrackRead]) -> Option<PlateText> {
     Some(interpret(&voted, rows, top_row))
 }
 
+/// Whether `plate` is digits only, fitting no known format (every format has a letter): what a
+/// Vietnamese two-row plate's bottom row gives when it is read without its top row (`39373`
+/// for 77-C1 393.73, voted 0.66 by four reads of five at a corridor camera). However sure,
+/// it is then capped like a single read: at most a candidate, which route tracing joins to
+/// its vehicle's route by look, never a sure plate of its own.
+fn digits_only(plate: &PlateText) -> bool {
+    !plate.valid && plate.text.chars().all(|c| c.is_ascii_digit())
+}
+
 /// Lowers the plate's confidence, and each character's, to at most `cap`.
 fn cap_confidence(plate: &mut PlateText, cap: f32) {
     plate.confidence = plate.confidence.min(cap);
@@ -433,8 +443,8 @@ impl<E> PlateVoter<E> {
     }
 
     /// The track's plate if it has not been emitted yet and its vote reaches `min_confidence`
-    /// (a vote of one read, or a plate of no known format voted under
-    /// `formatless_emit_confidence`, at most `single_read_confidence`).
+    /// (a vote of one read, a plate of no known format voted under
+    /// `formatless_emit_confidence`, or one of digits only, at most `single_read_confidence`).
     fn result(
         camera: &CameraId,
         track: TrackId,
@@ -451,7 +461,7 @@ impl<E> PlateVoter<E> {
         let mut plate = consensus(&votes.reads)?;
         let formatless_and_unsure =
             !plate.valid && plate.confidence < config.formatless_emit_confidence;
-        if votes.reads.len() == 1 || formatless_and_unsure {
+        if votes.reads.len() == 1 || formatless_and_unsure || digits_only(&plate) {
             cap_confidence(&mut plate, config.single_read_confidence);
         }
         if plate.confidence < min_confidence || plate.text.chars().count() < MIN_PLATE_CHARS {
@@ -754,6 +764,26 @@ mod tests {
             add_read(&mut plain, &camera, 1, "2DA044", 0.55, at_s);
         }
         assert!(!plain.finish(&camera, TrackId(1)).expect("sure").candidate);
+    }
+
+    #[test]
+    fn a_plate_of_digits_only_is_never_sure() {
+        let camera = CameraId::new("cam-1");
+        let mut voter: PlateVoter<()> = PlateVoter::new(VoteConfig::default());
+        for at_s in 0..5 {
+            // The bottom row of 77-C1 393.73 read alone, surely; and a plate with a letter.
+            assert!(add_read(&mut voter, &camera, 1, "39373", 0.95, at_s).is_none());
+            add_read(&mut voter, &camera, 2, "FMG547", 0.7, at_s);
+        }
+        let bottom_row = voter.finish(&camera, TrackId(1)).expect("a candidate");
+        assert_eq!(bottom_row.plate.text, "39373");
+        assert!(!bottom_row.plate.valid);
+        assert!(bottom_row.candidate);
+        assert!((bottom_row.plate.confidence - 0.4).abs() < 1e-6);
+        // A plate of no known format with a letter stands from formatless_emit_confidence.
+        let lettered = voter.finish(&camera, TrackId(2)).expect("sure");
+        assert!(!lettered.plate.valid);
+        assert!(!lettered.candidate);
     }
 
     #[test]
