@@ -1,6 +1,6 @@
 //! Questions answered from the store, shared by the HTTP API and the command line.
 
-use roadsight_core::plate_match::normalise_plate;
+use roadsight_core::plate_match::{bottom_row_reads, normalise_plate};
 use roadsight_core::{RoutesConfig, Timestamp};
 use roadsight_store::{CameraWindow, EventStore, PlateMatch, SightingQuery, StoreError};
 use roadsight_tracking::routes::{
@@ -72,7 +72,7 @@ fn as_route_input(sighting: roadsight_store::Sighting) -> PlateSighting {
 }
 
 /// The routes of `plate` between `from` and `to`: its own sightings and, when `settings.fuzzy`,
-/// those of plates one edit away that fit its trips.
+/// those of plates one edit away and of its bottom row read alone that fit its trips.
 pub fn trace_plate(
     store: &mut dyn EventStore,
     plate: &str,
@@ -85,10 +85,23 @@ pub fn trace_plate(
     if !settings.fuzzy {
         matched_plates.retain(|m| m.found.plate == plate);
     }
+    // And, when fuzzy, the plate's bottom row read alone (`29969` for `59S229969`), which
+    // route tracing joins to its trips like a plate one edit away.
+    let mut plates_read: Vec<String> = matched_plates
+        .iter()
+        .map(|matched| matched.found.plate.clone())
+        .collect();
+    if settings.fuzzy {
+        for read in bottom_row_reads(&plate) {
+            if !plates_read.iter().any(|p| p == read) {
+                plates_read.push(read.to_string());
+            }
+        }
+    }
     let mut sightings = Vec::new();
-    for matched in &matched_plates {
+    for plate_read in plates_read {
         let found = store.sightings(&SightingQuery {
-            plate: matched.found.plate.clone(),
+            plate: plate_read,
             from,
             to,
             limit: TRACE_SIGHTINGS_LIMIT,

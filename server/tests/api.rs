@@ -371,6 +371,46 @@ fn a_trace_reaches_passes_link_after_link_from_a_plate_read_once() {
 }
 
 #[test]
+fn a_trace_takes_the_plate_s_bottom_row_read_alone_where_a_link_vouches() {
+    // 59S229969 is read sure at c only; at a and b the reader gave its bottom row alone, as
+    // candidates. The trace finds those sightings in the store and joins them over the links.
+    let directory = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", directory.path().join("city.db").display());
+    let mut store = roadsight_store::open(&url).unwrap();
+    store
+        .append(&[
+            candidate_read("29969", "a", 0),
+            candidate_read("29969", "b", 100),
+            plate("59S229969", "c", 200, None),
+            candidate_read("29969", "c", 1_000), // another vehicle: no link vouches for it
+        ])
+        .unwrap();
+    let settings = RoutesConfig {
+        links: vec![link("a", "b"), link("b", "c")],
+        ..RoutesConfig::default()
+    };
+    let trace =
+        roadsight_server::queries::trace_plate(store.as_mut(), "59S229969", None, None, &settings)
+            .unwrap();
+    assert_eq!(trace.routes.len(), 1, "{trace:?}");
+    let route = &trace.routes[0];
+    assert_eq!(route.plate, "59S229969");
+    assert_eq!(route.cameras(), ["a", "b", "c"], "{trace:?}");
+    assert!(route.sightings[..2]
+        .iter()
+        .all(|s| s.candidate && s.plate == "29969"));
+    // Without fuzzy matching a plate is only itself.
+    let exact = RoutesConfig {
+        fuzzy: false,
+        ..settings
+    };
+    let trace =
+        roadsight_server::queries::trace_plate(store.as_mut(), "59S229969", None, None, &exact)
+            .unwrap();
+    assert_eq!(trace.routes[0].cameras(), ["c"], "{trace:?}");
+}
+
+#[test]
 fn a_trace_follows_the_plate_with_its_evidence_and_every_plate_question_is_audited() {
     let api = start(64);
     let (status, trace) = get(

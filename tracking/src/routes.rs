@@ -23,7 +23,10 @@
 //! never decide a sure route's plate. Once the sure sightings have made their routes, each
 //! candidate (the most confident first, and again until none joins) joins the route whose
 //! plate it matches within one edit, where a configured link on each side of it has a fitting
-//! travel time: the pass a route missed at a camera between or around its sure sightings.
+//! travel time: the pass a route missed at a camera between or around its sure sightings. A
+//! candidate that is the route's plate's bottom row read alone (digits only: `29969` for
+//! `59S229969`, see [`roadsight_core::plate_match::bottom_row_reads`]) matches it as one edit
+//! would.
 //! The candidates left over (with `candidate_routes`) are chained among themselves in time
 //! order, over configured links with fitting travel times and plates within one edit, the most
 //! confident read deciding each chain's plate: where two or more cameras agree, the unsure
@@ -42,7 +45,9 @@
 //!
 //! From routes come travel times per camera pair and origin-destination matrices per interval.
 
-use roadsight_core::plate_match::{single_deletions, weighted_distance};
+use roadsight_core::plate_match::{
+    bottom_row_reads, is_bottom_row_of, single_deletions, weighted_distance,
+};
 use roadsight_core::{Appearance, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -213,7 +218,8 @@ fn hop(links: &Links<'_>, last: &PlateSighting, next: &PlateSighting, exact: boo
     }
 }
 
-/// Groups plates one edit apart (through their deletion neighbourhoods).
+/// Groups plates one edit apart (through their deletion neighbourhoods), and a plate with its
+/// bottom row read alone.
 fn plate_groups(plates: &[String], fuzzy: bool) -> Vec<Vec<usize>> {
     let mut parent: Vec<usize> = (0..plates.len()).collect();
     fn root(parent: &mut [usize], mut i: usize) -> usize {
@@ -236,6 +242,22 @@ fn plate_groups(plates: &[String], fuzzy: bool) -> Vec<Vec<usize>> {
                 let (a, b) = (root(&mut parent, pair[0]), root(&mut parent, pair[1]));
                 if a != b && weighted_distance(&plates[pair[0]], &plates[pair[1]]) <= 1.0 {
                     parent[a] = b;
+                }
+            }
+        }
+        // A plate's bottom row read alone goes with the plate.
+        let index_of: HashMap<&str, usize> = plates
+            .iter()
+            .enumerate()
+            .map(|(index, plate)| (plate.as_str(), index))
+            .collect();
+        for (index, plate) in plates.iter().enumerate() {
+            for read in bottom_row_reads(plate) {
+                if let Some(&alone) = index_of.get(read) {
+                    let (a, b) = (root(&mut parent, alone), root(&mut parent, index));
+                    if a != b {
+                        parent[a] = b;
+                    }
                 }
             }
         }
@@ -430,7 +452,12 @@ fn join_candidate(
     let settings = links.settings;
     let mut best: Option<(f64, usize, Placement)> = None;
     for (index, (route, plate)) in open.iter().zip(route_plates).enumerate() {
-        let distance = weighted_distance(plate, &candidate.plate);
+        // A bottom row read alone counts as one edit away.
+        let distance = if settings.fuzzy && is_bottom_row_of(&candidate.plate, plate) {
+            1.0
+        } else {
+            weighted_distance(plate, &candidate.plate)
+        };
         let close = if settings.fuzzy {
             distance <= 1.0
         } else {
@@ -1132,6 +1159,40 @@ mod tests {
             confidence: 0.3,
             ..seen(plate, camera, seconds)
         }
+    }
+
+    #[test]
+    fn a_bottom_row_read_alone_joins_its_plate_s_route_as_a_candidate_over_links() {
+        // 59-S2 299.69 read as its bottom row alone at a and b, whole at c.
+        let vehicle = vec![
+            unsure("29969", "a", 0),
+            unsure("29969", "b", 100),
+            seen("59S229969", "c", 200),
+        ];
+        let cameras_of_the_plate = |routes: &[Route]| {
+            routes
+                .iter()
+                .find(|r| r.plate == "59S229969")
+                .map(|r| r.cameras().join(" "))
+        };
+        let mut sightings = vehicle.clone();
+        // The same digits on another vehicle, with no link that fits: left out; and digits
+        // that are not the plate's number's end: a plate of their own.
+        sightings.extend([unsure("29969", "a", 5000), unsure("22996", "b", 110)]);
+        let routes = trace_routes(sightings, &corridor());
+        assert_eq!(cameras_of_the_plate(&routes).as_deref(), Some("a b c"));
+        let whole = routes.iter().find(|r| r.plate == "59S229969");
+        assert!(whole.is_some_and(|r| r.sightings[..2].iter().all(|s| s.candidate)));
+        assert!(routes
+            .iter()
+            .all(|r| r.plate == "59S229969" || r.cameras().len() == 1));
+        // Without fuzzy matching the bottom row is a plate of its own.
+        let exact = RouteSettings {
+            fuzzy: false,
+            ..corridor()
+        };
+        let routes = trace_routes(vehicle, &exact);
+        assert_eq!(cameras_of_the_plate(&routes).as_deref(), Some("c"));
     }
 
     #[test]
