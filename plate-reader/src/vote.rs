@@ -315,7 +315,8 @@ pub fn consensus(reads: &[TrackRead]) -> Option<PlateText> {
 /// Vietnamese two-row plate's bottom row gives when it is read without its top row (`39373`
 /// for 77-C1 393.73, voted 0.66 by four reads of five at a corridor camera). However sure,
 /// it is then capped like a single read: at most a candidate, which route tracing joins to
-/// its vehicle's route by look, never a sure plate of its own.
+/// the route of the plate it is the number of (over a fitting link) or to its vehicle's route
+/// by look, never a sure plate of its own.
 fn digits_only(plate: &PlateText) -> bool {
     !plate.valid && plate.text.chars().all(|c| c.is_ascii_digit())
 }
