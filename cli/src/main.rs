@@ -380,10 +380,10 @@ fn held_out_vn_plates(
         if !roadsight_plate_reader::split::is_held_out(image) {
             continue;
         }
-        let Ok(picture) = image::open(folder.join("images").join(image)) else {
+        let Some((text, rows)) = plates::plate_truth(image, text, rows, &errata) else {
             continue;
         };
-        let Some((text, rows)) = plates::plate_truth(image, text, rows, &errata) else {
+        let Ok(picture) = image::open(folder.join("images").join(image)) else {
             continue;
         };
         if !plates::is_plate_crop(picture.width(), picture.height()) {

@@ -119,10 +119,20 @@ struct Api {
     evidence: String,
 }
 
-fn start(live_buffer: usize) -> Api {
+/// A SQLite store in a temporary directory (kept while the directory lives), with its URL.
+fn sqlite_store() -> (
+    tempfile::TempDir,
+    String,
+    Box<dyn roadsight_store::EventStore>,
+) {
     let directory = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}", directory.path().join("city.db").display());
-    let mut store = roadsight_store::open(&url).unwrap();
+    let store = roadsight_store::open(&url).unwrap();
+    (directory, url, store)
+}
+
+fn start(live_buffer: usize) -> Api {
+    let (directory, url, mut store) = sqlite_store();
     let evidence = store
         .put_evidence("image/jpeg", b"\xFF\xD8 a car", at(0))
         .unwrap();
@@ -332,9 +342,7 @@ fn a_trace_takes_the_pass_its_vehicle_made_with_no_plate_read_by_its_look() {
 fn a_trace_reaches_passes_link_after_link_from_a_plate_read_once() {
     // 29B77777 is read at a only; its vehicle then passes b and c with no plate voted. The
     // pass at c is two links from the read: the trace reaches it through the pass at b.
-    let directory = tempfile::tempdir().unwrap();
-    let url = format!("sqlite:{}", directory.path().join("city.db").display());
-    let mut store = roadsight_store::open(&url).unwrap();
+    let (_directory, _, mut store) = sqlite_store();
     store
         .append(&[
             with_look(plate("29B77777", "a", 0, None), 3_000),
@@ -374,9 +382,7 @@ fn a_trace_reaches_passes_link_after_link_from_a_plate_read_once() {
 fn a_trace_takes_the_plate_s_bottom_row_read_alone_where_a_link_vouches() {
     // 59S229969 is read sure at c only; at a and b the reader gave its bottom row alone, as
     // candidates. The trace finds those sightings in the store and joins them over the links.
-    let directory = tempfile::tempdir().unwrap();
-    let url = format!("sqlite:{}", directory.path().join("city.db").display());
-    let mut store = roadsight_store::open(&url).unwrap();
+    let (_directory, _, mut store) = sqlite_store();
     store
         .append(&[
             candidate_read("29969", "a", 0),

@@ -245,15 +245,13 @@ fn plate_groups(plates: &[String], fuzzy: bool) -> Vec<Vec<usize>> {
                 }
             }
         }
-        // A plate's bottom row read alone goes with the plate.
-        let index_of: HashMap<&str, usize> = plates
-            .iter()
-            .enumerate()
-            .map(|(index, plate)| (plate.as_str(), index))
-            .collect();
+        // A plate's bottom row read alone goes with the plate (every plate is a key above).
         for (index, plate) in plates.iter().enumerate() {
             for read in bottom_row_reads(plate) {
-                if let Some(&alone) = index_of.get(read) {
+                let alone = by_key
+                    .get(read)
+                    .and_then(|members| members.iter().copied().find(|&i| plates[i] == read));
+                if let Some(alone) = alone {
                     let (a, b) = (root(&mut parent, alone), root(&mut parent, index));
                     if a != b {
                         parent[a] = b;
